@@ -1,0 +1,51 @@
+# Set-up, training and tests. On a fresh machine:  make train  &&  make test
+# Everything installs into .venv from requirements.lock (exact versions).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch lies on disk here; without it pip would fetch a multi-GB CUDA build.
+WHEELS := $(wildcard /opt/wheels)
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install train test test-fast bench browser lock clean-cache
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(PIP_INSTALL) -r requirements.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+## Train the classifiers and the replicability scorer on data/labelled/; writes models/<id>/
+train: install
+	$(BIN)/pipeline train
+
+## Debian's Chromium for the end-to-end browser tests (no browser download from elsewhere)
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+test: install browser
+	$(BIN)/pytest -q
+
+## Tests without the browser end-to-end tests
+test-fast: install
+	$(BIN)/pytest -q -m "not browser"
+
+## Quality and speed benchmarks (minutes; see bench/README.md)
+bench: install
+	$(BIN)/python bench/run_all.py
+
+## Re-pin requirements.lock from the current .venv (after changing pyproject.toml)
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^pipeline' > requirements.lock
+
+clean-cache:
+	rm -rf .cache

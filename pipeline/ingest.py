@@ -1,0 +1,364 @@
+"""Read initiatives from JSONL or from CSV as municipalities export it from Excel.
+
+`read_initiatives(path)` returns every good row as an `Initiative` (text exactly as given) and
+every bad row as a `RejectedRow` that names the row number, the id where known, the field and what
+is wrong, with the raw row kept so nothing is lost. A file that is not what it claims to be raises
+`InputFileError`. `write_rejected()` writes the rejected rows beside an output file.
+
+CSV: comma, semicolon or tab separated; UTF-8 with or without BOM, or Windows-1252. Lists
+(`gemeenten`, `urls`) are cells separated by `;`, `,` or `|` (or whitespace for urls).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from . import errors
+from .errors import InputFileError
+
+REQUIRED_FIELDS = ("id", "gemeente", "omschrijving")
+OPTIONAL_FIELDS = ("naam", "gemeenten", "urls")
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+# Byte signatures of files people save by mistake instead of the export they meant to send.
+BINARY_SIGNATURES = {
+    b"PK\x03\x04": "een Excel- of zip-bestand (.xlsx/.zip)",
+    b"\xd0\xcf\x11\xe0": "een oud Excel- of Word-bestand (.xls/.doc)",
+    b"%PDF": "een PDF",
+}
+_LIST_SPLIT = re.compile(r"\s*[;|,]\s*")
+_URL_SPLIT = re.compile(r"[\s;|,]+")
+
+
+@dataclass(frozen=True)
+class Initiative:
+    """One submitted initiative. `omschrijving` and `naam` are kept exactly as given."""
+
+    id: str
+    gemeente: str
+    omschrijving: str
+    naam: str | None = None
+    gemeenten: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False)
+    row: int = 0
+
+    def to_dict(self) -> dict:
+        """The row as it can be written back to JSONL (extra fields included)."""
+        out = {
+            "id": self.id,
+            "gemeente": self.gemeente,
+            "gemeenten": list(self.gemeenten),
+            "naam": self.naam,
+            "omschrijving": self.omschrijving,
+            "urls": list(self.urls),
+        }
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row that could not be accepted, with everything the user sent."""
+
+    row: int
+    id: str | None
+    problems: tuple[Problem, ...]
+    raw: str | dict
+
+    @property
+    def field(self) -> str:
+        return ", ".join(p.field for p in self.problems)
+
+    def message(self, source: str | None = None) -> str:
+        where = f"{source}: " if source else ""
+        ident = f" (id {self.id})" if self.id else ""
+        details = "; ".join(f"veld '{p.field}': {p.message}" for p in self.problems)
+        return f"{where}rij {self.row}{ident}: {details}"
+
+    def to_dict(self) -> dict:
+        return {
+            "row": self.row,
+            "id": self.id,
+            "field": self.field,
+            "problems": [{"field": p.field, "message": p.message} for p in self.problems],
+            "message": self.message(),
+            "raw": self.raw,
+        }
+
+
+@dataclass
+class IngestResult:
+    accepted: list[Initiative]
+    rejected: list[RejectedRow]
+    source: str = ""
+    encoding: str = "utf-8"
+    format: str = "jsonl"
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.accepted) + len(self.rejected)
+
+
+def read_initiatives(
+    path: str | Path, *, max_text_chars: int = 20000, max_field_chars: int = 2000
+) -> IngestResult:
+    """Read and validate a JSONL or CSV file of initiatives.
+
+    Raises `InputFileError` when the file is missing, empty, binary, or not JSONL/CSV at all.
+    Every row-level problem becomes a `RejectedRow`; the other rows are still returned.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: bestand niet gevonden / file not found")
+    data = path.read_bytes()
+    text, encoding = _decode(data, path)
+    fmt = _detect_format(path, text)
+    records = _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
+    result = validate_records(
+        records, max_text_chars=max_text_chars, max_field_chars=max_field_chars
+    )
+    result.source, result.encoding, result.format = str(path), encoding, fmt
+    return result
+
+
+def validate_records(
+    records: Iterable[tuple[int, dict | None, str | dict, str | None]],
+    *,
+    max_text_chars: int = 20000,
+    max_field_chars: int = 2000,
+) -> IngestResult:
+    """Turn parsed records `(row, fields or None, raw, parse_error)` into accepted/rejected rows."""
+    accepted: list[Initiative] = []
+    rejected: list[RejectedRow] = []
+    first_row_of_id: dict[str, int] = {}
+    for row, fields, raw, parse_error in records:
+        if fields is None:
+            rejected.append(RejectedRow(row, None, (Problem("(regel)", parse_error or ""),), raw))
+            continue
+        initiative, problems = _validate(row, fields, raw, max_text_chars, max_field_chars)
+        ident = _clean_id(fields.get("id"))
+        if initiative is not None and initiative.id in first_row_of_id:
+            problems.append(
+                Problem("id", errors.ROW_DUPLICATE_ID.format(first_row=first_row_of_id[initiative.id]))
+            )
+        if problems:
+            rejected.append(RejectedRow(row, ident, tuple(problems), raw))
+        else:
+            first_row_of_id[initiative.id] = row
+            accepted.append(initiative)
+    return IngestResult(accepted, rejected)
+
+
+def write_rejected(rejected: list[RejectedRow], path: str | Path) -> Path:
+    """Write rejected rows as JSONL (message and the raw row) to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for item in rejected:
+            handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    return path
+
+
+def errors_path_for(output: str | Path) -> Path:
+    """Where the rejected rows of a run that writes `output` go: beside it, `NAME.errors.jsonl`."""
+    output = Path(output)
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    return output.with_name(f"{stem}.errors.jsonl")
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    for signature, what in BINARY_SIGNATURES.items():
+        if data.startswith(signature):
+            raise InputFileError(
+                f"{path}: dit is {what}, geen JSONL of CSV. Sla het op als CSV (UTF-8) en stuur het "
+                f"opnieuw. / This is not JSONL or CSV; export it as CSV."
+            )
+    if b"\x00" in data:
+        raise InputFileError(
+            f"{path}: bevat NUL-bytes; dit is geen tekstbestand (misschien UTF-16?). Sla het op als "
+            f"CSV UTF-8. / Binary or UTF-16 file; save it as UTF-8 CSV or JSONL."
+        )
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}: tekens op byte {exc.start} zijn geen UTF-8 en geen Windows-1252. / "
+            f"Unknown text encoding."
+        ) from None
+
+
+def _detect_format(path: Path, text: str) -> str:
+    if not text.strip():
+        raise InputFileError(f"{path}: het bestand is leeg / the file is empty")
+    suffix = path.suffix.lower()
+    first = text.lstrip()[:1]
+    looks_json = first in "{["
+    if suffix in JSONL_SUFFIXES:
+        if not looks_json:
+            raise InputFileError(
+                f"{path}: heet {suffix} maar begint niet met '{{' (is het CSV?). / "
+                f"Named {suffix} but is not JSON lines."
+            )
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    return "jsonl" if looks_json else "csv"
+
+
+def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, str | None]]:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        # A JSON array of objects: accepted too, numbered by position (1-based).
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError:
+            items = None
+        if isinstance(items, list):
+            for index, item in enumerate(items, start=1):
+                if isinstance(item, dict):
+                    yield index, item, item, None
+                else:
+                    got = type(item).__name__
+                    yield index, None, json.dumps(item, ensure_ascii=False), errors.ROW_NOT_OBJECT.format(got=got)
+            return
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_number, None, line, errors.ROW_BROKEN_JSON.format(error=exc.msg)
+            continue
+        if not isinstance(item, dict):
+            yield line_number, None, line, errors.ROW_NOT_OBJECT.format(got=type(item).__name__)
+            continue
+        yield line_number, item, line, None
+
+
+def _csv_records(text: str, path: Path) -> Iterator[tuple[int, dict | None, str | dict, str | None]]:
+    header_line = text.lstrip("\r\n").split("\n", 1)[0]
+    delimiter = max(",;\t", key=header_line.count)
+    if header_line.count(delimiter) == 0:
+        raise InputFileError(
+            f"{path}: de eerste regel is geen kop met kolommen gescheiden door , ; of tab. / "
+            f"No CSV header found."
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader)]
+    missing = [f for f in REQUIRED_FIELDS if f not in header]
+    if missing and not any(f in header for f in REQUIRED_FIELDS):
+        raise InputFileError(
+            f"{path}: de kop heeft geen van de kolommen {list(REQUIRED_FIELDS)} (kreeg {header}). / "
+            f"The header names none of the required columns."
+        )
+    previous_end = 1
+    for cells in reader:
+        row = previous_end + 1
+        previous_end = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        raw = dict(zip(header, cells))
+        if len(cells) > len(header):
+            raw["(extra cellen)"] = cells[len(header):]
+            yield row, None, raw, errors.ROW_EXTRA_CELLS.format(got=len(cells), expected=len(header))
+            continue
+        fields = {name: value for name, value in zip(header, cells) if name}
+        for name in ("gemeenten",):
+            if name in fields:
+                fields[name] = [v for v in _LIST_SPLIT.split(fields[name].strip()) if v]
+        if "urls" in fields:
+            fields["urls"] = [v for v in _URL_SPLIT.split(fields["urls"].strip()) if v]
+        yield row, fields, raw, None
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def _clean_id(value) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _validate(row, fields, raw, max_text_chars, max_field_chars):
+    problems: list[Problem] = []
+    values: dict = {}
+    for name in REQUIRED_FIELDS:
+        value = fields.get(name)
+        if name not in fields or value is None:
+            problems.append(Problem(name, errors.ROW_MISSING_FIELD))
+            continue
+        if name == "id" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            problems.append(
+                Problem(name, errors.ROW_WRONG_TYPE.format(expected="tekst", got=type(value).__name__))
+            )
+            continue
+        if not value.strip():
+            problems.append(Problem(name, errors.ROW_EMPTY_FIELD))
+            continue
+        limit = max_text_chars if name == "omschrijving" else max_field_chars
+        if len(value) > limit:
+            problems.append(Problem(name, errors.ROW_TOO_LONG.format(length=len(value), limit=limit)))
+            continue
+        values[name] = value.strip() if name != "omschrijving" else value
+    naam = fields.get("naam")
+    if naam is not None and not isinstance(naam, str):
+        problems.append(Problem("naam", errors.ROW_WRONG_TYPE.format(expected="tekst", got=type(naam).__name__)))
+    elif isinstance(naam, str) and len(naam) > max_field_chars:
+        problems.append(Problem("naam", errors.ROW_TOO_LONG.format(length=len(naam), limit=max_field_chars)))
+    lists = {}
+    for name in ("gemeenten", "urls"):
+        value = fields.get(name)
+        if value is None or value == "":
+            lists[name] = ()
+        elif isinstance(value, str):
+            lists[name] = (value.strip(),)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            lists[name] = tuple(v.strip() for v in value if v.strip())
+        else:
+            problems.append(
+                Problem(name, errors.ROW_WRONG_TYPE.format(expected="lijst van tekst", got=type(value).__name__))
+            )
+    if problems:
+        return None, problems
+    gemeenten = lists["gemeenten"] or (values["gemeente"],)
+    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
+    extra = {k: v for k, v in fields.items() if k not in known}
+    initiative = Initiative(
+        id=values["id"],
+        gemeente=values["gemeente"],
+        omschrijving=values["omschrijving"],
+        naam=naam if naam and naam.strip() else None,
+        gemeenten=gemeenten,
+        urls=lists["urls"],
+        extra=extra,
+        row=row,
+    )
+    return initiative, problems

@@ -1,0 +1,88 @@
+"""Text normalisation for the models only; the stored text always stays as the user gave it.
+
+`model_text(initiative)` is what encoders and the lexical channel read: name and description,
+with OCR artefacts, bullets, URLs and odd whitespace cleaned. `lemma_text(text)` adds Dutch
+lookup lemmas from spaCy (`blank("nl")` + spacy-lookups-data) so inflections share features.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# A word broken over a line end by the scanner: "maat-\njes" -> "maatjes".
+_HYPHEN_BREAK = re.compile(r"(\w)-\s*\n\s*(\w)")
+_BULLETS = re.compile(r"(?m)^\s*(?:[•▪●◦■□➢►\-–*·o]|\d{1,2}[.)])\s+")
+_INLINE_BULLETS = re.compile(r"\s*[•▪●◦■□➢►·]\s*")
+_SPACE = re.compile(r"\s+")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "´": "'", "`": "'"})
+_CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
+
+
+def normalise(text: str) -> str:
+    """Clean `text` for a model: NFKC (ligatures), joined hyphen breaks, no bullets/URLs/e-mail
+    addresses, straight quotes, single spaces.
+
+    >>> normalise("• Maat-\\njes bellen ouderen, zie https://x.nl")
+    'Maatjes bellen ouderen, zie'
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch if unicodedata.category(ch) not in _CONTROL or ch in "\n\t" else " " for ch in text)
+    text = _HYPHEN_BREAK.sub(r"\1\2", text)
+    text = _BULLETS.sub(" ", text)
+    text = _INLINE_BULLETS.sub(" ; ", text)
+    text = _URL.sub(" ", text)
+    text = _EMAIL.sub(" ", text)
+    text = text.translate(_QUOTES)
+    text = _SPACE.sub(" ", text).strip()
+    return re.sub(r"\s+([,.;:!?])", r"\1", text)
+
+
+def model_text(initiative) -> str:
+    """The text the models read for one initiative: its name (if any) and its description."""
+    naam = normalise(initiative.naam or "")
+    body = normalise(initiative.omschrijving)
+    if naam and not body.lower().startswith(naam.lower()):
+        return f"{naam}. {body}"
+    return body
+
+
+@lru_cache(maxsize=1)
+def dutch_nlp():
+    """spaCy's blank Dutch pipeline with lookup lemmas (no trained pipeline exists on the registry)."""
+    import spacy
+
+    nlp = spacy.blank("nl")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    return nlp
+
+
+def lemma_text(text: str) -> str:
+    """Lower-cased lemmas of the content words of `text`, space separated.
+
+    >>> lemma_text("Vrijwilligers brachten maaltijden")
+    'vrijwilliger brengen maaltijd'
+    """
+    return lemma_texts([text])[0]
+
+
+def lemma_texts(texts: Iterable[str], batch_size: int = 64) -> list[str]:
+    """`lemma_text` for many texts, through `nlp.pipe` for speed."""
+    nlp = dutch_nlp()
+    out = []
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        out.append(
+            " ".join(
+                (tok.lemma_ or tok.text).lower()
+                for tok in doc
+                if not (tok.is_stop or tok.is_punct or tok.is_space)
+            )
+        )
+    return out
