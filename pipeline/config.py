@@ -52,6 +52,26 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """[serve]: the web app (`pipeline serve`)."""
+
+    host: str
+    port: int
+    secret_key_file: Path
+    session_lifetime_minutes: int
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """[review]: the review queue, item page and agreement page."""
+
+    decision_threshold: float
+    queue_page_size: int
+    similar_k: int
+    export_path: Path
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -59,6 +79,8 @@ class Settings:
     ingest: IngestConfig
     text: TextConfig
     embed: EmbedConfig
+    serve: ServeConfig
+    review: ReviewConfig
     source: Path = field(default=DEFAULT_CONFIG, compare=False)
 
     @property
