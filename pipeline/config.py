@@ -72,6 +72,32 @@ class ReviewConfig:
 
 
 @dataclass(frozen=True)
+class ClassifyConfig:
+    embedding_weight: float
+    char_weight: float
+    char_ngram_min: int
+    char_ngram_max: int
+    lemma_weight: float
+    min_df: int
+    C: float
+    class_weight: str
+    prior_weight: float
+    threshold_folds: int
+    threshold_shrinkage: float
+    threshold_min: float
+    threshold_max: float
+    threshold_step: float
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    folds: int
+    repeats: int
+    seed: int
+    weak_label_f1: float
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -79,6 +105,8 @@ class Settings:
     ingest: IngestConfig
     text: TextConfig
     embed: EmbedConfig
+    classify: ClassifyConfig
+    train: TrainConfig
     serve: ServeConfig
     review: ReviewConfig
     source: Path = field(default=DEFAULT_CONFIG, compare=False)

@@ -1,0 +1,251 @@
+"""Multi-label text classifiers for themes, doelgroepen and kind (scikit-learn estimators).
+
+Two pieces, both plain estimators:
+
+- `make_features(...)`: a `FeatureUnion` of the dense e5 embedding (`EmbeddingVectorizer`) and a
+  lexical channel (character n-gram TF-IDF, optionally word TF-IDF over Dutch lookup lemmas).
+- `ThresholdedTextClassifier`: fits the features, then one binary classifier per label. Each label
+  gets its own decision threshold, chosen on out-of-fold probabilities from an inner, iteratively
+  stratified cross-validation. Label descriptions from the taxonomy can be added as extra,
+  down-weighted training examples: free prior knowledge for labels with only a handful of rows.
+  `min_labels=1` guarantees at least one label per row (the most probable one when none passes).
+
+Inputs are model texts (`pipeline.text.model_text`); targets a 0/1 indicator matrix whose columns
+are `labels`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.validation import check_is_fitted
+
+from .embed import EmbeddingVectorizer
+from .text import lemma_texts
+
+
+def lemmatise(texts) -> list[str]:
+    """Module-level (picklable) wrapper: texts -> lemma strings for the word channel."""
+    return lemma_texts(list(texts))
+
+
+def make_features(*, embed_config=None, embedding_weight: float = 1.0, char_weight: float = 1.0,
+                  char_ngram_range: tuple[int, int] = (3, 5), lemma_weight: float = 0.0,
+                  min_df: int = 2) -> FeatureUnion:
+    """The feature union: e5 embedding + char n-gram TF-IDF (+ lemma word TF-IDF when weighted).
+
+    `embed_config` is an `EmbedConfig`; None leaves the embedding channel out (lexical only).
+    A channel with weight 0 is left out. Every channel yields L2-normalised rows, so the weights
+    say directly how much each channel counts.
+    """
+    channels, weights = [], {}
+    if embed_config is not None and embedding_weight > 0:
+        channels.append(("embedding", EmbeddingVectorizer(
+            encoder=embed_config.encoder, prefix=embed_config.prefix,
+            model_path=embed_config.model_path,
+            cache_path=str(embed_config.cache_path) if embed_config.cache_path else None,
+            batch_size=embed_config.batch_size)))
+        weights["embedding"] = embedding_weight
+    if char_weight > 0:
+        channels.append(("chars", TfidfVectorizer(
+            analyzer="char_wb", ngram_range=tuple(char_ngram_range), min_df=min_df,
+            sublinear_tf=True, lowercase=True)))
+        weights["chars"] = char_weight
+    if lemma_weight > 0:
+        channels.append(("lemmas", make_pipeline(
+            FunctionTransformer(lemmatise),
+            TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True))))
+        weights["lemmas"] = lemma_weight
+    if not channels:
+        raise ValueError("make_features needs at least one channel with a weight above 0")
+    return FeatureUnion(channels, transformer_weights=weights)
+
+
+def best_threshold(y_true: np.ndarray, proba: np.ndarray, grid: Sequence[float]) -> tuple[float, float]:
+    """The threshold from `grid` with the highest F1 of `proba >= t` against `y_true`, and that F1.
+
+    Ties go to the threshold nearest the middle of the grid's best run, which is steadier on the
+    few positives of rare labels than the first or last maximum.
+    """
+    y_true = np.asarray(y_true).astype(bool)
+    scores = []
+    for t in grid:
+        pred = proba >= t
+        tp = np.sum(pred & y_true)
+        denom = pred.sum() + y_true.sum()
+        scores.append(2 * tp / denom if denom else 0.0)
+    scores = np.asarray(scores)
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    pick = best[len(best) // 2]
+    return float(grid[pick]), float(scores[pick])
+
+
+class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
+    """Texts -> label indicator matrix, one binary classifier and one tuned threshold per label.
+
+    Parameters (stored as given; validated in `fit`):
+    - features: transformer texts -> feature matrix (e.g. `make_features()`); cloned in fit.
+    - estimator: binary classifier with `predict_proba` (default: balanced logistic regression).
+    - labels: column names of Y, in order.
+    - label_texts: optional description per label; each becomes one extra training row with only
+      that label, weighted `prior_weight`.
+    - threshold_grid: candidate thresholds; threshold_folds: inner CV folds for them (< 2: use
+      `default_threshold` for every label).
+    - threshold_shrinkage: a label with n positives gets threshold
+      (n * own_best + k * field_best) / (n + k), so rare labels lean on the field-wide threshold.
+    - min_labels: 1 = every row gets at least its most probable label; 0 = rows may get none.
+    - random_state: seed of the inner folds.
+
+    Learned: features_, estimators_ (None for a label with no positives), thresholds_,
+    oof_proba_ (inner out-of-fold probabilities), labels_.
+    """
+
+    def __init__(self, *, features=None, estimator=None, labels: Sequence[str] = (),
+                 label_texts: Sequence[str] | None = None, prior_weight: float = 0.5,
+                 threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
+                 threshold_folds: int = 5, threshold_shrinkage: float = 5.0,
+                 default_threshold: float = 0.5, min_labels: int = 1, random_state: int = 0):
+        self.features = features
+        self.estimator = estimator
+        self.labels = labels
+        self.label_texts = label_texts
+        self.prior_weight = prior_weight
+        self.threshold_grid = threshold_grid
+        self.threshold_folds = threshold_folds
+        self.threshold_shrinkage = threshold_shrinkage
+        self.default_threshold = default_threshold
+        self.min_labels = min_labels
+        self.random_state = random_state
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def _base(self):
+        if self.estimator is not None:
+            return self.estimator
+        return LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000)
+
+    def _prior_rows(self, n_labels: int):
+        if not self.label_texts:
+            return [], np.zeros((0, n_labels), dtype=int)
+        if len(self.label_texts) != n_labels:
+            raise ValueError(
+                f"label_texts has {len(self.label_texts)} entries but there are {n_labels} labels")
+        return list(self.label_texts), np.eye(n_labels, dtype=int)
+
+    def _fit_columns(self, Z, Y, weights):
+        """One fitted classifier per column of Y (None where the column has no positives)."""
+        out = []
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if y.min() == y.max():
+                out.append(None if y.max() == 0 else "always")
+                continue
+            out.append(clone(self._base()).fit(Z, y, sample_weight=weights))
+        return out
+
+    @staticmethod
+    def _column_proba(models, Z) -> np.ndarray:
+        proba = np.zeros((Z.shape[0], len(models)))
+        for j, model in enumerate(models):
+            if model is None:
+                continue
+            proba[:, j] = 1.0 if model == "always" else model.predict_proba(Z)[:, 1]
+        return proba
+
+    def fit(self, X, Y):
+        """Fit on texts `X` (sequence of str) and indicator matrix `Y` (n_rows, n_labels).
+
+        Returns self. Raises ValueError when shapes or labels do not match.
+        """
+        texts = [str(t) for t in X]
+        Y = np.asarray(Y, dtype=int)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.shape[0] != len(texts):
+            raise ValueError(f"X has {len(texts)} texts but Y has {Y.shape[0]} rows")
+        labels = list(self.labels) or [str(j) for j in range(Y.shape[1])]
+        if len(labels) != Y.shape[1]:
+            raise ValueError(f"labels names {len(labels)} columns but Y has {Y.shape[1]}")
+        prior_texts, prior_Y = self._prior_rows(Y.shape[1])
+        features = clone(self.features) if self.features is not None else make_features()
+        # The unsupervised vocabulary/IDF sees the descriptions too, so their words count.
+        self.features_ = features.fit(texts + prior_texts)
+        Z_all = self.features_.transform(texts + prior_texts)
+        Z, Z_prior = Z_all[: len(texts)], Z_all[len(texts):]
+        self.labels_ = labels
+        self.oof_proba_ = self._inner_oof(Z, Y, Z_prior, prior_Y)
+        self.thresholds_ = self._choose_thresholds(Y, self.oof_proba_)
+        Z_fit, Y_fit, w_fit = self._with_priors(Z, Y, Z_prior, prior_Y)
+        self.estimators_ = self._fit_columns(Z_fit, Y_fit, w_fit)
+        return self
+
+    def _with_priors(self, Z, Y, Z_prior, prior_Y):
+        weights = np.ones(Z.shape[0])
+        if Z_prior.shape[0] == 0 or self.prior_weight <= 0:
+            return Z, Y, weights
+        stack = sparse.vstack if sparse.issparse(Z) else np.vstack
+        return (stack([Z, Z_prior]), np.vstack([Y, prior_Y]),
+                np.concatenate([weights, np.full(Z_prior.shape[0], self.prior_weight)]))
+
+    def _inner_oof(self, Z, Y, Z_prior, prior_Y) -> np.ndarray | None:
+        if self.threshold_folds < 2:
+            return None
+        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+
+        folds = min(self.threshold_folds, max(2, int(Y.sum(axis=0).max())))
+        splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True,
+                                             random_state=self.random_state)
+        oof = np.zeros(Y.shape, dtype=float)
+        for train, test in splitter.split(np.zeros((Y.shape[0], 1)), Y):
+            Zt, Yt, wt = self._with_priors(Z[train], Y[train], Z_prior, prior_Y)
+            oof[test] = self._column_proba(self._fit_columns(Zt, Yt, wt), Z[test])
+        return oof
+
+    def _choose_thresholds(self, Y, oof) -> np.ndarray:
+        n_labels = Y.shape[1]
+        if oof is None:
+            return np.full(n_labels, self.default_threshold)
+        grid = np.asarray(self.threshold_grid, dtype=float)
+        # Field-wide threshold: best micro-F1 of one threshold for every label.
+        field_best, _ = best_threshold(Y.ravel(), oof.ravel(), grid)
+        thresholds = np.empty(n_labels)
+        for j in range(n_labels):
+            n_pos = int(Y[:, j].sum())
+            if n_pos == 0:
+                thresholds[j] = field_best
+                continue
+            own, _ = best_threshold(Y[:, j], oof[:, j], grid)
+            k = self.threshold_shrinkage
+            thresholds[j] = (n_pos * own + k * field_best) / (n_pos + k)
+        return thresholds
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probability per text and label: array (n_texts, n_labels)."""
+        check_is_fitted(self, "estimators_")
+        Z = self.features_.transform([str(t) for t in X])
+        return self._column_proba(self.estimators_, Z)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Indicator matrix from probabilities: thresholds, then the `min_labels` guarantee."""
+        check_is_fitted(self, "thresholds_")
+        pred = (proba >= self.thresholds_).astype(int)
+        if self.min_labels > 0 and pred.shape[1]:
+            # Compare against the threshold, not raw probability: the label nearest to passing.
+            margin = proba / np.maximum(self.thresholds_, 1e-9)
+            for i in np.flatnonzero(pred.sum(axis=1) < self.min_labels):
+                top = np.argsort(-margin[i])[: self.min_labels]
+                pred[i, top] = 1
+        return pred
+
+    def predict(self, X) -> np.ndarray:
+        """Indicator matrix (n_texts, n_labels)."""
+        return self.decide(self.predict_proba(X))
