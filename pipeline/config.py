@@ -98,6 +98,28 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """[search]: ranking and display of `pipeline search` and /zoeken."""
+
+    dense_weight: float
+    doc_prefix: str
+    limit: int
+    reasons_shown: int
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """[report]: what `pipeline report` and /rapport show."""
+
+    example_min_replicability: int
+    examples_per_theme: int
+    examples_per_gemeente_per_theme: int
+    top_gemeenten: int
+    top_groups: int
+    chart_dpi: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -109,6 +131,8 @@ class Settings:
     train: TrainConfig
     serve: ServeConfig
     review: ReviewConfig
+    search: SearchConfig
+    report: ReportConfig
     source: Path = field(default=DEFAULT_CONFIG, compare=False)
 
     @property

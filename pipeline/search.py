@@ -1,0 +1,303 @@
+"""Search the catalogue: a Dutch free-text query ranked by meaning and by words together.
+
+Two channels score every published row for a query:
+
+- dense: cosine similarity of e5 embeddings (query with the "query: " prefix; documents with the
+  prefix in `[search] doc_prefix`, measured in bench/bench_search.py), through the cached encoder;
+- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.text.lemma_texts`), so "maaltijden" finds
+  "maaltijd", and a name or a place typed literally is found even where meaning is vague.
+
+Each channel is min-max scaled over the rows for that query (their raw ranges differ: e5 cosines
+bunch between 0.7 and 0.9, TF-IDF cosines spread from 0) and mixed as
+`dense_weight * dense + (1 - dense_weight) * keyword`; `dense_weight` comes from configs, chosen by
+mean reciprocal rank in bench/bench_search.py. Filters (theme, target group, municipality, kind,
+minimum replicability) then keep the matching rows in ranked order.
+
+The pure core works on plain dict *records*, one per published initiative:
+
+    {"id", "gemeente", "naam", "omschrijving", "themes": [...], "doelgroepen": [...], "kind",
+     "replicability": int | None, "reasons": [str, ...], "group_gemeenten": [other places with the
+     same idea], and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
+
+`catalogue_records(conn)` builds them from the SQLite catalogue (pipeline/store.py). The web page
+(/zoeken) and `pipeline search` are thin layers over `search()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import PipelineError
+from .text import lemma_texts, normalise
+
+# Keys of a record that only logged-in reviewers see (model internals and review notes).
+REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
+KINDS = ("initiative", "signal")
+
+
+class SearchError(PipelineError, ValueError):
+    """A search request that cannot be answered as asked (unknown label id, bad score)."""
+
+
+def record_text(record: dict) -> str:
+    """The text both channels read for a record: name and description, normalised for models.
+
+    Mirrors `pipeline.text.model_text`, so corpus rows hit the warm embedding cache.
+    """
+    naam = normalise(record.get("naam") or "")
+    body = normalise(record.get("omschrijving") or "")
+    if naam and not body.lower().startswith(naam.lower()):
+        return f"{naam}. {body}"
+    return body
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a channel that cannot tell rows apart (all equal) contributes 0."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 0:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+class HybridRanker(BaseEstimator):
+    """Rank documents for a query by dense similarity and lemma TF-IDF together.
+
+    Parameters (keyword-only, stored as given):
+        query_encoder: encoder for queries (`.embed(texts)`, e5 with "query: ").
+        doc_encoder: encoder for documents; None means the query encoder.
+        dense_weight: weight of the dense channel in [0, 1]; 0 is keyword-only, 1 dense-only.
+        lemmatize: run the keyword channel over lemmas (True) or plain lower-cased words.
+
+    `fit(texts)` embeds and indexes the documents and returns self; `channel_scores(query)` gives
+    both scaled channels; `score(query)` their mix, one float per document.
+    """
+
+    def __init__(self, *, query_encoder=None, doc_encoder=None, dense_weight: float = 0.5,
+                 lemmatize: bool = True):
+        self.query_encoder = query_encoder
+        self.doc_encoder = doc_encoder
+        self.dense_weight = dense_weight
+        self.lemmatize = lemmatize
+
+    def _keyword_texts(self, texts: Sequence[str]) -> list[str]:
+        texts = [normalise(t) for t in texts]
+        return lemma_texts(texts) if self.lemmatize else [t.lower() for t in texts]
+
+    def fit(self, texts: Sequence[str], y=None):
+        """Index `texts` (already the model text of each record). Raises ValueError on a bad weight."""
+        if not 0.0 <= float(self.dense_weight) <= 1.0:
+            raise ValueError(f"dense_weight must lie in [0, 1], got {self.dense_weight!r}")
+        if self.query_encoder is None and float(self.dense_weight) > 0:
+            raise ValueError("dense_weight > 0 needs a query_encoder")
+        texts = list(texts)
+        self.n_documents_ = len(texts)
+        doc_encoder = self.doc_encoder or self.query_encoder
+        if doc_encoder is not None and texts:
+            self.doc_vectors_ = np.asarray(doc_encoder.embed(texts), dtype=np.float32)
+        else:
+            self.doc_vectors_ = None
+        keyword_docs = self._keyword_texts(texts)
+        # sublinear tf: a word repeated in a long OCR text should not outweigh a short exact match.
+        self.vectorizer_ = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
+        if any(doc.strip() for doc in keyword_docs):
+            self.keyword_matrix_ = self.vectorizer_.fit_transform(keyword_docs)
+        else:
+            self.vectorizer_ = None
+            self.keyword_matrix_ = None
+        return self
+
+    def channel_scores(self, query: str) -> dict[str, np.ndarray]:
+        """Both channels for `query`, each scaled to [0, 1] over the documents.
+
+        Returns {"dense": array, "keyword": array} (length n_documents_; a channel that is off
+        or has nothing to match is all zeros).
+        """
+        check_is_fitted(self, "n_documents_")
+        n = self.n_documents_
+        dense = np.zeros(n)
+        if self.doc_vectors_ is not None and self.query_encoder is not None and float(self.dense_weight) > 0:
+            query_vector = np.asarray(self.query_encoder.embed([normalise(query)]), dtype=np.float32)[0]
+            dense = _minmax(self.doc_vectors_ @ query_vector)
+        keyword = np.zeros(n)
+        if self.vectorizer_ is not None:
+            query_vector = self.vectorizer_.transform(self._keyword_texts([query]))
+            keyword = _minmax((self.keyword_matrix_ @ query_vector.T).toarray().ravel())
+        return {"dense": dense, "keyword": keyword}
+
+    def score(self, query: str, dense_weight: float | None = None) -> np.ndarray:
+        """The mixed score per document for `query` (higher is better), in [0, 1]."""
+        weight = float(self.dense_weight if dense_weight is None else dense_weight)
+        channels = self.channel_scores(query)
+        return weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a hit must carry. Empty tuples and None mean "no filter on this field".
+
+    A record matches a list filter when it carries any of the listed values (theme OR theme);
+    different fields combine with AND.
+    """
+
+    themes: tuple[str, ...] = ()
+    doelgroepen: tuple[str, ...] = ()
+    gemeenten: tuple[str, ...] = ()
+    kind: str | None = None
+    min_replicability: int | None = None
+
+    def validate(self, taxonomy) -> "SearchFilters":
+        """Check label ids against the taxonomy; return self. Raises SearchError naming the value."""
+        for field_name, values in (("themes", self.themes), ("doelgroepen", self.doelgroepen)):
+            valid = taxonomy.ids(field_name)
+            for value in values:
+                if value not in valid:
+                    raise SearchError(
+                        f"unknown {field_name} id {value!r}; choose one of {', '.join(valid)}"
+                    )
+        if self.kind is not None and self.kind not in KINDS:
+            raise SearchError(f"unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.min_replicability is not None and not 1 <= self.min_replicability <= 5:
+            raise SearchError(
+                f"minimum replicability must be 1-5, got {self.min_replicability!r}"
+            )
+        return self
+
+    def matches(self, record: dict) -> bool:
+        if self.themes and not set(self.themes) & set(record.get("themes") or ()):
+            return False
+        if self.doelgroepen and not set(self.doelgroepen) & set(record.get("doelgroepen") or ()):
+            return False
+        if self.gemeenten:
+            wanted = {g.casefold() for g in self.gemeenten}
+            if (record.get("gemeente") or "").casefold() not in wanted:
+                return False
+        if self.kind is not None and record.get("kind") != self.kind:
+            return False
+        if self.min_replicability is not None:
+            score = record.get("replicability")
+            if score is None or score < self.min_replicability:
+                return False
+        return True
+
+
+@dataclass
+class Hit:
+    """One search result: the record, its mixed score and the two channel scores behind it."""
+
+    record: dict
+    score: float
+    dense: float = 0.0
+    keyword: float = 0.0
+
+    def to_dict(self, *, reviewer: bool = False, taxonomy=None, reasons_shown: int | None = None) -> dict:
+        """A JSON-ready dict: id, score, the record's public fields; reviewer-only fields only
+        when `reviewer` is true. With a taxonomy, Dutch label names are added."""
+        out = {"id": self.record["id"], "score": round(float(self.score), 4),
+               "dense": round(float(self.dense), 4), "keyword": round(float(self.keyword), 4)}
+        for key, value in self.record.items():
+            if key == "id" or (key in REVIEWER_ONLY_FIELDS and not reviewer):
+                continue
+            out[key] = value
+        if reasons_shown is not None and out.get("reasons"):
+            out["reasons"] = list(out["reasons"])[:reasons_shown]
+        if taxonomy is not None:
+            out["thema_namen"] = [taxonomy.name("themes", t) for t in self.record.get("themes") or ()]
+            out["doelgroep_namen"] = [
+                taxonomy.name("doelgroepen", d) for d in self.record.get("doelgroepen") or ()
+            ]
+        return out
+
+
+@dataclass
+class SearchIndex:
+    """Published records and a fitted ranker over their texts, built once and queried often."""
+
+    records: list[dict]
+    ranker: HybridRanker
+    signature: object = field(default=None, compare=False)
+
+    @classmethod
+    def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
+              dense_weight: float = 0.5, lemmatize: bool = True, signature=None) -> "SearchIndex":
+        records = list(records)
+        ranker = HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,
+                              dense_weight=dense_weight, lemmatize=lemmatize)
+        ranker.fit([record_text(r) for r in records])
+        return cls(records=records, ranker=ranker, signature=signature)
+
+    def search(self, query: str, filters: SearchFilters | None = None,
+               limit: int | None = None) -> list[Hit]:
+        """Records matching `filters`, best first for `query`, at most `limit`.
+
+        An empty query lists the matching records by replicability (highest first), then name,
+        with score 0: browsing by filters alone is a normal use of the page.
+        """
+        filters = filters or SearchFilters()
+        query = (query or "").strip()
+        keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
+        if query:
+            channels = self.ranker.channel_scores(query)
+            weight = float(self.ranker.dense_weight)
+            mixed = weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
+            # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
+            keep.sort(key=lambda i: -mixed[i])
+            hits = [Hit(self.records[i], float(mixed[i]), float(channels["dense"][i]),
+                        float(channels["keyword"][i])) for i in keep]
+        else:
+            keep.sort(key=lambda i: (-(self.records[i].get("replicability") or 0),
+                                     (self.records[i].get("naam") or self.records[i]["id"]).casefold()))
+            hits = [Hit(self.records[i], 0.0) for i in keep]
+        return hits if limit is None else hits[:limit]
+
+
+def records_from_rows(rows: Iterable[dict]) -> list[dict]:
+    """Records from labelled JSONL rows (the seed format: themes, doelgroepen, kind,
+    replicability, reason), with same-idea places from a `groups` mapping absent. Used by the
+    benchmark and tests to search the labelled corpus without a catalogue."""
+    out = []
+    for row in rows:
+        reason = row.get("reason")
+        out.append({
+            "id": row["id"],
+            "gemeente": row.get("gemeente"),
+            "naam": row.get("naam"),
+            "omschrijving": row.get("omschrijving") or "",
+            "themes": list(row.get("themes") or ()),
+            "doelgroepen": list(row.get("doelgroepen") or ()),
+            "kind": row.get("kind"),
+            "replicability": row.get("replicability"),
+            "reasons": [reason] if reason else [],
+            "group_gemeenten": [],
+        })
+    return out
+
+
+def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
+    """A SearchIndex over `records` with the encoders and weight from configs."""
+    import dataclasses
+
+    from .embed import encoder_from_config
+
+    if settings.embed.encoder == "e5":
+        # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
+        query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
+        doc_prefix = settings.search.doc_prefix
+        doc_encoder = (
+            query_encoder if doc_prefix == "query: "
+            else encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))
+        )
+    else:
+        # Other encoders keep the one prefix of [embed] for both sides.
+        query_encoder = doc_encoder = encoder_from_config(settings.embed)
+    return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
+                             dense_weight=settings.search.dense_weight,
+                             lemmatize=settings.text.lemmatize, signature=signature)
