@@ -120,6 +120,50 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class GroupConfig:
+    """[group]: same-idea grouping (`pipeline group`) and nearest neighbours (`pipeline similar`)."""
+
+    text: str
+    dense_weight: float
+    char_ngram_min: int
+    char_ngram_max: int
+    hub_neighbours: int
+    linkage: str
+    threshold: float
+    min_size: int
+    keywords: int
+    name_max_words: int
+    neighbours: int
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """[store]: the catalogue file (`--db` overrides `path`)."""
+
+    path: Path
+    busy_timeout_seconds: float
+    synchronous: str
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """[run]: the scheduled job `pipeline run` (inbox, lock, log)."""
+
+    inbox: Path
+    log_path: Path
+    lock_name: str
+    ignore_suffixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """[export]: `pipeline export` for policy staff."""
+
+    list_separator: str
+    sheet_name: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -133,6 +177,10 @@ class Settings:
     review: ReviewConfig
     search: SearchConfig
     report: ReportConfig
+    group: GroupConfig
+    store: StoreConfig
+    run: RunConfig
+    export: ExportConfig
     source: Path = field(default=DEFAULT_CONFIG, compare=False)
 
     @property

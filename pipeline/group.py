@@ -1,0 +1,528 @@
+"""Group initiatives that carry the same idea, and find an initiative's nearest neighbours.
+
+Two channels measure how alike two initiatives are:
+
+- dense: cosine of the e5 sentence embeddings (`pipeline.embed`), which sees paraphrases;
+- lexical: cosine of character 3-5-gram TF-IDF vectors of the normalised text, which sees shared
+  rare words and names (idf weighting makes boilerplate such as "corona" or "inwoners" count little).
+
+`SimilarityIndex` puts both channels on one scale (standard deviations above the average pair of
+this corpus), mixes them with `dense_weight`, and corrects for hubs: a pair's score is its mixed
+similarity minus the mean of both rows' `hub_neighbours` best similarities (CSLS, Conneau et al.
+2018), so a generic text that is close to everything does not pull unrelated rows together.
+
+`Grouper` cuts that score with average-linkage agglomerative clustering at `threshold`: a group is
+a set of rows whose mean pairwise score is above it. Rows are sorted by id first, so the result does
+not depend on input order, and a group's id is derived from its sorted member ids.
+
+`nearest(rows, query_id, k)` / `SimilarityIndex.nearest(query_id, k)` give the k most similar rows
+for the `similar` command, the review page and the search page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from .errors import PipelineError
+from .ingest import IngestResult, Initiative, errors_path_for, read_initiatives, write_rejected
+from .text import lemma_texts, model_text, normalise
+
+TEXT_FIELDS = ("naam+omschrijving", "omschrijving")
+LINKAGES = ("average", "complete", "single")
+GROUP_ID_PREFIX = "g-"
+GROUP_ID_HEX_CHARS = 12
+# A lemma must be this long to be a keyword: shorter ones are mostly OCR debris or abbreviations
+# without meaning out of context ("nl", "ca").
+MIN_KEYWORD_CHARS = 3
+
+
+class UnknownIdError(PipelineError, KeyError):
+    """An id that is not among the rows of the index."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One nearest neighbour: its id, the hub-corrected `score` it is ranked by, and the plain
+    `similarity` (mixed cosine, about 0-1) that reads like a percentage."""
+
+    id: str
+    score: float
+    similarity: float
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "score": round(self.score, 4), "similarity": round(self.similarity, 4)}
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of two or more initiatives that carry the same idea (the GROUPS.jsonl line)."""
+
+    group_id: str
+    members: tuple[str, ...]
+    gemeenten: tuple[str, ...]
+    naam: str
+    kernwoorden: tuple[str, ...]
+    cohesie: float
+
+    def to_dict(self) -> dict:
+        return {
+            "group_id": self.group_id,
+            "members": list(self.members),
+            "gemeenten": list(self.gemeenten),
+            "naam": self.naam,
+            "kernwoorden": list(self.kernwoorden),
+            "cohesie": round(self.cohesie, 4),
+        }
+
+
+def as_initiative(row) -> Initiative:
+    """An `Initiative` from an `Initiative` or a mapping with at least id, gemeente, omschrijving
+    (a catalogue row, a JSON object). Raises `ValueError` naming the missing field."""
+    if isinstance(row, Initiative):
+        return row
+    if isinstance(row, Mapping):
+        missing = [key for key in ("id", "omschrijving") if not row.get(key)]
+        if missing:
+            raise ValueError(f"row {row.get('id')!r} has no {missing[0]!r}")
+        gemeenten = row.get("gemeenten") or ()
+        if isinstance(gemeenten, str):
+            gemeenten = json.loads(gemeenten) if gemeenten.startswith("[") else (gemeenten,)
+        return Initiative(
+            id=str(row["id"]),
+            gemeente=str(row.get("gemeente") or ""),
+            omschrijving=str(row["omschrijving"]),
+            naam=row.get("naam") or None,
+            gemeenten=tuple(gemeenten),
+        )
+    raise ValueError(f"expected an Initiative or a mapping, got {type(row).__name__}")
+
+
+def group_text(initiative: Initiative, text: str) -> str:
+    """The text the channels read: `model_text` (naam + omschrijving) or the description only."""
+    if text == "naam+omschrijving":
+        return model_text(initiative)
+    return normalise(initiative.omschrijving)
+
+
+def group_id(members: Sequence[str]) -> str:
+    """A stable id for a set of member ids: the same members give the same id in every run."""
+    digest = hashlib.sha1("\n".join(sorted(members)).encode("utf-8")).hexdigest()
+    return GROUP_ID_PREFIX + digest[:GROUP_ID_HEX_CHARS]
+
+
+def _standardise(similarity: np.ndarray) -> np.ndarray:
+    """Similarity in standard deviations above the mean off-diagonal pair (the channel's scale)."""
+    n = len(similarity)
+    if n < 3:
+        return similarity.copy()
+    off = similarity[~np.eye(n, dtype=bool)]
+    spread = off.std()
+    return (similarity - off.mean()) / (spread if spread > 0 else 1.0)
+
+
+def hub_corrected(similarity: np.ndarray, k: int) -> np.ndarray:
+    """CSLS: `s_ij - (r_i + r_j) / 2` with `r_i` the mean of row i's k best similarities to others.
+
+    A text near to everything (a generic description) gets a high `r` and so lower scores; `k=0`
+    returns the similarity unchanged. The result is symmetric when the input is.
+    """
+    n = len(similarity)
+    k = min(k, n - 1)
+    if k <= 0:
+        return similarity.copy()
+    others = similarity.copy()
+    np.fill_diagonal(others, -np.inf)
+    top = np.partition(others, n - 1 - k, axis=1)[:, n - 1 - k :]
+    r = top.mean(axis=1)
+    return similarity - (r[:, None] + r[None, :]) / 2
+
+
+class SimilarityIndex(BaseEstimator):
+    """Pairwise similarity of a set of initiatives from the dense and lexical channels.
+
+    Parameters mirror `[group]` in configs/pipeline.toml. `fit(X, vectors=None)` takes a sequence of
+    `Initiative` (or mappings, see `as_initiative`) and their embeddings (n, d); without `vectors`
+    it embeds the texts with `encoder` (`pipeline.embed.encoder_from_config(settings.embed)`).
+
+    Learned: `ids_` (sorted), `similarity_` (mixed cosine, about 0-1, for reading), `score_`
+    (standardised, mixed and hub-corrected, what grouping and ranking use), `initiatives_`.
+    """
+
+    def __init__(self, *, encoder=None, text: str = "naam+omschrijving", dense_weight: float = 0.5,
+                 char_ngram_min: int = 3, char_ngram_max: int = 5, hub_neighbours: int = 10):
+        self.encoder = encoder
+        self.text = text
+        self.dense_weight = dense_weight
+        self.char_ngram_min = char_ngram_min
+        self.char_ngram_max = char_ngram_max
+        self.hub_neighbours = hub_neighbours
+
+    def _validate(self) -> None:
+        if self.text not in TEXT_FIELDS:
+            raise ValueError(f"text must be one of {TEXT_FIELDS}, got {self.text!r}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight!r}")
+        if not 1 <= self.char_ngram_min <= self.char_ngram_max:
+            raise ValueError(
+                f"char n-gram range must satisfy 1 <= min <= max, got "
+                f"({self.char_ngram_min!r}, {self.char_ngram_max!r})"
+            )
+        if self.hub_neighbours < 0:
+            raise ValueError(f"hub_neighbours must be >= 0, got {self.hub_neighbours!r}")
+
+    def fit(self, X, y=None, *, vectors=None):
+        self._validate()
+        rows = [as_initiative(row) for row in X]
+        ids = [row.id for row in rows]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"ids must be unique; repeated: {dupes[:5]}")
+        # Sorting by id makes everything downstream independent of the input order.
+        order = np.argsort(np.array(ids, dtype=object), kind="stable")
+        rows = [rows[i] for i in order]
+        texts = [group_text(row, self.text) for row in rows]
+        if vectors is None:
+            if self.encoder is None:
+                raise ValueError("pass `vectors` or give the index an `encoder`")
+            dense = np.asarray(self.encoder.embed(texts), dtype=np.float32)
+        else:
+            dense = np.asarray(vectors, dtype=np.float32)
+            if dense.ndim != 2 or len(dense) != len(rows):
+                raise ValueError(f"vectors must have shape ({len(rows)}, d), got {dense.shape}")
+            dense = dense[order]
+        self.initiatives_ = rows
+        self.ids_ = [row.id for row in rows]
+        self.position_ = {row_id: i for i, row_id in enumerate(self.ids_)}
+        self.texts_ = texts
+        n = len(rows)
+        if n == 0:
+            self.similarity_ = self.score_ = np.zeros((0, 0))
+            return self
+        norms = np.linalg.norm(dense, axis=1, keepdims=True)
+        dense = dense / np.where(norms == 0, 1.0, norms)
+        dense_sim = (dense @ dense.T).astype(np.float64)
+        lexical_sim = self._lexical(texts)
+        w = self.dense_weight
+        self.similarity_ = w * dense_sim + (1 - w) * lexical_sim
+        mixed = w * _standardise(dense_sim) + (1 - w) * _standardise(lexical_sim)
+        self.score_ = hub_corrected(mixed, self.hub_neighbours)
+        return self
+
+    def _lexical(self, texts: list[str]) -> np.ndarray:
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(self.char_ngram_min, self.char_ngram_max),
+            sublinear_tf=True,
+            lowercase=True,
+        )
+        try:
+            matrix = vectorizer.fit_transform(texts)
+        except ValueError:  # every text empty after cleaning: no lexical evidence at all
+            return np.zeros((len(texts), len(texts)))
+        return (matrix @ matrix.T).toarray()
+
+    def nearest(self, query_id: str, k: int = 5) -> list[Neighbour]:
+        """The `k` rows most similar to `query_id`, best first (ties broken by id).
+
+        Raises `UnknownIdError` when `query_id` is not in the index."""
+        check_is_fitted(self, "score_")
+        if query_id not in self.position_:
+            raise UnknownIdError(
+                f"id {query_id!r} komt niet voor in de invoer / unknown id "
+                f"({len(self.ids_)} rijen; bijvoorbeeld {', '.join(self.ids_[:3])})"
+            )
+        i = self.position_[query_id]
+        scores = self.score_[i].copy()
+        scores[i] = -np.inf
+        # lexsort: last key is primary; ids ascend for equal scores so the order is reproducible.
+        ranked = np.lexsort((np.arange(len(scores)), -scores))
+        ranked = [j for j in ranked if j != i][: max(k, 0)]
+        return [Neighbour(self.ids_[j], float(self.score_[i, j]), float(self.similarity_[i, j]))
+                for j in ranked]
+
+
+def nearest(rows, query_id: str, k: int = 5, *, config=None, encoder=None,
+            vectors=None) -> list[Neighbour]:
+    """The `k` initiatives most like `query_id` among `rows` (Initiatives or catalogue mappings).
+
+    `config` is a `GroupConfig` (settings.group; defaults when None); give `vectors` (one per row,
+    in the order of `rows`) or an `encoder`. Raises `UnknownIdError` for an id not in `rows`.
+
+    >>> nearest(rows, "halsema-013", k=3, config=settings.group, encoder=encoder)  # doctest: +SKIP
+    [Neighbour(id='halsema-033', score=..., similarity=0.71), ...]
+    """
+    index = SimilarityIndex(encoder=encoder, **index_params(config))
+    return index.fit(rows, vectors=vectors).nearest(query_id, k)
+
+
+def index_params(config) -> dict:
+    if config is None:
+        return {}
+    return {
+        "text": config.text,
+        "dense_weight": config.dense_weight,
+        "char_ngram_min": config.char_ngram_min,
+        "char_ngram_max": config.char_ngram_max,
+        "hub_neighbours": config.hub_neighbours,
+    }
+
+
+class Grouper(ClusterMixin, BaseEstimator):
+    """Cut a `SimilarityIndex` into same-idea groups by average-linkage clustering.
+
+    `fit(X, vectors=None)` on a sequence of Initiatives (or mappings) sets `index_` (the fitted
+    SimilarityIndex), `labels_` (one cluster number per input row, in input order), `groups_`
+    (list of `Group` of at least `min_size` rows, largest first, then by id).
+    """
+
+    def __init__(self, *, encoder=None, text: str = "naam+omschrijving", dense_weight: float = 0.5,
+                 char_ngram_min: int = 3, char_ngram_max: int = 5, hub_neighbours: int = 10,
+                 linkage: str = "average", threshold: float = -0.5, min_size: int = 2,
+                 keywords: int = 5, name_max_words: int = 8):
+        self.encoder = encoder
+        self.text = text
+        self.dense_weight = dense_weight
+        self.char_ngram_min = char_ngram_min
+        self.char_ngram_max = char_ngram_max
+        self.hub_neighbours = hub_neighbours
+        self.linkage = linkage
+        self.threshold = threshold
+        self.min_size = min_size
+        self.keywords = keywords
+        self.name_max_words = name_max_words
+
+    @classmethod
+    def from_config(cls, config, encoder=None) -> "Grouper":
+        """A Grouper with the settings of `[group]` (a `GroupConfig`)."""
+        return cls(encoder=encoder, linkage=config.linkage, threshold=config.threshold,
+                   min_size=config.min_size, keywords=config.keywords,
+                   name_max_words=config.name_max_words, **index_params(config))
+
+    def fit(self, X, y=None, *, vectors=None):
+        if self.linkage not in LINKAGES:
+            raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
+        if self.min_size < 2:
+            raise ValueError(f"min_size must be at least 2, got {self.min_size!r}")
+        rows = [as_initiative(row) for row in X]
+        index = SimilarityIndex(
+            encoder=self.encoder, text=self.text, dense_weight=self.dense_weight,
+            char_ngram_min=self.char_ngram_min, char_ngram_max=self.char_ngram_max,
+            hub_neighbours=self.hub_neighbours,
+        ).fit(rows, vectors=vectors)
+        self.index_ = index
+        sorted_labels = cut(index.score_, self.threshold, linkage=self.linkage)
+        by_id = dict(zip(index.ids_, sorted_labels))
+        self.labels_ = np.array([by_id[row.id] for row in rows], dtype=int)
+        clusters: dict[int, list[int]] = {}
+        for position, label in enumerate(sorted_labels):
+            clusters.setdefault(int(label), []).append(position)
+        member_lists = [m for m in clusters.values() if len(m) >= self.min_size]
+        self.groups_ = describe_groups(index, member_lists, keywords=self.keywords,
+                                       name_max_words=self.name_max_words)
+        return self
+
+    def fit_predict(self, X, y=None, *, vectors=None):
+        return self.fit(X, vectors=vectors).labels_
+
+
+def cut(score: np.ndarray, threshold: float, *, linkage: str = "average") -> np.ndarray:
+    """Cluster labels from a symmetric score matrix: merge while the linkage score > threshold.
+
+    Labels are renumbered by first appearance so the same matrix gives the same labels."""
+    n = len(score)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    off = score[~np.eye(n, dtype=bool)]
+    if threshold >= off.max():
+        return np.arange(n)
+    # Agglomerative clustering wants distances >= 0: shift the scores so the best pair is at 0.
+    # The shift does not change which merges happen, since linkage is a mean/min/max of pairs.
+    top = float(off.max())
+    distance = np.clip(top - score, 0.0, None)
+    distance = (distance + distance.T) / 2
+    np.fill_diagonal(distance, 0.0)
+    raw = AgglomerativeClustering(
+        n_clusters=None, metric="precomputed", linkage=linkage, distance_threshold=top - threshold
+    ).fit(distance).labels_
+    remap: dict[int, int] = {}
+    return np.array([remap.setdefault(int(label), len(remap)) for label in raw], dtype=int)
+
+
+def _gemeenten(initiative: Initiative) -> tuple[str, ...]:
+    names = [g for g in initiative.gemeenten if g] or [initiative.gemeente]
+    return tuple(name.strip() for name in names if name and name.strip())
+
+
+def describe_groups(index: SimilarityIndex, member_lists: list[list[int]], *, keywords: int,
+                    name_max_words: int) -> list[Group]:
+    """Name, keywords, cohesion and municipalities for each group (positions into `index.ids_`)."""
+    if not member_lists:
+        return []
+    lemmas = lemma_texts(index.texts_)
+    group_terms = distinctive_terms(lemmas, member_lists, top=keywords)
+    groups = []
+    for members, terms in zip(member_lists, group_terms):
+        sub = index.similarity_[np.ix_(members, members)]
+        pair_mask = ~np.eye(len(members), dtype=bool)
+        cohesie = float(sub[pair_mask].mean())
+        centrality = sub.sum(axis=1)
+        ids = tuple(sorted(index.ids_[m] for m in members))
+        gemeenten = tuple(sorted({g for m in members for g in _gemeenten(index.initiatives_[m])}))
+        naam = group_name([index.initiatives_[m] for m in members], centrality, terms,
+                          name_max_words)
+        groups.append(Group(group_id(ids), ids, gemeenten, naam, tuple(terms), cohesie))
+    groups.sort(key=lambda g: (-len(g.members), g.members))
+    return groups
+
+
+def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], *,
+                      top: int) -> list[list[str]]:
+    """Top `top` lemmas per group by class-based TF-IDF (BERTopic's c-TF-IDF).
+
+    Every row outside the groups is its own class, so idf reflects the whole input. Term frequency
+    counts members that use a lemma (not repeats within one text), so a keyword is shared.
+    """
+    grouped = {m for members in member_lists for m in members}
+    classes = [list(members) for members in member_lists]
+    classes += [[i] for i in range(len(lemma_docs)) if i not in grouped]
+    vectorizer = CountVectorizer(binary=True, token_pattern=r"(?u)\b[^\W\d_]{%d,}\b" % MIN_KEYWORD_CHARS)
+    try:
+        counts = vectorizer.fit_transform(lemma_docs)
+    except ValueError:  # no words at all
+        return [[] for _ in member_lists]
+    vocab = vectorizer.get_feature_names_out()
+    class_counts = np.vstack([np.asarray(counts[c].sum(axis=0)).ravel() for c in classes])
+    tf = class_counts / np.maximum(class_counts.sum(axis=1, keepdims=True), 1)
+    avg_words = class_counts.sum(axis=1).mean()
+    idf = np.log(1 + avg_words / np.maximum(class_counts.sum(axis=0), 1))
+    weights = tf * idf
+    out = []
+    for g, members in enumerate(member_lists):
+        row = weights[g]
+        shared = class_counts[g] >= min(2, len(members))
+        candidates = np.flatnonzero((row > 0) & shared)
+        if len(candidates) < top:  # small groups may share few words; fall back to any member's
+            candidates = np.flatnonzero(row > 0)
+        best = sorted(candidates, key=lambda j: (-row[j], vocab[j]))[:top]
+        out.append([str(vocab[j]) for j in best])
+    return out
+
+
+def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Sequence[str], max_words: int) -> str:
+    """A short Dutch name for a group's idea.
+
+    A member's own naam reads best: among the names of at most `max_words` words, the one that
+    shares the most (and highest ranked) of the group's keywords, then the most central member's.
+    Only when no member has a usable naam do the keywords make the name ("Noodopvang, kind en
+    school").
+    """
+    keyword_rank = {term: len(terms) - i for i, term in enumerate(terms)}
+    best = None
+    for member, central in zip(members, centrality):
+        naam = normalise(member.naam or "").strip(" .;:")
+        if not naam or len(naam.split()) > max_words:
+            continue
+        naam_lemmas = set(lemma_texts([naam])[0].split())
+        overlap = sum(keyword_rank.get(t, 0) for t in naam_lemmas)
+        key = (overlap, float(central), -len(naam), member.id)
+        if best is None or key > best[0]:
+            best = (key, naam)
+    if best is not None:
+        naam = best[1]
+        return naam[0].upper() + naam[1:]
+    if terms:
+        words = list(terms[:3])
+        phrase = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " en " + words[-1]
+        return phrase[0].upper() + phrase[1:]
+    return "Groep zonder naam"
+
+
+def write_groups(groups: Sequence[Group], path: str | Path) -> Path:
+    """Write one JSON line per group to `path` (UTF-8, Dutch text unescaped)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for group in groups:
+            handle.write(json.dumps(group.to_dict(), ensure_ascii=False) + "\n")
+    return path
+
+
+@dataclass
+class GroupRun:
+    """What `group_file` did: the rows read, the groups written, where rejected rows went."""
+
+    ingest: IngestResult
+    groups: list[Group]
+    out_path: Path
+    errors_path: Path | None
+
+    def summary(self) -> str:
+        grouped = sum(len(g.members) for g in self.groups)
+        cross = sum(1 for g in self.groups if len(g.gemeenten) > 1)
+        text = (
+            f"{len(self.groups)} groepen ({cross} met meer dan een gemeente) van "
+            f"{grouped} van {len(self.ingest.accepted)} initiatieven naar {self.out_path}"
+        )
+        if self.ingest.rejected:
+            text += f"; {len(self.ingest.rejected)} rijen afgewezen, zie {self.errors_path}"
+        return text
+
+
+def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
+    """Read initiatives from `input_path` (JSONL/CSV), group them with `settings.group`, write one
+    JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`).
+
+    Raises `InputFileError` when the input is not readable at all."""
+    result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
+                              max_field_chars=settings.ingest.max_field_chars)
+    errors_path = None
+    if result.rejected:
+        errors_path = write_rejected(result.rejected, errors_path_for(out_path))
+    if encoder is None:
+        from .embed import encoder_from_config
+
+        encoder = encoder_from_config(settings.embed)
+    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted)
+    write_groups(grouper.groups_, out_path)
+    return GroupRun(result, grouper.groups_, Path(out_path), errors_path)
+
+
+def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
+                    ) -> tuple[IngestResult, list[Neighbour]]:
+    """The `k` nearest rows to `query_id` among the accepted rows of `input_path`.
+
+    Raises `UnknownIdError` when no accepted row has that id (naming a rejected row if it was one)."""
+    result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
+                              max_field_chars=settings.ingest.max_field_chars)
+    if query_id not in {row.id for row in result.accepted}:
+        rejected = [r for r in result.rejected if r.id == query_id]
+        if rejected:
+            raise UnknownIdError(
+                f"id {query_id!r} staat in {input_path} maar is afgewezen: "
+                f"{rejected[0].message()} / row was rejected"
+            )
+        raise UnknownIdError(
+            f"id {query_id!r} komt niet voor in {input_path} / unknown id "
+            f"({len(result.accepted)} rijen gelezen)"
+        )
+    if encoder is None:
+        from .embed import encoder_from_config
+
+        encoder = encoder_from_config(settings.embed)
+    neighbours = nearest(result.accepted, query_id, k, config=settings.group, encoder=encoder)
+    return result, neighbours
