@@ -1,0 +1,241 @@
+"""The catalogue: migrations, versions, predictions, groups, reviews, one transaction per file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from pipeline import store
+from pipeline.ingest import Initiative, Problem, RejectedRow
+
+
+def _initiative(ident="a-1", text="Vrijwilligers bellen eenzame ouderen.", gemeente="Almere", **kw):
+    return Initiative(id=ident, gemeente=gemeente, omschrijving=text, **kw)
+
+
+def _prediction(model_id="m-1", themes=("eenzaamheid",), kind="initiative", replicability=None):
+    prediction = {
+        "model_id": model_id,
+        "themes": list(themes),
+        "doelgroepen": ["ouderen"],
+        "kind": kind,
+        "scores": {
+            "themes": {"eenzaamheid": 0.9, "voedsel_basis": 0.1},
+            "doelgroepen": {"ouderen": 0.8, "jongeren": 0.2},
+            "kind": 0.1,
+        },
+    }
+    if replicability is not None:
+        prediction.update(
+            replicability=replicability,
+            replicability_score=replicability - 0.2,
+            replicability_reasons=["Weinig budget nodig.", "Vrijwilligers zijn er al."],
+        )
+    return prediction
+
+
+def _store(conn, name, rows, *, sha=None, rejected=(), model_id="m-1"):
+    return store.store_submission(
+        conn,
+        file_name=name,
+        sha256=sha or name,
+        accepted=rows,
+        rejected=list(rejected),
+        predictions=[_prediction(model_id) for _ in rows],
+    )
+
+
+@pytest.fixture
+def conn(tmp_path):
+    connection = store.connect(tmp_path / "catalogue.sqlite")
+    yield connection
+    connection.close()
+
+
+def test_connect_creates_the_schema_in_wal_mode_with_foreign_keys(tmp_path):
+    conn = store.connect(tmp_path / "sub" / "catalogue.sqlite")
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.counts(conn)["initiatives"] == 0
+
+
+def test_reconnecting_runs_no_migration_twice(tmp_path):
+    path = tmp_path / "catalogue.sqlite"
+    store.connect(path).close()
+    conn = store.connect(path)
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+
+
+def test_an_appended_migration_runs_on_the_next_connect(tmp_path):
+    path = tmp_path / "catalogue.sqlite"
+    store.connect(path).close()
+    conn = store.connect(path)
+    extended = [*store.MIGRATIONS, "ALTER TABLE reviews ADD COLUMN status TEXT;"]
+    assert store.migrate(conn, extended) == len(extended)
+    conn.execute("SELECT status FROM reviews").fetchall()
+
+
+def test_a_failing_migration_leaves_the_schema_as_it_was(tmp_path):
+    conn = store.connect(tmp_path / "catalogue.sqlite")
+    broken = [*store.MIGRATIONS, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;"]
+    with pytest.raises(sqlite3.OperationalError):
+        store.migrate(conn, broken)
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "extra" not in tables
+
+
+def test_a_catalogue_from_a_newer_program_is_refused(tmp_path):
+    path = tmp_path / "catalogue.sqlite"
+    conn = store.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(store.MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(store.StoreError, match="nieuwer|newer"):
+        store.connect(path)
+
+
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
+    path = tmp_path / "catalogue.sqlite"
+    path.write_text("dit is geen database " * 100)
+    with pytest.raises(store.StoreError, match="catalogue.sqlite"):
+        store.connect(path)
+
+
+def test_text_is_stored_exactly_as_given(conn):
+    text = "  Ouderen   bellen\n(OCR: cliénten) <b>vet</b>  "
+    _store(conn, "f1.jsonl", [_initiative(text=text, naam=" Bel-maatje ", urls=("https://x.nl",),
+                                          extra={"bijdrager": "Jan"})])
+    (record,) = store.current_initiatives(conn)
+    assert record["omschrijving"] == text
+    assert record["naam"] == " Bel-maatje "
+    assert record["urls"] == ["https://x.nl"]
+    assert record["extra"] == {"bijdrager": "Jan"}
+    assert store.as_initiative(record).omschrijving == text
+
+
+def test_the_same_id_in_a_later_file_is_a_new_version_and_the_old_one_is_kept(conn):
+    _store(conn, "f1.jsonl", [_initiative(text="oud")])
+    counts = _store(conn, "f2.jsonl", [_initiative(text="nieuw")])
+    assert counts.new_versions == 1
+    (current,) = store.current_initiatives(conn)
+    assert (current["omschrijving"], current["version"]) == ("nieuw", 2)
+    versions = store.initiative_versions(conn, "a-1")
+    assert [(v["version"], v["omschrijving"], v["is_current"]) for v in versions] == [
+        (1, "oud", 0), (2, "nieuw", 1)]
+
+
+def test_the_same_content_hash_cannot_be_stored_twice(conn):
+    _store(conn, "f1.jsonl", [_initiative()], sha="abc")
+    with pytest.raises(sqlite3.IntegrityError):
+        _store(conn, "f1-kopie.jsonl", [_initiative()], sha="abc")
+    assert store.counts(conn)["initiatives"] == 1
+
+
+def test_a_failure_inside_the_file_transaction_stores_nothing_of_that_file(conn):
+    def fail():
+        raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        store.store_submission(
+            conn, file_name="f.jsonl", sha256="x", accepted=[_initiative()], rejected=[],
+            predictions=[_prediction()], before_commit=fail,
+        )
+    assert store.counts(conn) == {k: 0 for k in store.counts(conn)}
+
+
+def test_rejected_rows_keep_their_message_field_and_raw_row(conn):
+    bad = RejectedRow(3, "b-2", (Problem("omschrijving", "verplicht veld is leeg"),),
+                      {"id": "b-2", "omschrijving": ""})
+    counts = _store(conn, "f1.csv", [_initiative()], rejected=[bad])
+    (row,) = store.rejected_rows(conn)
+    assert (row["row"], row["id"], row["field"], row["file_name"]) == (3, "b-2", "omschrijving", "f1.csv")
+    assert "rij 3" in row["message"] and "verplicht veld is leeg" in row["message"]
+    assert '"omschrijving": ""' in row["raw"]
+    (submission,) = store.submissions(conn)
+    assert (submission["rows_in"], submission["rows_accepted"], submission["rows_rejected"]) == (2, 1, 1)
+    assert counts.rejected == 1
+
+
+def test_latest_prediction_has_the_predictor_shape(conn):
+    _store(conn, "f1.jsonl", [_initiative()])
+    (record,) = store.current_initiatives(conn)
+    prediction = store.latest_predictions(conn)[record["pk"]]
+    assert prediction["themes"] == ["eenzaamheid"]
+    assert prediction["doelgroepen"] == ["ouderen"]
+    assert prediction["scores"]["themes"] == {"eenzaamheid": 0.9, "voedsel_basis": 0.1}
+    assert prediction["scores"]["kind"] == 0.1
+    assert prediction["model_id"] == "m-1"
+    assert prediction["replicability"] is None
+
+
+def test_replicability_and_reasons_are_stored(conn):
+    stored = store.store_submission(
+        conn, file_name="f", sha256="f", accepted=[_initiative()], rejected=[],
+        predictions=[_prediction(replicability=4)],
+    )
+    prediction = next(iter(store.latest_predictions(conn).values()))
+    assert (prediction["replicability"], prediction["replicability_score"]) == (4, pytest.approx(3.8))
+    assert prediction["replicability_reasons"] == ["Weinig budget nodig.", "Vrijwilligers zijn er al."]
+    assert stored.predictions == 1
+
+
+def test_a_newer_prediction_is_the_one_in_force_and_the_old_is_kept(conn):
+    _store(conn, "f1.jsonl", [_initiative()])
+    (record,) = store.current_initiatives(conn)
+    with store.transaction(conn):
+        store.add_prediction(conn, record["pk"], _prediction("m-2", themes=("voedsel_basis",)))
+    prediction = store.latest_predictions(conn)[record["pk"]]
+    assert (prediction["model_id"], prediction["themes"]) == ("m-2", ["voedsel_basis"])
+    assert store.counts(conn)["predictions"] == 2
+
+
+def test_groups_are_replaced_whole(conn):
+    _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b"), _initiative("c")])
+    store.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Bellen",
+                                 "gemeenten": ["Almere"], "kernwoorden": ["bellen"], "cohesie": 0.7}])
+    store.replace_groups(conn, [{"group_id": "g-2", "members": ["b", "c"], "naam": "Bellen 2"}],
+                         grouped_max_pk=3)
+    (group,) = store.groups(conn)
+    assert (group["group_id"], group["members"]) == ("g-2", ["b", "c"])
+    assert set(store.group_of(conn)) == {"b", "c"}
+    assert store.get_state(conn, "grouped_max_pk") == "3"
+
+
+def _add_review(conn, initiative_pk, themes, name="anna"):
+    with store.transaction(conn):
+        reviewer = conn.execute("SELECT pk FROM reviewers WHERE name = ?", (name,)).fetchone()
+        if reviewer is None:
+            reviewer_pk = conn.execute(
+                "INSERT INTO reviewers (name, password_hash, created_at) VALUES (?, 'x', ?)",
+                (name, store.now()),
+            ).lastrowid
+        else:
+            reviewer_pk = reviewer[0]
+        conn.execute(
+            "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, kind, "
+            "replicability) VALUES (?, ?, ?, ?, '[\"ouderen\"]', 'initiative', 5)",
+            (initiative_pk, reviewer_pk, store.now(), store._json(list(themes))),
+        )
+
+
+def test_catalogue_prefers_the_reviewers_labels_over_the_model(conn):
+    _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b")])
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["a"], ["gezondheid_zorg"])
+    rows = {r["id"]: r for r in store.catalogue(conn)}
+    assert (rows["a"]["themes"], rows["a"]["labels_from"], rows["a"]["replicability"]) == (
+        ["gezondheid_zorg"], "review", 5)
+    assert (rows["b"]["themes"], rows["b"]["labels_from"]) == (["eenzaamheid"], "model")
+
+
+def test_stale_initiatives_skip_reviewed_rows_and_rows_of_the_current_model(conn):
+    _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b"), _initiative("c")], model_id="old")
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["a"], ["gezondheid_zorg"])
+    with store.transaction(conn):
+        store.add_prediction(conn, pks["c"], _prediction("new"))
+    todo, skipped = store.stale_initiatives(conn, "new")
+    assert [r["id"] for r in todo] == ["b"]
+    assert skipped == 1
