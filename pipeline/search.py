@@ -16,11 +16,15 @@ minimum replicability) then keep the matching rows in ranked order.
 The pure core works on plain dict *records*, one per published initiative:
 
     {"id", "gemeente", "naam", "omschrijving", "themes": [...], "doelgroepen": [...], "kind",
-     "replicability": int | None, "reasons": [str, ...], "group_gemeenten": [other places with the
-     same idea], and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
+     "replicability": int | None, "reasons": [{"reden", "richting", "bewijs"}, ...],
+     "group_id", "group_gemeenten": [other places with the same idea],
+     and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
 
-`catalogue_records(conn)` builds them from the SQLite catalogue (pipeline/store.py). The web page
-(/zoeken) and `pipeline search` are thin layers over `search()`.
+Published rows are the current version of every initiative in the catalogue: rows that failed
+validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
+one confirmed or corrected it, else the model's (`pipeline.store.catalogue`).
+`catalogue_records(conn)` builds the records from the SQLite catalogue (pipeline/store.py). The web
+page (/zoeken) and `pipeline search` are thin layers over `SearchIndex.search()`.
 """
 
 from __future__ import annotations
@@ -259,13 +263,30 @@ class SearchIndex:
         return hits if limit is None else hits[:limit]
 
 
-def records_from_rows(rows: Iterable[dict]) -> list[dict]:
-    """Records from labelled JSONL rows (the seed format: themes, doelgroepen, kind,
-    replicability, reason), with same-idea places from a `groups` mapping absent. Used by the
-    benchmark and tests to search the labelled corpus without a catalogue."""
+def _reasons(raw) -> list[dict]:
+    """Reasons as dicts {"reden", "richting", "bewijs"}; a plain string becomes {"reden": it}."""
     out = []
-    for row in rows:
-        reason = row.get("reason")
+    for reason in raw or ():
+        if isinstance(reason, str):
+            out.append({"reden": reason, "richting": None, "bewijs": None})
+        elif isinstance(reason, dict) and reason.get("reden"):
+            out.append({"reden": reason["reden"], "richting": reason.get("richting"),
+                        "bewijs": reason.get("bewijs")})
+    return out
+
+
+def catalogue_records(conn) -> list[dict]:
+    """The published rows of the catalogue as search/report records (see module docstring)."""
+    from . import store
+
+    out = []
+    for row in store.catalogue(conn):
+        group = row.get("group") or {}
+        own = (row.get("gemeente") or "").casefold()
+        others = sorted({g for g in group.get("gemeenten") or () if g and g.casefold() != own},
+                        key=str.casefold)
+        prediction = row.get("prediction") or {}
+        review = row.get("review") or {}
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
@@ -275,7 +296,42 @@ def records_from_rows(rows: Iterable[dict]) -> list[dict]:
             "doelgroepen": list(row.get("doelgroepen") or ()),
             "kind": row.get("kind"),
             "replicability": row.get("replicability"),
-            "reasons": [reason] if reason else [],
+            "reasons": _reasons(row.get("replicability_reasons")),
+            "group_id": group.get("group_id"),
+            "group_gemeenten": others,
+            "label_scores": prediction.get("scores"),
+            "model_id": row.get("model_id"),
+            "review_notes": review.get("note"),
+            "review_status": row.get("labels_from"),
+        })
+    return out
+
+
+def catalogue_groups(conn) -> list[dict]:
+    """The same-idea groups of the catalogue: {"id", "label", "members"} for the report."""
+    from . import store
+
+    return [{"id": g["group_id"], "label": g.get("naam"), "members": list(g["members"])}
+            for g in store.groups(conn)]
+
+
+def records_from_rows(rows: Iterable[dict]) -> list[dict]:
+    """Records from labelled JSONL rows (the seed format: themes, doelgroepen, kind,
+    replicability, reason), without groups. Used by the benchmark and tests to search the
+    labelled corpus without a catalogue."""
+    out = []
+    for row in rows:
+        out.append({
+            "id": row["id"],
+            "gemeente": row.get("gemeente"),
+            "naam": row.get("naam"),
+            "omschrijving": row.get("omschrijving") or "",
+            "themes": list(row.get("themes") or ()),
+            "doelgroepen": list(row.get("doelgroepen") or ()),
+            "kind": row.get("kind"),
+            "replicability": row.get("replicability"),
+            "reasons": _reasons([row["reason"]] if row.get("reason") else []),
+            "group_id": None,
             "group_gemeenten": [],
         })
     return out
