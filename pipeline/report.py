@@ -21,8 +21,14 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .errors import PipelineError
+
 SIGNAL = "signal"
 INITIATIVE = "initiative"
+
+
+class ReportError(PipelineError, ValueError):
+    """The report cannot be made as asked (no catalogue)."""
 
 
 @dataclass
@@ -294,3 +300,27 @@ def write_report(path, records: list[dict], groups: list[dict], taxonomy, config
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
     return report
+
+
+def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
+    """Write the report on the catalogue at `db_path` (default: [store] path) to `out_path`.
+
+    Raises ReportError when the catalogue file does not exist (a report on nothing helps nobody).
+    """
+    from pathlib import Path
+
+    from . import store
+    from .config import load_taxonomy
+    from .search import catalogue_groups, catalogue_records
+
+    db_path = Path(db_path or settings.store.path)
+    if not db_path.exists():
+        raise ReportError(f"catalogus niet gevonden / catalogue not found: {db_path}; "
+                          f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        records, groups = catalogue_records(conn), catalogue_groups(conn)
+    finally:
+        conn.close()
+    return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
+                        settings.report)

@@ -30,6 +30,7 @@ page (/zoeken) and `pipeline search` are thin layers over `SearchIndex.search()`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -45,8 +46,39 @@ REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_stat
 KINDS = ("initiative", "signal")
 
 
+# What users may type for a kind: the Dutch word the pages show, or the id.
+KIND_WORDS = {"initiatief": "initiative", "initiative": "initiative",
+              "signaal": "signal", "signal": "signal"}
+
+
 class SearchError(PipelineError, ValueError):
     """A search request that cannot be answered as asked (unknown label id, bad score)."""
+
+
+def resolve_label(taxonomy, field_name: str, value: str) -> str:
+    """The taxonomy id for `value`, given as an id or as its Dutch name (any case).
+
+    Raises SearchError naming the value and the valid ids.
+    """
+    wanted = value.strip().casefold()
+    for label in getattr(taxonomy, field_name):
+        if wanted in (label.id.casefold(), label.naam.casefold()):
+            return label.id
+    valid = ", ".join(taxonomy.ids(field_name))
+    what = "onbekend thema" if field_name == "themes" else "onbekende doelgroep"
+    raise SearchError(f"{what} {value!r} / unknown {field_name} label; kies uit: {valid}")
+
+
+def resolve_kind(value: str | None) -> str | None:
+    """"initiatief"/"signaal" (or the ids) -> the kind id; None stays None. Raises SearchError."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return KIND_WORDS[value.strip().casefold()]
+    except KeyError:
+        raise SearchError(
+            f"onbekende soort {value!r} / unknown kind; kies initiatief of signaal"
+        ) from None
 
 
 def record_text(record: dict) -> str:
@@ -165,13 +197,14 @@ class SearchFilters:
             for value in values:
                 if value not in valid:
                     raise SearchError(
-                        f"unknown {field_name} id {value!r}; choose one of {', '.join(valid)}"
+                        f"onbekend label {value!r} / unknown {field_name} id; kies uit: {', '.join(valid)}"
                     )
         if self.kind is not None and self.kind not in KINDS:
-            raise SearchError(f"unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+            raise SearchError(f"onbekende soort {self.kind!r} / unknown kind; kies uit: {', '.join(KINDS)}")
         if self.min_replicability is not None and not 1 <= self.min_replicability <= 5:
             raise SearchError(
-                f"minimum replicability must be 1-5, got {self.min_replicability!r}"
+                f"minimale overdraagbaarheid moet 1-5 zijn / minimum replicability must be 1-5, "
+                f"got {self.min_replicability!r}"
             )
         return self
 
@@ -357,3 +390,38 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
                              dense_weight=settings.search.dense_weight,
                              lemmatize=settings.text.lemmatize, signature=signature)
+
+
+def text_signature(records: Sequence[dict]) -> str:
+    """Identifies the texts a ranker was fitted on: labels may change, the index need not."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for record in records:
+        for part in (record["id"], record.get("naam") or "", record.get("omschrijving") or ""):
+            digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def search_catalogue(settings, query: str, filters: SearchFilters | None = None, *,
+                     limit: int | None = None, db_path=None) -> list[Hit]:
+    """Search the published rows of the catalogue at `db_path` (default: [store] path).
+
+    Returns hits best first. Raises SearchError for bad filters, StoreError for a bad file.
+    """
+    from . import store
+    from .config import load_taxonomy
+
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    filters = (filters or SearchFilters()).validate(taxonomy)
+    db_path = db_path or settings.store.path
+    if not Path(db_path).exists():
+        raise SearchError(f"catalogus niet gevonden / catalogue not found: {db_path}; "
+                          f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        records = catalogue_records(conn)
+    finally:
+        conn.close()
+    index = search_index_from_settings(records, settings)
+    return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
