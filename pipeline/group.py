@@ -145,7 +145,7 @@ def hub_corrected(similarity: np.ndarray, k: int) -> np.ndarray:
         return similarity.copy()
     others = similarity.copy()
     np.fill_diagonal(others, -np.inf)
-    top = np.partition(others, n - 1 - k, axis=1)[:, n - 1 - k :]
+    top = np.partition(others, n - k, axis=1)[:, n - k :]  # the k largest; the diagonal is -inf
     r = top.mean(axis=1)
     return similarity - (r[:, None] + r[None, :]) / 2
 
@@ -290,7 +290,7 @@ class Grouper(ClusterMixin, BaseEstimator):
 
     def __init__(self, *, encoder=None, text: str = "naam+omschrijving", dense_weight: float = 0.5,
                  char_ngram_min: int = 3, char_ngram_max: int = 5, hub_neighbours: int = 10,
-                 linkage: str = "average", threshold: float = -0.5, min_size: int = 2,
+                 linkage: str = "average", threshold: float = -0.4, min_size: int = 2,
                  keywords: int = 5, name_max_words: int = 8):
         self.encoder = encoder
         self.text = text
