@@ -171,4 +171,126 @@ def report_command(settings, out_path, db_path):
     click.echo(f"{out_path}: {report.total.n} inzendingen uit {report.n_gemeenten} gemeenten "
                f"({report.initiatives.n} initiatieven, {report.signals.n} signalen)")
 
+
+# --- catalogue and scheduled job (store, inbox) ------------------------------------------------
+
+
+def _load_predictor(settings, model_dir):
+    """The released model (or `model_dir`) as a `pipeline.predict.Predictor`."""
+    from .predict import Predictor
+
+    return Predictor.load(model_dir, settings)
+
+
+def _setup_run_log(log_path: Path) -> None:
+    """Send the job's log lines to the operator's log file (appending)."""
+    import logging
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("pipeline.run")
+    if not any(getattr(h, "baseFilename", None) == str(log_path.resolve()) for h in logger.handlers):
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@main.command("run")
+@click.option("--inbox", "inbox", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder the municipalities' files land in (default: [run] inbox).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Model folder (default: the released model, models/LATEST).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Operator log file (default: [run] log_path).")
+@pass_settings
+def run_command(settings, inbox, db_path, model_dir, log_path):
+    """The scheduled job: classify, score, store and group every new file in the inbox.
+
+    Done files move to INBOX/processed/, unreadable ones to INBOX/rejected/ with a report. Prints
+    one summary line; exits 0 when another run is busy, 1 when a file failed unexpectedly.
+    """
+    from . import store
+    from .embed import encoder_from_config
+    from .group import Grouper
+    from .inbox import run_inbox
+
+    _setup_run_log(log_path or settings.run.log_path)
+    inbox = inbox or settings.run.inbox
+    encoder = []
+
+    def shared_encoder():
+        if not encoder:
+            encoder.append(encoder_from_config(settings.embed))
+        return encoder[0]
+
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        report = run_inbox(
+            inbox, conn,
+            predictor_factory=lambda: _load_predictor(settings, model_dir),
+            grouper_factory=lambda: Grouper.from_config(settings.group, encoder=shared_encoder()),
+            ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
+            max_text_chars=settings.ingest.max_text_chars,
+            max_field_chars=settings.ingest.max_field_chars,
+        )
+    finally:
+        conn.close()
+    click.echo(report.summary())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@main.command("reclassify")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Model folder (default: the released model, models/LATEST).")
+@pass_settings
+def reclassify_command(settings, db_path, model_dir):
+    """Re-predict current rows made by another model; reviewed rows are never overwritten."""
+    from . import store
+    from .inbox import reclassify
+
+    predictor = _load_predictor(settings, model_dir)
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        report = reclassify(conn, predictor)
+    finally:
+        conn.close()
+    click.echo(report.summary())
+
+
+@main.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "jsonl"]), required=True,
+              help="csv (;-separated, opens in Dutch Excel), xlsx or jsonl.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--rejected", "rejected", is_flag=True,
+              help="Export the rejected rows (file, row, field, message) instead of the catalogue.")
+@pass_settings
+def export_command(settings, fmt, out_path, db_path, rejected):
+    """Write the catalogue as policy staff use it, with Dutch column names."""
+    from . import store
+    from .config import load_taxonomy
+
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        if rejected:
+            records, columns = store.rejected_records(conn), store.REJECTED_COLUMNS
+        else:
+            taxonomy = load_taxonomy(settings.paths.taxonomy)
+            records = store.export_records(conn, taxonomy, separator=settings.export.list_separator)
+            columns = store.EXPORT_COLUMNS
+    finally:
+        conn.close()
+    store.write_export(records, out_path, fmt, columns=columns, sheet_name=settings.export.sheet_name,
+                       csv_delimiter=settings.export.csv_delimiter)
+    what = "afgewezen rijen" if rejected else "initiatieven"
+    click.echo(f"{out_path}: {len(records)} {what} ({fmt})")
+
+
 __all__ = ["main", "pass_settings", "Settings"]

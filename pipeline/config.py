@@ -161,6 +161,7 @@ class ExportConfig:
 
     list_separator: str
     sheet_name: str
+    csv_delimiter: str
 
 
 @dataclass(frozen=True)
