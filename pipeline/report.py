@@ -324,3 +324,58 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
         conn.close()
     return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
                         settings.report)
+
+
+# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
+
+from flask import Blueprint, Response, current_app, render_template  # noqa: E402
+
+blueprint = Blueprint("report", __name__)
+
+
+def catalogue_signature(conn) -> tuple:
+    """Changes whenever anything the report shows changes: rows, predictions, reviews, groups."""
+    return tuple(conn.execute(
+        "SELECT (SELECT max(pk) FROM initiatives), (SELECT max(pk) FROM predictions), "
+        "(SELECT max(pk) FROM reviews), (SELECT max(created_at) FROM groups), "
+        "(SELECT count(*) FROM group_members)"
+    ).fetchone())
+
+
+def _current_report() -> tuple[Report, object]:
+    """The report on the app's catalogue, rebuilt (charts too) only when the catalogue changed."""
+    import threading
+
+    from .config import load_taxonomy
+    from .search import catalogue_groups, catalogue_records
+    from .web import get_db
+
+    settings = current_app.config["SETTINGS"]
+    cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})
+    conn = get_db()
+    signature = catalogue_signature(conn)
+    with cache["lock"]:
+        if cache.get("signature") != signature:
+            taxonomy = load_taxonomy(settings.paths.taxonomy)
+            report = build_report(catalogue_records(conn), catalogue_groups(conn), taxonomy,
+                                  settings.report)
+            report.charts = render_charts(report, settings.report)
+            cache.update(signature=signature, report=report, taxonomy=taxonomy)
+        return cache["report"], cache["taxonomy"]
+
+
+@blueprint.get("/rapport")
+def page():
+    """The report inside the site layout (public: published rows only, no model internals)."""
+    report, taxonomy = _current_report()
+    settings = current_app.config["SETTINGS"]
+    return render_template("report_page.html", **report_context(report, taxonomy, settings.report))
+
+
+@blueprint.get("/rapport/download")
+def download():
+    """The same report as one standalone HTML file, to save, mail or print."""
+    report, taxonomy = _current_report()
+    html = render_report_html(report, taxonomy, current_app.config["SETTINGS"].report)
+    return Response(html, mimetype="text/html",
+                    headers={"Content-Disposition": 'attachment; filename="rapport.html"'})

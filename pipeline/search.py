@@ -425,3 +425,83 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
         conn.close()
     index = search_index_from_settings(records, settings)
     return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
+
+
+# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
+
+from flask import Blueprint, current_app, g, render_template, request  # noqa: E402
+
+blueprint = Blueprint("search", __name__)
+
+# Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
+PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
+    "q", "thema", "doelgroep", "gemeente", "soort", "min_score")
+
+
+def _app_cache() -> dict:
+    """Per-app state: the taxonomy and the last fitted ranker with the texts it was fitted on."""
+    import threading
+
+    cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
+    if "taxonomy" not in cache:
+        from .config import load_taxonomy
+
+        cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
+    return cache
+
+
+def current_index(records: list[dict]) -> SearchIndex:
+    """A SearchIndex over `records`, refitting the ranker only when the texts changed (new or
+    changed initiatives), not when labels or reviews changed."""
+    cache = _app_cache()
+    signature = text_signature(records)
+    with cache["lock"]:
+        index = cache.get("index")
+        if index is None or index.signature != signature:
+            index = search_index_from_settings(records, current_app.config["SETTINGS"],
+                                               signature=signature)
+            cache["index"] = index
+    return SearchIndex(records=records, ranker=index.ranker, signature=signature)
+
+
+def filters_from_args(args, taxonomy) -> SearchFilters:
+    """SearchFilters from the query string of /zoeken. Raises SearchError for a bad value."""
+    def many(name):
+        return tuple(v for v in args.getlist(name) if v.strip())
+
+    minimum = args.get(PARAM_MIN, "").strip()
+    if minimum and not minimum.isdigit():
+        raise SearchError(f"minimale overdraagbaarheid moet 1-5 zijn, niet {minimum!r}")
+    return SearchFilters(
+        themes=tuple(resolve_label(taxonomy, "themes", t) for t in many(PARAM_THEME)),
+        doelgroepen=tuple(resolve_label(taxonomy, "doelgroepen", d) for d in many(PARAM_GROUP)),
+        gemeenten=many(PARAM_PLACE),
+        kind=resolve_kind(args.get(PARAM_KIND)),
+        min_replicability=int(minimum) if minimum else None,
+    ).validate(taxonomy)
+
+
+@blueprint.get("/zoeken")
+def page():
+    """The public search page: published rows; model scores and review notes for reviewers only."""
+    from .web import get_db
+
+    settings = current_app.config["SETTINGS"]
+    taxonomy = _app_cache()["taxonomy"]
+    records = catalogue_records(get_db())
+    query = request.args.get(PARAM_QUERY, "").strip()
+    error, hits, total = None, [], 0
+    try:
+        filters = filters_from_args(request.args, taxonomy)
+    except SearchError as exc:
+        error, filters = str(exc), SearchFilters()
+    if error is None:
+        all_hits = current_index(records).search(query, filters)
+        total, hits = len(all_hits), all_hits[: settings.search.limit]
+    places = sorted({r["gemeente"] for r in records if r.get("gemeente")}, key=str.casefold)
+    status = 400 if error else 200
+    return render_template(
+        "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
+        taxonomy=taxonomy, places=places, n_records=len(records), searched=bool(request.args),
+        reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),
+    ), status
