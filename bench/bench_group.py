@@ -41,6 +41,7 @@ from pipeline.ingest import Initiative, read_initiatives  # noqa: E402
 STANDARD_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # hub-corrected scores, in SDs
 COSINE_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)       # plain cosines
 SPLITS = 20
+WEIGHT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
 SPEED_SIZES = (250, 500, 1000, 2000)
 UNCACHED_ROWS_PER_SECOND = 15.0  # measured e5 throughput on this 2-core machine (common brief)
 
@@ -176,6 +177,12 @@ def quality(settings, rows, groups, encoder, png: Path | None) -> None:
     for point in chosen[4]:
         print(f"  {point['threshold']:+.1f}  {point['p']:.3f}  {point['r']:.3f}  {point['f1']:.3f}  "
               f"{point['b3_f1']:.3f}  {point['grouped']:.0%}")
+    print("\ndense_weight sweep (std+CSLS, best threshold each):")
+    vectors = encoder.embed([group_text(r, settings.group.text) for r in rows])
+    for weight in WEIGHT_GRID:
+        params = {**index_params(settings.group), "dense_weight": float(weight)}
+        index = SimilarityIndex(**params).fit(rows, vectors=vectors)
+        print(f"  w={weight:.1f}  {fmt(best(curve(index, index.score_, STANDARD_GRID, groups)))}")
     print(f"\nsplit-half check ({SPLITS} random halves of the groups; threshold tuned on one half, "
           f"tested on the other):")
     for name, index, matrix, grid, _ in results[2:]:

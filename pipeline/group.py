@@ -392,34 +392,31 @@ def describe_groups(index: SimilarityIndex, member_lists: list[list[int]], *, ke
 
 def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], *,
                       top: int) -> list[list[str]]:
-    """Top `top` lemmas per group by class-based TF-IDF (BERTopic's c-TF-IDF).
+    """Top `top` lemmas per group by class-based TF-IDF over groups.
 
-    Every row outside the groups is its own class, so idf reflects the whole input. Term frequency
-    counts members that use a lemma (not repeats within one text), so a keyword is shared.
+    tf is the share of a group's members that use the lemma (so a keyword is shared, not repeated
+    by one text); idf is `log((1 + N) / (1 + df))` over all N input rows, which pushes down words
+    every municipality writes ("corona", "inwoners", "willen") without a hand-made list. Lemmas
+    shared by two or more members come first; a small group is padded with its members' rarest
+    words.
     """
-    grouped = {m for members in member_lists for m in members}
-    classes = [list(members) for members in member_lists]
-    classes += [[i] for i in range(len(lemma_docs)) if i not in grouped]
     vectorizer = CountVectorizer(binary=True, token_pattern=r"(?u)\b[^\W\d_]{%d,}\b" % MIN_KEYWORD_CHARS)
     try:
         counts = vectorizer.fit_transform(lemma_docs)
     except ValueError:  # no words at all
         return [[] for _ in member_lists]
     vocab = vectorizer.get_feature_names_out()
-    class_counts = np.vstack([np.asarray(counts[c].sum(axis=0)).ravel() for c in classes])
-    tf = class_counts / np.maximum(class_counts.sum(axis=1, keepdims=True), 1)
-    avg_words = class_counts.sum(axis=1).mean()
-    idf = np.log(1 + avg_words / np.maximum(class_counts.sum(axis=0), 1))
-    weights = tf * idf
+    n_rows = counts.shape[0]
+    df = np.asarray(counts.sum(axis=0)).ravel()
+    idf = np.log((1 + n_rows) / (1 + df))
     out = []
-    for g, members in enumerate(member_lists):
-        row = weights[g]
-        shared = class_counts[g] >= min(2, len(members))
-        candidates = np.flatnonzero((row > 0) & shared)
-        if len(candidates) < top:  # small groups may share few words; fall back to any member's
-            candidates = np.flatnonzero(row > 0)
-        best = sorted(candidates, key=lambda j: (-row[j], vocab[j]))[:top]
-        out.append([str(vocab[j]) for j in best])
+    for members in member_lists:
+        used = np.asarray(counts[members].sum(axis=0)).ravel()
+        weight = used / len(members) * idf
+        shared = used >= min(2, len(members))
+        ranked = sorted(np.flatnonzero(used > 0),
+                        key=lambda j: (not shared[j], -weight[j], vocab[j]))
+        out.append([str(vocab[j]) for j in ranked[:top]])
     return out
 
 
