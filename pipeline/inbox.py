@@ -44,7 +44,7 @@ from typing import Callable, Iterator
 import filelock
 
 from . import store
-from .errors import InputFileError
+from .errors import InputFileError, PipelineError
 from .ingest import read_initiatives
 
 log = logging.getLogger("pipeline.run")
@@ -233,6 +233,10 @@ class InboxJob:
         for path in pending_files(self.inbox, self.ignore_suffixes):
             try:
                 outcome = self.process_file(path, timer)
+            except PipelineError:
+                # No model, a bad setting, an encoder that cannot load: every file would fail
+                # alike, so stop with the message; the files wait in the inbox.
+                raise
             except Exception as exc:  # one broken file must not stop the others
                 log.exception("%s: failed, left in the inbox for the next run", path.name)
                 outcome = FileOutcome(path.name, FAILED, message=f"{type(exc).__name__}: {exc}")

@@ -27,7 +27,8 @@ predictions        one model's prediction for one initiative version (never upda
     adds a new row; the latest `pk` per version is the one in force).
     pk, initiative_pk -> initiatives, model_id, created_at, kind ('initiative' | 'signal'),
     kind_score (P(signal)), replicability (1-5 or NULL until a scorer exists),
-    replicability_score (its expected value), replicability_reasons JSON list.
+    replicability_score (its expected value), replicability_reasons JSON list of
+    {"reden", "richting" ('+' | '-'), "bewijs" (verbatim substring of omschrijving or null)}.
 prediction_labels  the label scores of a prediction: one row per (field, label).
     prediction_pk -> predictions, field ('themes' | 'doelgroepen'), label (taxonomy id),
     score (probability), chosen (1 when the label was assigned).
@@ -648,12 +649,16 @@ def latest_predictions(
 
 def latest_reviews(conn: sqlite3.Connection) -> dict[int, dict]:
     """The newest review of every current initiative version, keyed by initiative pk
-    (themes, doelgroepen as lists; reviewer name included)."""
+    (themes, doelgroepen as lists; reviewer name included).
+
+    A review saved on a stale version (conflict = 1) is kept but not in force: the reviewer was
+    shown the other's labels, and the item is marked disputed until someone saves again."""
     rows = conn.execute(
         "SELECT r.*, v.name AS reviewer FROM reviews r "
         "JOIN current_initiatives i ON i.pk = r.initiative_pk "
         "JOIN reviewers v ON v.pk = r.reviewer_pk "
-        "WHERE r.pk = (SELECT max(q.pk) FROM reviews q WHERE q.initiative_pk = r.initiative_pk)"
+        "WHERE r.pk = (SELECT max(q.pk) FROM reviews q "
+        "WHERE q.initiative_pk = r.initiative_pk AND q.conflict = 0)"
     ).fetchall()
     out = {}
     for row in rows:
@@ -807,7 +812,7 @@ def export_records(conn: sqlite3.Connection, taxonomy, *, separator: str = "; ")
             "Doelgroepen": separator.join(taxonomy.name("doelgroepen", d) for d in row["doelgroepen"]),
             "Soort": KIND_NAMES.get(row["kind"], row["kind"] or ""),
             "Overdraagbaarheid": row["replicability"] if row["replicability"] is not None else "",
-            "Redenen": separator.join(row["replicability_reasons"]),
+            "Redenen": separator.join(reason_text(r) for r in row["replicability_reasons"]),
             "Groep": group["naam"] if group else "",
             "Ook in": separator.join(
                 g for g in (group["gemeenten"] if group else []) if g != row["gemeente"]
@@ -818,6 +823,15 @@ def export_records(conn: sqlite3.Connection, taxonomy, *, separator: str = "; ")
             "Ontvangen": row["received_at"],
         })
     return records
+
+
+def reason_text(reason) -> str:
+    """One replicability reason as text: "+ reden" / "- reden" for the scorer's dicts
+    ({"reden", "richting", "bewijs"}), a plain string as it is."""
+    if isinstance(reason, Mapping):
+        direction = reason.get("richting")
+        return f"{direction} {reason.get('reden', '')}" if direction else str(reason.get("reden", ""))
+    return str(reason)
 
 
 def rejected_records(conn: sqlite3.Connection) -> list[dict]:

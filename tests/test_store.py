@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -239,3 +240,101 @@ def test_stale_initiatives_skip_reviewed_rows_and_rows_of_the_current_model(conn
     todo, skipped = store.stale_initiatives(conn, "new")
     assert [r["id"] for r in todo] == ["b"]
     assert skipped == 1
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exported_catalogue(tmp_path):
+    """A catalogue of two rows, one in a group, one reviewed, one with a formula-like text."""
+    path = tmp_path / "catalogue.sqlite"
+    conn = store.connect(path)
+    rows = [
+        _initiative("a", text="=1+1 Ouderen bellen; cliénten", gemeenten=("Almere", "Lelystad"),
+                    naam="Bel-maatje"),
+        _initiative("b", text="Voedselpakketten rondbrengen.", gemeente="Ede", gemeenten=("Ede",)),
+    ]
+    predictions = [_prediction(replicability=4), _prediction(kind="signal")]
+    predictions[0]["replicability_reasons"] = [
+        {"reden": "Weinig budget nodig", "richting": "+", "bewijs": None}]
+    store.store_submission(conn, file_name="f", sha256="f", accepted=rows, rejected=[
+        RejectedRow(7, "c", (Problem("gemeente", "verplicht veld ontbreekt"),), {"id": "c"})],
+        predictions=predictions)
+    store.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Ouderen bellen",
+                                 "gemeenten": ["Almere", "Ede"]}])
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["b"], ["voedsel_basis"])
+    conn.close()
+    return path
+
+
+def _export(settings, db, out, *args):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["export", "--db", str(db), "--out", str(out), *args],
+                                obj={"settings": settings})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_export_xlsx_has_dutch_columns_labels_by_name_and_text_never_becomes_a_formula(
+        settings, exported_catalogue, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "catalogus.xlsx"
+    result = _export(settings, exported_catalogue, out, "--format", "xlsx")
+    assert "2 initiatieven" in result.output
+    sheet = openpyxl.load_workbook(out).active
+    header = [c.value for c in sheet[1]]
+    for column in ("Naam", "Gemeente", "Omschrijving", "Thema's", "Doelgroepen", "Soort",
+                   "Overdraagbaarheid", "Redenen", "Groep", "Model"):
+        assert column in header
+    rows = {r[0]: dict(zip(header, r)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    a, b = rows["a"], rows["b"]
+    assert a["Omschrijving"] == "=1+1 Ouderen bellen; cliénten"
+    assert sheet.cell(row=2, column=header.index("Omschrijving") + 1).data_type == "s"
+    assert a["Thema's"] == "Eenzaamheid en sociaal contact"
+    assert (a["Soort"], a["Overdraagbaarheid"], a["Redenen"]) == ("Initiatief", 4, "+ Weinig budget nodig")
+    assert (a["Groep"], a["Ook in"], a["Labels van"], a["Model"]) == ("Ouderen bellen", "Ede", "model", "m-1")
+    assert (b["Labels van"], b["Soort"]) == ("beoordelaar", "Initiatief")  # the review's kind
+    assert "Voedsel" in b["Thema's"]
+
+
+def test_export_csv_opens_in_dutch_excel_and_guards_against_formulas(settings, exported_catalogue, tmp_path):
+    import csv
+
+    out = tmp_path / "catalogus.csv"
+    _export(settings, exported_catalogue, out, "--format", "csv")
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8 accents right
+    with open(out, encoding="utf-8-sig", newline="") as handle:
+        records = list(csv.DictReader(handle, delimiter=";"))
+    assert [r["Id"] for r in records] == ["a", "b"]
+    assert records[0]["Omschrijving"] == "'=1+1 Ouderen bellen; cliénten"
+    assert records[0]["Gemeenten"] == "Almere; Lelystad"
+
+
+def test_export_jsonl_and_rejected_rows(settings, exported_catalogue, tmp_path):
+    out = tmp_path / "catalogus.jsonl"
+    _export(settings, exported_catalogue, out, "--format", "jsonl")
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert records[0]["Omschrijving"] == "=1+1 Ouderen bellen; cliénten"
+    assert list(records[0])[:3] == ["Id", "Naam", "Gemeente"]
+    rejected_out = tmp_path / "afgewezen.jsonl"
+    result = _export(settings, exported_catalogue, rejected_out, "--format", "jsonl", "--rejected")
+    assert "1 afgewezen rijen" in result.output
+    (row,) = [json.loads(line) for line in rejected_out.read_text(encoding="utf-8").splitlines()]
+    assert (row["Rij"], row["Id"], row["Veld"]) == (7, "c", "gemeente")
+
+
+def test_export_of_an_unknown_format_is_refused(settings, exported_catalogue, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["export", "--db", str(exported_catalogue), "--format", "pdf",
+                                       "--out", str(tmp_path / "x.pdf")], obj={"settings": settings})
+    assert result.exit_code != 0 and "pdf" in result.output

@@ -1,0 +1,258 @@
+"""The scheduled job `pipeline run`, run as a real subprocess on a real SQLite file.
+
+The crash tests use the job's documented test hook PIPELINE_RUN_PAUSE_AT (see pipeline/inbox.py):
+the job pauses at a chosen point and says so on stderr, the test SIGKILLs it there, then runs the
+job again and counts rows: none lost, none doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import store
+from pipeline.inbox import PAUSE_ENV, pending_files, reclassify
+
+from conftest import PROJECT_ROOT, write_jsonl
+
+PIPELINE = Path(sys.executable).parent / "pipeline"
+MODELS = PROJECT_ROOT / "models"
+# Generous: a run loads the model and the encoder; corpus texts come from the embedding cache.
+RUN_TIMEOUT = 300
+
+needs_model = pytest.mark.skipif(
+    not (MODELS / "LATEST").is_file(), reason="no released model in models/ (run `make train`)"
+)
+
+
+@pytest.fixture(scope="module")
+def rows(corpus_rows):
+    """Six corpus rows: their texts are in the embedding cache, so runs stay fast."""
+    return [dict(r) for r in corpus_rows[:6]]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    return inbox, tmp_path / "catalogue.sqlite", tmp_path / "run.log"
+
+
+def run_job(inbox, db, log, *, env=None, check=True):
+    result = subprocess.run(
+        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT, env={**os.environ, **(env or {})},
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def start_paused(inbox, db, log, point):
+    """Start the job with the pause hook and wait until it says it is paused at `point`."""
+    process = subprocess.Popen(
+        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, PAUSE_ENV: point},
+    )
+    seen = []
+    for line in process.stderr:  # blocks until the job writes; ends if the job exits
+        seen.append(line)
+        if f"pausing at {point}" in line:
+            return process
+    process.wait(timeout=RUN_TIMEOUT)
+    pytest.fail(f"the job never paused at {point}; it exited {process.returncode}: {''.join(seen)}"
+                f"{process.stdout.read()}")
+
+
+def kill(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=RUN_TIMEOUT)
+    assert process.returncode == -signal.SIGKILL
+
+
+def catalogue_counts(db):
+    conn = store.connect(db)
+    try:
+        return store.counts(conn)
+    finally:
+        conn.close()
+
+
+def csv_with_bad_rows(path, rows):
+    """Two good rows and two bad ones (empty description, missing gemeente)."""
+    lines = ["id;gemeente;naam;omschrijving"]
+    for r in rows[:2]:
+        lines.append(f"{r['id']};{r['gemeente']};;\"{r['omschrijving'].replace(chr(34), chr(34) * 2)}\"")
+    lines += ["leeg-1;Ede;Leeg;", "zonder-gemeente;;Iets;Een tekst zonder gemeente."]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- without a model -------------------------------------------------------------------------
+
+
+def test_pending_files_skip_hidden_and_uploading_files(tmp_path):
+    for name in ("b.jsonl", "a.csv", ".pipeline-run.lock", "c.jsonl.part", "d.tmp"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "processed").mkdir()
+    assert [p.name for p in pending_files(tmp_path, (".part", ".tmp"))] == ["a.csv", "b.jsonl"]
+
+
+def test_an_unreadable_file_goes_to_rejected_with_a_dutch_and_english_report(workdir):
+    inbox, db, log = workdir
+    (inbox / "export.csv").write_bytes(b"PK\x03\x04 this is really an xlsx file")
+    result = run_job(inbox, db, log)
+    assert "1 unreadable" in result.stdout
+    assert not (inbox / "export.csv").exists()
+    assert (inbox / "rejected" / "export.csv").exists()
+    report = (inbox / "rejected" / "export.csv.fout.txt").read_text(encoding="utf-8")
+    assert "NEDERLANDS" in report and "ENGLISH" in report and "Excel" in report
+    (submission,) = store.submissions(store.connect(db))
+    assert (submission["status"], submission["file_name"]) == ("rejected", "export.csv")
+    assert "export.csv: unreadable" in log.read_text(encoding="utf-8")
+
+
+def test_a_missing_inbox_is_a_clean_error(tmp_path):
+    result = run_job(tmp_path / "nope", tmp_path / "c.sqlite", tmp_path / "run.log", check=False)
+    assert result.returncode == 1
+    assert "inbox" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- with the released model -----------------------------------------------------------------
+
+
+@needs_model
+def test_good_bad_and_broken_files_in_one_run(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "01-goed.jsonl", rows[:3])
+    csv_with_bad_rows(inbox / "02-deels-fout.csv", rows[3:5])
+    (inbox / "03-kapot.jsonl").write_text("dit is geen json\n", encoding="utf-8")
+    result = run_job(inbox, db, log)
+
+    assert result.stdout.count("\n") == 1, result.stdout  # one summary line
+    assert "3 file(s), 2 stored, 0 already known, 1 unreadable" in result.stdout
+    counts = catalogue_counts(db)
+    assert (counts["submissions"], counts["initiatives"], counts["rejected_rows"]) == (3, 5, 2)
+    assert counts["predictions"] == 5
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["01-goed.jsonl", "02-deels-fout.csv"]
+    assert (inbox / "rejected" / "03-kapot.jsonl.fout.txt").exists()
+    assert pending_files(inbox) == []
+
+    conn = store.connect(db)
+    stored = {r["id"]: r for r in store.current_initiatives(conn)}
+    assert stored[rows[0]["id"]]["omschrijving"] == rows[0]["omschrijving"]  # exactly as given
+    model_id = (MODELS / "LATEST").read_text().strip()
+    assert {p["model_id"] for p in store.latest_predictions(conn).values()} == {model_id}
+    rejected = {r["id"]: r for r in store.rejected_rows(conn)}
+    assert set(rejected) == {"leeg-1", "zonder-gemeente"}
+    assert rejected["leeg-1"]["field"] == "omschrijving" and rejected["leeg-1"]["row"] == 4
+    assert "rij 4" in rejected["leeg-1"]["message"]
+    assert store.get_state(conn, "grouped_max_pk") == str(store.max_initiative_pk(conn))
+    assert "rij 4 (id leeg-1)" in log.read_text(encoding="utf-8")
+
+
+@needs_model
+def test_the_same_file_twice_adds_nothing(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "a.jsonl", rows[:2])
+    run_job(inbox, db, log)
+    before = catalogue_counts(db)
+    shutil.copy(inbox / "processed" / "a.jsonl", inbox / "a.jsonl")  # same name, same content
+    shutil.copy(inbox / "processed" / "a.jsonl", inbox / "b-kopie.jsonl")
+    result = run_job(inbox, db, log)
+    assert "2 file(s), 0 stored, 2 already known" in result.stdout
+    assert catalogue_counts(db) == before
+    assert len(list((inbox / "processed").iterdir())) == 3  # nothing the sender gave is dropped
+    assert "same content as submission 1" in log.read_text(encoding="utf-8")
+
+
+@needs_model
+def test_the_same_id_in_a_new_file_is_a_new_version(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "a.jsonl", rows[:1])
+    run_job(inbox, db, log)
+    changed = dict(rows[0], omschrijving=rows[0]["omschrijving"] + " Aangevuld in 2021.")
+    write_jsonl(inbox / "b.jsonl", [changed])
+    result = run_job(inbox, db, log)
+    assert "1 new version(s)" in result.stdout
+    conn = store.connect(db)
+    versions = store.initiative_versions(conn, rows[0]["id"])
+    assert [(v["version"], v["is_current"]) for v in versions] == [(1, 0), (2, 1)]
+    assert versions[0]["omschrijving"] == rows[0]["omschrijving"]
+    assert store.counts(conn)["current_initiatives"] == 1
+
+
+@needs_model
+@pytest.mark.parametrize("point", ["before_commit", "after_commit"])
+def test_killed_in_the_middle_of_a_file_the_next_run_loses_and_doubles_nothing(workdir, rows, point):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "01.jsonl", rows[:2])
+    write_jsonl(inbox / "02.jsonl", rows[2:5])
+    kill(start_paused(inbox, db, log, point))
+
+    committed = catalogue_counts(db)["initiatives"]
+    assert committed == (0 if point == "before_commit" else 2)
+    assert (inbox / "01.jsonl").exists()  # not moved before the kill
+
+    result = run_job(inbox, db, log)
+    counts = catalogue_counts(db)
+    assert (counts["submissions"], counts["initiatives"], counts["predictions"]) == (2, 5, 5)
+    assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["01.jsonl", "02.jsonl"]
+    expected = "1 already known" if point == "after_commit" else "0 already known"
+    assert expected in result.stdout
+
+
+@needs_model
+def test_a_second_run_while_one_is_busy_says_so_and_exits_0(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "01.jsonl", rows[:2])
+    first = start_paused(inbox, db, log, "before_commit")
+    try:
+        second = run_job(inbox, db, log)
+        assert "another run is busy" in second.stdout
+        assert (inbox / "01.jsonl").exists()
+    finally:
+        kill(first)
+    assert "3" not in str(catalogue_counts(db)["initiatives"])
+    run_job(inbox, db, log)
+    assert catalogue_counts(db)["initiatives"] == 2
+
+
+@needs_model
+def test_reclassify_repredicts_old_rows_but_never_reviewed_ones(tmp_path, rows, settings):
+    from pipeline.predict import Predictor
+
+    conn = store.connect(tmp_path / "c.sqlite")
+    from pipeline.ingest import validate_records
+
+    accepted = validate_records([(i, r, r, None) for i, r in enumerate(rows[:3], start=1)]).accepted
+    old = [{"model_id": "oud-model", "themes": ["schulden"], "doelgroepen": [], "kind": "signal",
+            "scores": {}} for _ in accepted]
+    store.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
+                           predictions=old)
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    with store.transaction(conn):
+        reviewer = conn.execute("INSERT INTO reviewers (name, password_hash, created_at) "
+                                "VALUES ('anna', 'x', ?)", (store.now(),)).lastrowid
+        conn.execute("INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, kind) "
+                     "VALUES (?, ?, ?, '[\"schulden\"]', 'signal')",
+                     (pks[rows[0]["id"]], reviewer, store.now()))
+
+    predictor = Predictor.load(None, settings)
+    report = reclassify(conn, predictor)
+    assert (report.predicted, report.skipped_reviewed) == (2, 1)
+    latest = store.latest_predictions(conn)
+    assert latest[pks[rows[0]["id"]]]["model_id"] == "oud-model"
+    assert latest[pks[rows[1]["id"]]]["model_id"] == predictor.model_id
+    reviewed = {r["id"]: r for r in store.catalogue(conn)}[rows[0]["id"]]
+    assert (reviewed["themes"], reviewed["labels_from"]) == (["schulden"], "review")
+    assert reclassify(conn, predictor).predicted == 0  # nothing left to do
+    assert store.counts(conn)["predictions"] == 5
