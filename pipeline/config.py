@@ -69,6 +69,7 @@ class ReviewConfig:
     queue_page_size: int
     similar_k: int
     export_path: Path
+    min_password_chars: int
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,21 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """[score]: the replicability scorer (pipeline/score.py) and its Dutch cue file."""
+
+    cues: Path
+    model: str
+    C: float
+    embedding_weight: float
+    max_reasons: int
+    bewijs_context_tokens: int
+    signal_cue: str
+    cv_splits: int
+    random_state: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -182,6 +198,7 @@ class Settings:
     store: StoreConfig
     run: RunConfig
     export: ExportConfig
+    score: ScoreConfig
     source: Path = field(default=DEFAULT_CONFIG, compare=False)
 
     @property
