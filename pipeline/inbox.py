@@ -102,6 +102,9 @@ class RunReport:
     def ok(self) -> bool:
         return self.count(FAILED) == 0
 
+    def timing_line(self) -> str:
+        return ", ".join(f"{stage} {self.timings.get(stage, 0.0):.2f}" for stage in STAGES)
+
     def summary(self) -> str:
         """The one line `pipeline run` prints."""
         if self.busy:
@@ -368,6 +371,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         lock.release()
     report.seconds = time.perf_counter() - start
     log.info("%s", report.summary())
+    log.info("seconds per stage: %s", report.timing_line())
     return report
 
 
