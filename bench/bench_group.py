@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.embed import encoder_from_config  # noqa: E402
-from pipeline.group import Grouper, SimilarityIndex, cut, group_text, index_params  # noqa: E402
+from pipeline.group import (  # noqa: E402
+    CANNOT_LINK, Grouper, SimilarityIndex, cut, group_text, index_params,
+)
 from pipeline.ingest import Initiative, read_initiatives  # noqa: E402
 
 STANDARD_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # hub-corrected scores, in SDs
@@ -133,7 +135,9 @@ def variants(settings, rows, encoder):
         ("char TF-IDF only (std+CSLS)", char, char.score_, STANDARD_GRID),
         ("e5 only (std+CSLS)", dense, dense.score_, STANDARD_GRID),
         (f"mix on {other_text} (std+CSLS)", mix_other, mix_other.score_, STANDARD_GRID),
-        (f"CHOSEN mix w={config.dense_weight} (std+CSLS)", mix, mix.score_, STANDARD_GRID),
+        (f"mix w={config.dense_weight} (std+CSLS), no floor", mix, mix.score_, STANDARD_GRID),
+        (f"CHOSEN mix w={config.dense_weight} (std+CSLS+floor)", mix,
+         np.where(mix.similarity_ >= config.min_similarity, mix.score_, CANNOT_LINK), STANDARD_GRID),
     ]
 
 

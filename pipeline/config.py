@@ -131,6 +131,7 @@ class GroupConfig:
     hub_neighbours: int
     linkage: str
     threshold: float
+    min_similarity: float
     min_size: int
     keywords: int
     name_max_words: int

@@ -12,7 +12,9 @@ similarity minus the mean of both rows' `hub_neighbours` best similarities (CSLS
 2018), so a generic text that is close to everything does not pull unrelated rows together.
 
 `Grouper` cuts that score with average-linkage agglomerative clustering at `threshold`: a group is
-a set of rows whose mean pairwise score is above it. Rows are sorted by id first, so the result does
+a set of rows whose mean pairwise score is above it and in which no pair's plain similarity is
+below `min_similarity` (the scores are relative, so without that floor a small input of unrelated
+rows would still pair up). Rows are sorted by id first, so the result does
 not depend on input order, and a group's id is derived from its sorted member ids.
 
 `nearest(rows, query_id, k)` / `SimilarityIndex.nearest(query_id, k)` give the k most similar rows
@@ -44,6 +46,9 @@ GROUP_ID_HEX_CHARS = 12
 # A lemma must be this long to be a keyword: shorter ones are mostly OCR debris or abbreviations
 # without meaning out of context ("nl", "ca").
 MIN_KEYWORD_CHARS = 3
+# Score given to a pair below `min_similarity`: low enough that no average can lift a group that
+# contains it over any threshold, so the pair acts as a cannot-link.
+CANNOT_LINK = -1e6
 
 
 class UnknownIdError(PipelineError, KeyError):
@@ -290,8 +295,8 @@ class Grouper(ClusterMixin, BaseEstimator):
 
     def __init__(self, *, encoder=None, text: str = "naam+omschrijving", dense_weight: float = 0.5,
                  char_ngram_min: int = 3, char_ngram_max: int = 5, hub_neighbours: int = 10,
-                 linkage: str = "average", threshold: float = -0.4, min_size: int = 2,
-                 keywords: int = 5, name_max_words: int = 8):
+                 linkage: str = "average", threshold: float = -0.4, min_similarity: float = 0.46,
+                 min_size: int = 2, keywords: int = 5, name_max_words: int = 8):
         self.encoder = encoder
         self.text = text
         self.dense_weight = dense_weight
@@ -300,6 +305,7 @@ class Grouper(ClusterMixin, BaseEstimator):
         self.hub_neighbours = hub_neighbours
         self.linkage = linkage
         self.threshold = threshold
+        self.min_similarity = min_similarity
         self.min_size = min_size
         self.keywords = keywords
         self.name_max_words = name_max_words
@@ -308,7 +314,7 @@ class Grouper(ClusterMixin, BaseEstimator):
     def from_config(cls, config, encoder=None) -> "Grouper":
         """A Grouper with the settings of `[group]` (a `GroupConfig`)."""
         return cls(encoder=encoder, linkage=config.linkage, threshold=config.threshold,
-                   min_size=config.min_size, keywords=config.keywords,
+                   min_similarity=config.min_similarity, min_size=config.min_size, keywords=config.keywords,
                    name_max_words=config.name_max_words, **index_params(config))
 
     def fit(self, X, y=None, *, vectors=None):
@@ -323,7 +329,10 @@ class Grouper(ClusterMixin, BaseEstimator):
             hub_neighbours=self.hub_neighbours,
         ).fit(rows, vectors=vectors)
         self.index_ = index
-        sorted_labels = cut(index.score_, self.threshold, linkage=self.linkage)
+        # The scores are relative to this input; the floor on the plain similarity keeps a few
+        # unrelated rows (a small input) from grouping just because nothing closer exists.
+        score = np.where(index.similarity_ >= self.min_similarity, index.score_, CANNOT_LINK)
+        sorted_labels = cut(score, self.threshold, linkage=self.linkage)
         by_id = dict(zip(index.ids_, sorted_labels))
         self.labels_ = np.array([by_id[row.id] for row in rows], dtype=int)
         clusters: dict[int, list[int]] = {}

@@ -87,6 +87,17 @@ def test_shuffled_input_gives_the_same_groups(settings, encoder, fitted):
     assert again.labels_[2] == again.labels_[4]  # a1, a2
 
 
+@pytest.mark.parametrize("ids,expected", [
+    (["a1", "b1", "c1"], []),                      # three unrelated rows stay apart
+    (["a1", "b1"], []),
+    (["a1", "b1", "c1", "b2"], [("b1", "b2")]),
+])
+def test_small_inputs_group_only_rows_that_are_really_alike(settings, encoder, ids, expected):
+    rows = [r for r in ROWS if r["id"] in ids]
+    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(rows)
+    assert [g.members for g in grouper.groups_] == expected
+
+
 def test_group_id_depends_only_on_the_members():
     assert group_id(["x", "y"]) == group_id(["y", "x"])
     assert group_id(["x", "y"]) != group_id(["x", "z"])
