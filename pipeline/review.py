@@ -1,0 +1,912 @@
+"""Reviewers correct the model's labels in the browser; their corrections train the next model.
+
+Pure core (no Flask, no SQL):
+- `certainty(scores, threshold)`: how sure the model is about a row (queue order, least sure first),
+- `review_status(latest_per_reviewer)`: "nieuw", "beoordeeld" or "betwist",
+- `highlight(text, evidence)`: the text escaped, with each evidence substring in <mark>,
+- `agreement(pairs, taxonomy)`: percent agreement and Cohen's kappa per label.
+
+Storage (functions that take a catalogue connection; tables in pipeline/store.py):
+- `add_reviewer`, `check_password`: accounts, passwords hashed with argon2,
+- `save_review`: a new review row for every save (nothing is overwritten), with optimistic
+  concurrency: a save based on a stale version is stored too, marked `conflict`,
+- `queue_items`, `item_detail`, `export_reviewed`.
+
+Web (Flask blueprints registered by pipeline/web.py): `auth_blueprint` (/login, /logout),
+`blueprint` (/review, /review/<id>), `agreement_blueprint` (/review/overeenstemming).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from markupsafe import Markup, escape
+
+from . import store
+from .errors import PipelineError
+
+STATUSES = ("nieuw", "beoordeeld", "betwist")
+LABEL_FIELDS = ("themes", "doelgroepen")
+KINDS = ("initiative", "signal")
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+def certainty(scores: Mapping, threshold: float) -> float:
+    """The smallest distance between any label probability and the decision boundary.
+
+    `scores` is the predictor's {"themes": {label: p}, "doelgroepen": {label: p}, "kind": p_signal}.
+    0 means the model was on the fence about at least one label; rows without scores get +inf so
+    they sort last (there is nothing the model is unsure about that a reviewer could teach it).
+
+    >>> certainty({"themes": {"a": 0.9, "b": 0.45}, "doelgroepen": {}, "kind": 0.1}, 0.5)
+    0.05
+    """
+    probabilities = []
+    for field_name in LABEL_FIELDS:
+        probabilities.extend((scores.get(field_name) or {}).values())
+    if scores.get("kind") is not None:
+        probabilities.append(scores["kind"])
+    if not probabilities:
+        return math.inf
+    return round(min(abs(float(p) - threshold) for p in probabilities), 6)
+
+
+def labels_of(review: Mapping) -> dict:
+    """The comparable part of a review or prediction: sorted label lists, kind, replicability."""
+    return {
+        "themes": sorted(review.get("themes") or []),
+        "doelgroepen": sorted(review.get("doelgroepen") or []),
+        "kind": review.get("kind"),
+        "replicability": review.get("replicability"),
+    }
+
+
+def review_status(latest_per_reviewer: Sequence[Mapping]) -> str:
+    """"nieuw" without reviews; "betwist" when two reviewers' latest labels differ; else "beoordeeld"."""
+    if not latest_per_reviewer:
+        return "nieuw"
+    distinct = {json.dumps(labels_of(r), sort_keys=True) for r in latest_per_reviewer}
+    return "betwist" if len(distinct) > 1 else "beoordeeld"
+
+
+def highlight(text: str, evidence: Iterable[str | None]) -> Markup:
+    """`text` HTML-escaped, with the first occurrence of each evidence string wrapped in <mark>.
+
+    Escaping happens per segment, after the spans are found in the raw text, so evidence can never
+    inject markup and offsets stay right. Overlapping spans are merged.
+    """
+    spans = []
+    for piece in evidence:
+        if not piece:
+            continue
+        start = text.find(piece)
+        if start >= 0:
+            spans.append((start, start + len(piece)))
+    spans.sort()
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, position = [], 0
+    for start, end in merged:
+        out.append(escape(text[position:start]))
+        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        position = end
+    out.append(escape(text[position:]))
+    return Markup("").join(out)
+
+
+@dataclass(frozen=True)
+class LabelAgreement:
+    field: str
+    label: str
+    naam: str
+    n: int
+    percent: float
+    kappa: float | None  # None when undefined (both reviewers gave one constant answer)
+    positives: int  # how many of the 2n judgements said yes (context for a high percentage)
+
+
+def _kappa(a: Sequence, b: Sequence, weights=None) -> float | None:
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(set(a) | set(b)) < 2:
+        return None
+    value = cohen_kappa_score(a, b, weights=weights)
+    return None if math.isnan(value) else float(value)
+
+
+def agreement(pairs: Sequence[tuple[Mapping, Mapping]], taxonomy) -> list[LabelAgreement]:
+    """Agreement between two reviewers per label over doubly-reviewed items.
+
+    `pairs` holds, per item, the latest labels of its first two reviewers. For every theme and
+    target group the yes/no decisions are compared; kind as a two-class label; replicability as
+    exact agreement with quadratic-weighted kappa (a 4 against a 5 is a smaller disagreement than a
+    1 against a 5). Returns one row per label, in taxonomy order; empty when there are no pairs.
+    """
+    if not pairs:
+        return []
+    rows = []
+    for field_name in LABEL_FIELDS:
+        for label in getattr(taxonomy, field_name):
+            a = [label.id in (x.get(field_name) or []) for x, _ in pairs]
+            b = [label.id in (y.get(field_name) or []) for _, y in pairs]
+            rows.append(_agreement_row(field_name, label.id, label.naam, a, b))
+    a = [x.get("kind") for x, _ in pairs]
+    b = [y.get("kind") for _, y in pairs]
+    rows.append(_agreement_row("kind", "kind", "Soort (initiatief/signaal)", a, b))
+    a = [x.get("replicability") for x, _ in pairs]
+    b = [y.get("replicability") for _, y in pairs]
+    rows.append(
+        _agreement_row(
+            "replicability", "replicability", "Overdraagbaarheid (1-5)", a, b, weights="quadratic"
+        )
+    )
+    return rows
+
+
+def _agreement_row(field_name, label, naam, a, b, weights=None) -> LabelAgreement:
+    same = sum(x == y for x, y in zip(a, b))
+    positives = sum(bool(x) is True for x in a + b) if field_name in LABEL_FIELDS else 0
+    return LabelAgreement(
+        field=field_name,
+        label=label,
+        naam=naam,
+        n=len(a),
+        percent=100.0 * same / len(a),
+        kappa=_kappa(a, b, weights),
+        positives=positives,
+    )
+
+
+# --------------------------------------------------------------------------- storage
+# Tables `reviewers` and `reviews` are described in pipeline/store.py. Every save is a new row in
+# `reviews`; nothing is ever updated or deleted.
+
+
+class ReviewError(PipelineError, ValueError):
+    """A reviewer account or a review that cannot be stored as given (Dutch message)."""
+
+
+_hasher = None
+
+
+def password_hasher():
+    """One argon2id PasswordHasher with the library's defaults (RFC 9106 low-memory profile)."""
+    global _hasher
+    if _hasher is None:
+        from argon2 import PasswordHasher
+
+        _hasher = PasswordHasher()
+    return _hasher
+
+
+def add_reviewer(conn, name: str, password: str, *, min_password_chars: int) -> int:
+    """Create a reviewer account; return its pk.
+
+    Raises ReviewError when the name is empty or taken, or the password is shorter than
+    `min_password_chars`.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ReviewError("de naam van de beoordelaar is leeg / reviewer name is empty")
+    if len(password or "") < min_password_chars:
+        raise ReviewError(
+            f"wachtwoord te kort: minstens {min_password_chars} tekens / password too short "
+            f"(at least {min_password_chars} characters)"
+        )
+    hashed = password_hasher().hash(password)
+    with store.transaction(conn):
+        if conn.execute("SELECT 1 FROM reviewers WHERE name = ?", (name,)).fetchone():
+            raise ReviewError(f"beoordelaar {name!r} bestaat al / reviewer {name!r} already exists")
+        cursor = conn.execute(
+            "INSERT INTO reviewers (name, password_hash, created_at, active) VALUES (?, ?, ?, 1)",
+            (name, hashed, store.now()),
+        )
+    return cursor.lastrowid
+
+
+def check_password(conn, name: str, password: str) -> bool:
+    """True when `name` is an active reviewer and `password` is theirs.
+
+    An unknown name costs the same hashing time as a wrong password, so response times do not tell
+    which names exist. A hash made with older parameters is upgraded on a successful login.
+    """
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    hasher = password_hasher()
+    row = conn.execute(
+        "SELECT pk, password_hash FROM reviewers WHERE name = ? AND active = 1", ((name or "").strip(),)
+    ).fetchone()
+    stored = row["password_hash"] if row else _dummy_hash()
+    try:
+        hasher.verify(stored, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+    if row is None:
+        return False
+    if hasher.check_needs_rehash(stored):
+        with store.transaction(conn):
+            conn.execute(
+                "UPDATE reviewers SET password_hash = ? WHERE pk = ?",
+                (hasher.hash(password), row["pk"]),
+            )
+    return True
+
+
+_dummy = None
+
+
+def _dummy_hash() -> str:
+    global _dummy
+    if _dummy is None:
+        _dummy = password_hasher().hash("geen-account")
+    return _dummy
+
+
+def _review_record(row) -> dict:
+    record = dict(row)
+    for key in ("themes", "doelgroepen", "before"):
+        record[key] = json.loads(record[key]) if record.get(key) else ([] if key != "before" else {})
+    return record
+
+
+def reviews_of(conn, initiative_pks: Sequence[int]) -> dict[int, list[dict]]:
+    """Every review of the given initiative versions, oldest first, keyed by initiative pk
+    (reviewer name in `reviewer`)."""
+    out: dict[int, list[dict]] = {pk: [] for pk in initiative_pks}
+    if not initiative_pks:
+        return out
+    marks = ",".join("?" * len(initiative_pks))
+    for row in conn.execute(
+        "SELECT r.*, v.name AS reviewer FROM reviews r JOIN reviewers v ON v.pk = r.reviewer_pk "
+        f"WHERE r.initiative_pk IN ({marks}) ORDER BY r.pk",
+        list(initiative_pks),
+    ):
+        out[row["initiative_pk"]].append(_review_record(row))
+    return out
+
+
+def all_current_reviews(conn) -> dict[int, list[dict]]:
+    """Every review of every current initiative version, oldest first, keyed by initiative pk."""
+    out: dict[int, list[dict]] = {}
+    for row in conn.execute(
+        "SELECT r.*, v.name AS reviewer FROM reviews r "
+        "JOIN current_initiatives i ON i.pk = r.initiative_pk "
+        "JOIN reviewers v ON v.pk = r.reviewer_pk ORDER BY r.pk"
+    ):
+        out.setdefault(row["initiative_pk"], []).append(_review_record(row))
+    return out
+
+
+def latest_per_reviewer(reviews: Sequence[Mapping]) -> list[Mapping]:
+    """Each reviewer's newest review (conflicting ones included), in order of first review."""
+    latest: dict[str, Mapping] = {}
+    for review in reviews:
+        if review["reviewer"] not in latest:
+            latest[review["reviewer"]] = review
+        else:
+            latest.pop(review["reviewer"])
+            latest[review["reviewer"]] = review
+    first_seen = list(dict.fromkeys(r["reviewer"] for r in reviews))
+    return [latest[name] for name in first_seen]
+
+
+def in_force(reviews: Sequence[Mapping]) -> Mapping | None:
+    """The review whose labels are in force: the newest one not saved on a stale version."""
+    accepted = [r for r in reviews if not r["conflict"]]
+    return accepted[-1] if accepted else None
+
+
+def validate_labels(labels: Mapping, taxonomy) -> dict:
+    """The labels of a submitted review, checked against the taxonomy.
+
+    Returns {"themes", "doelgroepen", "kind", "replicability"}; raises ReviewError (Dutch) naming
+    what is wrong: an unknown label, no theme or target group, a kind or score out of range.
+    """
+    out = {}
+    names = {"themes": "thema", "doelgroepen": "doelgroep"}
+    for field_name in LABEL_FIELDS:
+        values = list(dict.fromkeys(labels.get(field_name) or []))
+        known = set(taxonomy.ids(field_name))
+        unknown = [v for v in values if v not in known]
+        if unknown:
+            raise ReviewError(f"onbekende {names[field_name]}: {', '.join(unknown)}")
+        if not values:
+            raise ReviewError(f"kies minstens één {names[field_name]}")
+        out[field_name] = values
+    kind = labels.get("kind")
+    if kind not in KINDS:
+        raise ReviewError("kies de soort: initiatief of signaal")
+    out["kind"] = kind
+    try:
+        score = int(labels.get("replicability"))
+    except (TypeError, ValueError):
+        raise ReviewError("kies een overdraagbaarheid van 1 tot en met 5") from None
+    if score not in taxonomy.replicability and not 1 <= score <= 5:
+        raise ReviewError("kies een overdraagbaarheid van 1 tot en met 5")
+    out["replicability"] = score
+    return out
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    review_pk: int
+    conflict: bool
+    in_force: Mapping | None  # the review in force after the save (the other's, on a conflict)
+    stale_version: bool  # a newer version of the text arrived after the form was opened
+
+
+def save_review(
+    conn,
+    *,
+    initiative_pk: int,
+    reviewer: str,
+    labels: Mapping,
+    before: Mapping,
+    based_on: int | None,
+    note: str | None,
+) -> SaveResult:
+    """Store one review as a new row; never overwrite.
+
+    `based_on` is the pk of the review in force when the reviewer opened the form (None: the
+    model's labels). When another review came in since, this one is stored too, with conflict = 1,
+    and the other stays in force. Raises ReviewError for an unknown reviewer or initiative.
+    """
+    with store.transaction(conn):
+        reviewer_row = conn.execute(
+            "SELECT pk FROM reviewers WHERE name = ? AND active = 1", (reviewer,)
+        ).fetchone()
+        if reviewer_row is None:
+            raise ReviewError(f"onbekende beoordelaar {reviewer!r}")
+        initiative = conn.execute(
+            "SELECT is_current FROM initiatives WHERE pk = ?", (initiative_pk,)
+        ).fetchone()
+        if initiative is None:
+            raise ReviewError(f"onbekend initiatief (versie {initiative_pk})")
+        current = conn.execute(
+            "SELECT max(pk) FROM reviews WHERE initiative_pk = ? AND conflict = 0",
+            (initiative_pk,),
+        ).fetchone()[0]
+        conflict = current != based_on
+        cursor = conn.execute(
+            "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, "
+            "kind, replicability, note, before, based_on_review_pk, conflict) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                initiative_pk,
+                reviewer_row["pk"],
+                store.now(),
+                json.dumps(list(labels["themes"]), ensure_ascii=False),
+                json.dumps(list(labels["doelgroepen"]), ensure_ascii=False),
+                labels["kind"],
+                labels["replicability"],
+                (note or "").strip() or None,
+                json.dumps(dict(before), ensure_ascii=False, sort_keys=True),
+                based_on,
+                int(conflict),
+            ),
+        )
+        review_pk = cursor.lastrowid
+    reviews = reviews_of(conn, [initiative_pk])[initiative_pk]
+    return SaveResult(review_pk, conflict, in_force(reviews), not initiative["is_current"])
+
+
+def export_reviewed(conn) -> list[dict]:
+    """The labels in force of every reviewed initiative, in the seed format of data/labelled/.
+
+    One row per initiative id: the newest review in force over all its versions, with the text of
+    the version that was reviewed; `reason` is the reviewer's note (empty when none was given).
+    """
+    rows = conn.execute(
+        "SELECT r.*, i.id AS initiative_id, i.gemeente, i.naam, i.omschrijving, "
+        "v.name AS reviewer FROM reviews r "
+        "JOIN initiatives i ON i.pk = r.initiative_pk JOIN reviewers v ON v.pk = r.reviewer_pk "
+        "WHERE r.conflict = 0 ORDER BY r.pk"
+    ).fetchall()
+    latest: dict[str, dict] = {}
+    for row in rows:
+        latest[row["initiative_id"]] = _review_record(row)
+    out = []
+    for initiative_id in sorted(latest):
+        r = latest[initiative_id]
+        out.append(
+            {
+                "id": initiative_id,
+                "gemeente": r["gemeente"],
+                "naam": r["naam"],
+                "omschrijving": r["omschrijving"],
+                "themes": r["themes"],
+                "doelgroepen": r["doelgroepen"],
+                "kind": r["kind"],
+                "replicability": r["replicability"],
+                "reason": r["note"] or "",
+                "source": "review",
+                "reviewer": r["reviewer"],
+                "reviewed_at": r["created_at"],
+            }
+        )
+    return out
+
+
+def write_jsonl_atomic(records: Iterable[Mapping], path) -> Path:
+    """Write JSON lines to `path` through a temporary file, so training never reads half a file."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+# --------------------------------------------------------------------------- queue and item data
+
+
+def _status_of(reviews: Sequence[Mapping]) -> str:
+    return review_status(latest_per_reviewer(reviews))
+
+
+def queue_items(conn, taxonomy, *, threshold: float) -> list[dict]:
+    """Every current initiative with what the queue shows and filters on, least certain first.
+
+    Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
+    labels in force: the review's if reviewed, else the model's), certainty, status, reviews (count).
+    """
+    reviews = all_current_reviews(conn)
+    items = []
+    for record in store.catalogue(conn):
+        prediction = record["prediction"] or {}
+        item_reviews = reviews.get(record["pk"], [])
+        items.append(
+            {
+                "pk": record["pk"],
+                "id": record["id"],
+                "naam": record["naam"],
+                "gemeente": record["gemeente"],
+                "omschrijving": record["omschrijving"],
+                "themes": record["themes"],
+                "doelgroepen": record["doelgroepen"],
+                "kind": record["kind"],
+                "replicability": record["replicability"],
+                "certainty": certainty(prediction.get("scores") or {}, threshold),
+                "status": _status_of(item_reviews),
+                "reviews": len(item_reviews),
+            }
+        )
+    items.sort(key=lambda item: (item["certainty"], item["id"]))
+    return items
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters as given in the query string ("" = no filter)."""
+
+    thema: str = ""
+    doelgroep: str = ""
+    gemeente: str = ""
+    soort: str = ""
+    score: str = ""
+    status: str = "nieuw"
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> "QueueFilters":
+        status = args.get("status", "nieuw")
+        return cls(
+            thema=args.get("thema", ""),
+            doelgroep=args.get("doelgroep", ""),
+            gemeente=args.get("gemeente", ""),
+            soort=args.get("soort", ""),
+            score=args.get("score", ""),
+            status=status if status in STATUSES or status == "alle" else "nieuw",
+        )
+
+    def args(self, **changes) -> dict:
+        """Non-empty filters as query arguments (status always, so links keep the tab)."""
+        values = {**self.__dict__, **changes}
+        return {k: v for k, v in values.items() if v}
+
+    def matches(self, item: Mapping, *, with_status: bool = True) -> bool:
+        if self.thema and self.thema not in item["themes"]:
+            return False
+        if self.doelgroep and self.doelgroep not in item["doelgroepen"]:
+            return False
+        if self.gemeente and item["gemeente"] != self.gemeente:
+            return False
+        if self.soort and item["kind"] != self.soort:
+            return False
+        if self.score and str(item["replicability"]) != self.score:
+            return False
+        if with_status and self.status != "alle" and item["status"] != self.status:
+            return False
+        return True
+
+
+def filter_queue(items: Sequence[Mapping], filters: QueueFilters, skipped: Sequence[str] = ()):
+    """(matching items with the ones this reviewer skipped last, counts per status under the other
+    filters)."""
+    counts = {status: 0 for status in STATUSES}
+    for item in items:
+        if filters.matches(item, with_status=False):
+            counts[item["status"]] += 1
+    counts["alle"] = sum(counts.values())
+    skipped = set(skipped)
+    chosen = [item for item in items if filters.matches(item)]
+    chosen.sort(key=lambda item: item["id"] in skipped)  # stable: keeps certainty order
+    return chosen, counts
+
+
+def reason_parts(reason) -> dict:
+    """A replicability reason as {"reden", "richting", "bewijs"} (older models gave plain text)."""
+    if isinstance(reason, Mapping):
+        return {
+            "reden": reason.get("reden") or "",
+            "richting": reason.get("richting") or "",
+            "bewijs": reason.get("bewijs"),
+        }
+    return {"reden": str(reason), "richting": "", "bewijs": None}
+
+
+def history_rows(reviews: Sequence[Mapping], taxonomy) -> list[dict]:
+    """The reviews of an item, newest first, each with what changed against what was shown."""
+    rows = []
+    for review in reversed(reviews):
+        before = labels_of(review["before"] or {})
+        after = labels_of(review)
+        changes = []
+        for field_name in LABEL_FIELDS:
+            added = [l for l in after[field_name] if l not in before[field_name]]
+            removed = [l for l in before[field_name] if l not in after[field_name]]
+            for label in added:
+                changes.append(("+", taxonomy.name(field_name, label)))
+            for label in removed:
+                changes.append(("-", taxonomy.name(field_name, label)))
+        if before["kind"] != after["kind"]:
+            changes.append(("~", f"soort {KIND_NAMES.get(before['kind'], before['kind'] or '—')} → "
+                                 f"{KIND_NAMES.get(after['kind'], after['kind'])}"))
+        if before["replicability"] != after["replicability"]:
+            changes.append(("~", f"overdraagbaarheid {before['replicability'] or '—'} → "
+                                 f"{after['replicability']}"))
+        rows.append({**review, "changes": changes})
+    return rows
+
+
+KIND_NAMES = {"initiative": "initiatief", "signal": "signaal"}
+
+
+# --------------------------------------------------------------------------- web
+
+from flask import (  # noqa: E402  (the web layer sits on top of the core above)
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+auth_blueprint = Blueprint("auth", __name__)
+blueprint = Blueprint("review", __name__, url_prefix="/review")
+agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
+
+# The session cookie holds the ids a reviewer skipped; browsers cap a cookie at 4 KB, so only the
+# most recent ones are kept (older skips simply return to their place in the queue).
+MAX_SKIPPED_IN_SESSION = 100
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _taxonomy():
+    from .config import load_taxonomy
+
+    extensions = current_app.extensions
+    if "pipeline_taxonomy" not in extensions:
+        extensions["pipeline_taxonomy"] = load_taxonomy(_settings().paths.taxonomy)
+    return extensions["pipeline_taxonomy"]
+
+
+def _db():
+    from .web import get_db
+
+    return get_db()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: a login link must never send a reviewer to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("review.queue")
+
+
+@auth_blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    from .web import SESSION_USER_KEY
+
+    next_url = request.args.get("next", "")
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        if check_password(_db(), name, request.form.get("password", "")):
+            session.clear()  # a fresh session at login: no fixation of an earlier cookie
+            session.permanent = True
+            session[SESSION_USER_KEY] = name
+            return redirect(_safe_next(next_url))
+        return (
+            render_template(
+                "login.html", error="Onbekende naam of onjuist wachtwoord.", name=name,
+                next_url=next_url,
+            ),
+            401,
+        )
+    return render_template("login.html", next_url=next_url, name="")
+
+
+@auth_blueprint.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    flash("U bent uitgelogd.", "success")
+    return redirect(url_for("auth.login"))
+
+
+def _queue_context(filters: QueueFilters):
+    return queue_items(_db(), _taxonomy(), threshold=_settings().review.decision_threshold)
+
+
+@blueprint.route("")
+@blueprint.route("/")
+def queue():
+    filters = QueueFilters.from_args(request.args)
+    items = _queue_context(filters)
+    chosen, counts = filter_queue(items, filters, session.get("skipped", []))
+    page_size = _settings().review.queue_page_size
+    try:
+        page = max(1, int(request.args.get("pagina", 1)))
+    except ValueError:
+        page = 1
+    shown = chosen[(page - 1) * page_size : page * page_size]
+    return render_template(
+        "review_queue.html",
+        items=shown,
+        total=len(chosen),
+        page=page,
+        pages=max(1, math.ceil(len(chosen) / page_size)),
+        counts=counts,
+        filters=filters,
+        taxonomy=_taxonomy(),
+        gemeenten=sorted({item["gemeente"] for item in items}),
+        statuses=STATUSES,
+        kind_names=KIND_NAMES,
+        skipped=set(session.get("skipped", [])),
+        inf=math.inf,
+    )
+
+
+def _current_record(initiative_id: str) -> dict:
+    records = store.current_initiatives(_db(), [initiative_id])
+    if not records:
+        abort(404)
+    return records[0]
+
+
+def similar_initiatives(record: Mapping, k: int) -> list[dict]:
+    """The `k` current initiatives from other municipalities most like `record`.
+
+    Uses pipeline.group's similarity index (dense e5 + character n-grams, hub-corrected) over the
+    current catalogue; the index is kept per app and rebuilt when the catalogue changes.
+    """
+    from . import group as grouping
+    from .embed import encoder_from_config
+
+    conn = _db()
+    state = store.max_initiative_pk(conn)
+    cache = current_app.extensions.setdefault("pipeline_similarity", {})
+    if cache.get("state") != state:
+        rows = store.current_initiatives(conn)
+        if "encoder" not in cache:
+            cache["encoder"] = encoder_from_config(_settings().embed)
+        index = grouping.SimilarityIndex(
+            encoder=cache["encoder"], **grouping.index_params(getattr(_settings(), "group", None))
+        )
+        cache.update(state=state, index=index.fit(rows), rows={r["id"]: r for r in rows})
+    index, rows = cache["index"], cache["rows"]
+    if record["id"] not in rows:
+        return []
+    out = []
+    for neighbour in index.nearest(record["id"], k=len(rows)):
+        other = rows[neighbour.id]
+        if other["gemeente"] == record["gemeente"]:
+            continue
+        out.append({**other, "similarity": neighbour.similarity})
+        if len(out) >= k:
+            break
+    return out
+
+
+def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_on=None,
+                  note: str = "", error: str | None = None, conflict_with: Mapping | None = None):
+    conn = _db()
+    taxonomy = _taxonomy()
+    prediction = store.latest_predictions(conn, [record["pk"]]).get(record["pk"]) or {}
+    reviews = reviews_of(conn, [record["pk"]])[record["pk"]]
+    history = []
+    for version in store.initiative_versions(conn, record["id"]):
+        version_reviews = reviews if version["pk"] == record["pk"] else reviews_of(
+            conn, [version["pk"]])[version["pk"]]
+        for row in history_rows(version_reviews, taxonomy):
+            history.append({**row, "version": version["version"]})
+    history.sort(key=lambda row: row["pk"], reverse=True)
+    current = in_force(reviews)
+    shown = labels_of(current or prediction)
+    if form_labels is not None:
+        shown = labels_of(form_labels)
+    reasons = [reason_parts(r) for r in prediction.get("replicability_reasons") or []]
+    scores = prediction.get("scores") or {}
+    try:
+        similar = similar_initiatives(record, _settings().review.similar_k)
+        similar_error = None
+    except PipelineError as exc:  # no encoder available: the page still works without it
+        similar, similar_error = [], str(exc)
+    return dict(
+        record=record,
+        prediction=prediction,
+        scores=scores,
+        shown=shown,
+        before=labels_of(current or prediction),
+        based_on=(current["pk"] if current else None) if based_on is None else based_on,
+        in_force=current,
+        reasons=reasons,
+        text_html=highlight(record["omschrijving"], [r["bewijs"] for r in reasons]),
+        naam_html=highlight(record["naam"] or "", [r["bewijs"] for r in reasons]),
+        history=history,
+        status=_status_of(reviews),
+        similar=similar,
+        similar_error=similar_error,
+        taxonomy=taxonomy,
+        kind_names=KIND_NAMES,
+        note=note,
+        error=error,
+        conflict_with=conflict_with,
+        queue_args=QueueFilters.from_args(request.args).args(),
+    )
+
+
+@blueprint.route("/item/<path:initiative_id>")
+def item(initiative_id: str):
+    record = _current_record(initiative_id)
+    return render_template("review_item.html", **_item_context(record))
+
+
+def _next_item_id(current_id: str, filters: QueueFilters) -> str | None:
+    items = _queue_context(filters)
+    chosen, _ = filter_queue(items, filters, session.get("skipped", []))
+    for item in chosen:
+        if item["id"] != current_id and item["id"] not in session.get("skipped", []):
+            return item["id"]
+    for item in chosen:  # everything left was skipped: go round again
+        if item["id"] != current_id:
+            return item["id"]
+    return None
+
+
+def _go_next(current_id: str, filters: QueueFilters):
+    next_id = _next_item_id(current_id, filters)
+    if next_id is None:
+        flash("De wachtrij is leeg voor deze selectie.", "success")
+        return redirect(url_for("review.queue", **filters.args()))
+    return redirect(url_for("review.item", initiative_id=next_id, **filters.args()))
+
+
+@blueprint.route("/item/<path:initiative_id>/overslaan", methods=["POST"])
+def skip(initiative_id: str):
+    skipped = [i for i in session.get("skipped", []) if i != initiative_id] + [initiative_id]
+    session["skipped"] = skipped[-MAX_SKIPPED_IN_SESSION:]
+    return _go_next(initiative_id, QueueFilters.from_args(request.args))
+
+
+@blueprint.route("/item/<path:initiative_id>", methods=["POST"])
+def save(initiative_id: str):
+    form = request.form
+    try:
+        initiative_pk = int(form["initiative_pk"])
+    except (KeyError, ValueError):
+        abort(400)
+    conn = _db()
+    record = conn.execute("SELECT * FROM initiatives WHERE pk = ? AND id = ?",
+                          (initiative_pk, initiative_id)).fetchone()
+    if record is None:
+        abort(404)
+    based_on = int(form["based_on"]) if form.get("based_on", "").isdigit() else None
+    submitted = {
+        "themes": form.getlist("themes"),
+        "doelgroepen": form.getlist("doelgroepen"),
+        "kind": form.get("kind"),
+        "replicability": form.get("replicability"),
+    }
+    try:
+        before = json.loads(form.get("before") or "{}")
+    except json.JSONDecodeError:
+        before = {}
+    try:
+        labels = validate_labels(submitted, _taxonomy())
+    except ReviewError as exc:
+        current = _current_record(initiative_id)
+        context = _item_context(current, form_labels=submitted, based_on=based_on,
+                                note=form.get("note", ""), error=str(exc))
+        return render_template("review_item.html", **context), 400
+    result = save_review(
+        conn,
+        initiative_pk=initiative_pk,
+        reviewer=g.reviewer,
+        labels=labels,
+        before=labels_of(before),
+        based_on=based_on,
+        note=form.get("note"),
+    )
+    filters = QueueFilters.from_args(request.args)
+    skipped = [i for i in session.get("skipped", []) if i != initiative_id]
+    session["skipped"] = skipped
+    if result.conflict:
+        other = result.in_force or {}
+        flash(
+            f"Let op: {other.get('reviewer', 'een andere beoordelaar')} heeft dit initiatief "
+            f"intussen al opgeslagen ({other.get('created_at', '')}). Hieronder staan diens "
+            "labels. Uw versie is ook bewaard (als conflict in de geschiedenis); het initiatief "
+            "staat nu als betwist tot iemand het opnieuw opslaat.",
+            "conflict",
+        )
+        return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+    if result.stale_version:
+        flash("Opgeslagen bij de vorige versie van de tekst; er is intussen een nieuwe versie "
+              "binnengekomen. Beoordeel die ook.", "conflict")
+        return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+    flash("Opgeslagen.", "success")
+    if form.get("then") == "next":
+        return _go_next(initiative_id, filters)
+    return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+
+
+def agreement_pairs(conn) -> list[tuple[Mapping, Mapping, Mapping]]:
+    """(item, first reviewer's latest, second reviewer's latest) for every current initiative
+    version that two or more reviewers reviewed."""
+    reviews = all_current_reviews(conn)
+    records = {r["pk"]: r for r in store.current_initiatives(conn)}
+    out = []
+    for pk, item_reviews in sorted(reviews.items()):
+        latest = latest_per_reviewer(item_reviews)
+        if len(latest) >= 2:
+            out.append((records[pk], latest[0], latest[1]))
+    return out
+
+
+@agreement_blueprint.route("/overeenstemming")
+def page():
+    triples = agreement_pairs(_db())
+    rows = agreement([(a, b) for _, a, b in triples], _taxonomy())
+    disputed = [
+        (record, a, b) for record, a, b in triples if labels_of(a) != labels_of(b)
+    ]
+    return render_template(
+        "review_agreement.html", rows=rows, n_items=len(triples), disputed=disputed,
+        taxonomy=_taxonomy(),
+    )

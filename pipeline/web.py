@@ -1,0 +1,215 @@
+"""The web app over the catalogue: one Flask factory, `create_app`, for review, search and report.
+
+`create_app(settings, db_path=None, test_config=None)` returns a Flask app that
+
+- registers the blueprints listed in `MOUNTS` (add a page = add one line there),
+- refuses every request without a reviewer session except on public blueprints (login, search,
+  report) and static files: a browser is sent to /login, anything else gets 401,
+- protects every POST form with Flask-WTF's CSRFProtect (templates put `csrf_token()` in a hidden
+  field `csrf_token`),
+- signs sessions with a key read from `[serve] secret_key_file` (generated there on first start,
+  never a constant in code) and lets them expire after `[serve] session_lifetime_minutes`,
+- renders every error in one place (`error.html`, in Dutch),
+- opens one catalogue connection per request (`get_db()`), closed when the request ends.
+
+`g.reviewer` is the logged-in reviewer's name or None on every request; public pages use it to
+show reviewer-only fields to reviewers only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One blueprint of the app: `target` is "module:attribute"; `public` pages need no login;
+    `nav` is the (Dutch label, endpoint) shown in the menu, if any."""
+
+    target: str
+    public: bool = False
+    nav: tuple[str, str] | None = None
+    reviewer_nav: bool = False  # show the menu link to logged-in reviewers only
+
+
+MOUNTS: tuple[Mount, ...] = (
+    Mount("pipeline.review:auth_blueprint", public=True),
+    Mount("pipeline.review:blueprint", nav=("Beoordelen", "review.queue"), reviewer_nav=True),
+    Mount(
+        "pipeline.review:agreement_blueprint",
+        nav=("Overeenstemming", "agreement.page"),
+        reviewer_nav=True,
+    ),
+)
+
+SESSION_USER_KEY = "reviewer"
+
+# Dutch wording of the errors reviewers and visitors can meet.
+ERROR_TEXTS = {
+    400: ("Ongeldig verzoek", "Het verzoek kon niet worden verwerkt."),
+    401: ("Niet ingelogd", "Log in om deze pagina te bekijken."),
+    403: ("Geen toegang", "U heeft geen toegang tot deze pagina."),
+    404: ("Niet gevonden", "Deze pagina of dit initiatief bestaat niet."),
+    405: ("Niet toegestaan", "Deze actie is hier niet toegestaan."),
+    409: ("Conflict", "Iemand anders heeft dit tegelijk gewijzigd."),
+    500: ("Er ging iets mis", "Er ging iets mis op de server. Probeer het later opnieuw."),
+}
+CSRF_TEXT = (
+    "Het formulier is verlopen of mist de beveiligingscode (CSRF). "
+    "Laad de pagina opnieuw en probeer het nog eens."
+)
+
+
+def load_secret_key(path: Path) -> str:
+    """The key in `path`; a new random key written there (mode 600) if the file does not exist.
+
+    Raises PermissionError/OSError when the file cannot be read or created.
+    """
+    path = Path(path)
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # Another process (a second worker) created it first: use theirs.
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    log.info("generated a new session key in %s", path)
+    return key
+
+
+def get_db():
+    """The catalogue connection of this request (opened on first use, closed at teardown)."""
+    if "db" not in g:
+        from . import store
+
+        g.db = store.connect_from_config(
+            current_app.config["SETTINGS"].store, current_app.config["DATABASE"]
+        )
+    return g.db
+
+
+def _close_db(_exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def _import_target(target: str):
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def render_error(exc):
+    """Every error page of the app, in Dutch, with the right status code."""
+    if isinstance(exc, CSRFError):
+        code, title, text = 400, "Beveiligingscode ontbreekt", CSRF_TEXT
+    elif isinstance(exc, HTTPException):
+        code = exc.code or 500
+        title, text = ERROR_TEXTS.get(code, (exc.name, exc.description or ""))
+        # Our own aborts may carry a specific Dutch message.
+        if exc.description and getattr(exc, "dutch", False):
+            text = exc.description
+    else:
+        log.exception("unhandled error on %s", request.path)
+        code = 500
+        title, text = ERROR_TEXTS[500]
+    return render_template("error.html", code=code, title=title, text=text), code
+
+
+def create_app(settings: Settings, db_path=None, test_config: dict | None = None) -> Flask:
+    """Build the web app over the catalogue at `db_path` (default: the [store] path).
+
+    `test_config` overrides Flask settings (e.g. {"TESTING": True, "SECRET_KEY": "x"}).
+    Raises OSError when the secret key file cannot be read or created.
+    """
+    app = Flask(__name__)
+    test_config = dict(test_config or {})
+    app.config.update(
+        DATABASE=str(db_path or settings.store.path),
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.serve.session_lifetime_minutes),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # The CSRF token lives as long as the session; a separate shorter limit would make a
+        # reviewer who reads a long text lose their corrections.
+        WTF_CSRF_TIME_LIMIT=None,
+        SETTINGS=settings,
+    )
+    if "SECRET_KEY" not in test_config:
+        app.config["SECRET_KEY"] = load_secret_key(settings.serve.secret_key_file)
+    app.config.update(test_config)
+
+    CSRFProtect(app)
+    public_blueprints = set()
+    nav = []
+    for mount in MOUNTS:
+        blueprint = _import_target(mount.target)
+        app.register_blueprint(blueprint)
+        if mount.public:
+            public_blueprints.add(blueprint.name)
+        if mount.nav:
+            nav.append((mount.nav, mount.reviewer_nav))
+    app.config["PUBLIC_BLUEPRINTS"] = frozenset(public_blueprints)
+
+    @app.before_request
+    def _require_login():
+        g.reviewer = session.get(SESSION_USER_KEY)
+        if g.reviewer or request.endpoint in ("static", "index"):
+            return None
+        if request.blueprint in app.config["PUBLIC_BLUEPRINTS"]:
+            return None
+        if request.method == "GET" and request.accept_mimetypes.accept_html:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return render_error(_unauthorized())
+
+    @app.context_processor
+    def _menu():
+        links = [
+            (label, endpoint)
+            for (label, endpoint), reviewers_only in nav
+            if g.get("reviewer") or not reviewers_only
+        ]
+        return {"nav_links": links, "reviewer": g.get("reviewer")}
+
+    @app.route("/")
+    def index():
+        if g.reviewer:
+            return redirect(url_for("review.queue"))
+        return redirect(url_for("auth.login"))
+
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(InternalServerError, render_error)
+    if not app.config.get("TESTING"):
+        app.register_error_handler(Exception, render_error)
+    app.teardown_appcontext(_close_db)
+    return app
+
+
+def _unauthorized():
+    from werkzeug.exceptions import Unauthorized
+
+    return Unauthorized()
+
+
+__all__ = ["create_app", "get_db", "load_secret_key", "MOUNTS", "Mount", "SESSION_USER_KEY"]
