@@ -312,11 +312,16 @@ def catalogue_records(conn) -> list[dict]:
     """The published rows of the catalogue as search/report records (see module docstring)."""
     from . import store
 
+    rows = store.catalogue(conn)
+    # Places of a group come from its published members, not from what the grouper stored:
+    # a member replaced or withdrawn since the last regroup must not be advertised.
+    place_of = {row["id"]: row.get("gemeente") or "" for row in rows}
     out = []
-    for row in store.catalogue(conn):
+    for row in rows:
         group = row.get("group") or {}
         own = (row.get("gemeente") or "").casefold()
-        others = sorted({g for g in group.get("gemeenten") or () if g and g.casefold() != own},
+        others = sorted({place_of[m] for m in group.get("members") or ()
+                         if m in place_of and place_of[m] and place_of[m].casefold() != own},
                         key=str.casefold)
         prediction = row.get("prediction") or {}
         review = row.get("review") or {}

@@ -1,0 +1,246 @@
+"""The report: counts traceable to rows, examples spread over municipalities, the file and page."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import store
+from pipeline.cli import main
+from pipeline.config import load_taxonomy
+from pipeline.ingest import Initiative
+from pipeline.report import build_report, pick_examples, render_report_html
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def record(id, gemeente, themes, doelgroepen, kind="initiative", replicability=4, naam=None,
+           group_gemeenten=()):
+    return {"id": id, "gemeente": gemeente, "naam": naam or f"Initiatief {id}",
+            "omschrijving": f"Omschrijving van {id}.", "themes": list(themes),
+            "doelgroepen": list(doelgroepen), "kind": kind, "replicability": replicability,
+            "reasons": [{"reden": f"reden {id}", "richting": "+", "bewijs": None}],
+            "group_id": None, "group_gemeenten": list(group_gemeenten)}
+
+
+# Seven rows from four municipalities: Almere three times, Breda twice, Delft and Ede once.
+ROWS = [
+    record("r1", "Almere", ["eenzaamheid"], ["ouderen"], replicability=5),
+    record("r2", "Almere", ["eenzaamheid", "vrijwillige_inzet"], ["ouderen", "alle_inwoners"],
+           replicability=5, group_gemeenten=["Breda"]),
+    record("r3", "Almere", ["schulden"], ["financieel_kwetsbaar"], kind="signal", replicability=1),
+    record("r4", "Breda", ["eenzaamheid"], ["alle_inwoners"], replicability=4),
+    record("r5", "Breda", ["schulden"], ["financieel_kwetsbaar", "gezinnen"], replicability=2),
+    record("r6", "Delft", ["eenzaamheid"], ["ouderen"], replicability=3),
+    record("r7", "Ede", ["werk_inkomen", "schulden"], ["ondernemers"], kind="signal", replicability=1),
+]
+GROUPS = [
+    {"id": "g-a", "label": "Bellen met ouderen", "members": ["r2", "r4"]},
+    {"id": "g-b", "label": "Schulden", "members": ["r3", "r5", "gone"]},   # "gone": not published
+]
+
+
+@pytest.fixture(scope="module")
+def taxonomy(settings):
+    return load_taxonomy(settings.paths.taxonomy)
+
+
+@pytest.fixture(scope="module")
+def report(settings, taxonomy):
+    return build_report(ROWS, GROUPS, taxonomy, settings.report,
+                        now=datetime(2026, 11, 23, tzinfo=timezone.utc))
+
+
+def by_key(counts):
+    return {c.key: sorted(c.ids) for c in counts}
+
+
+def test_headline_counts(report):
+    assert report.total.n == 7 and report.n_gemeenten == 4
+    assert sorted(report.initiatives.ids) == ["r1", "r2", "r4", "r5", "r6"]
+    assert sorted(report.signals.ids) == ["r3", "r7"]
+
+
+def test_municipalities_most_first_and_those_heard_once(report):
+    assert [(c.label, c.n) for c in report.gemeenten] == [("Almere", 3), ("Breda", 2), ("Delft", 1),
+                                                          ("Ede", 1)]
+    assert [c.label for c in report.gemeenten_once] == ["Delft", "Ede"]
+
+
+def test_counts_per_theme_target_group_and_combination_list_their_rows(report, taxonomy):
+    themes = by_key(report.themes)
+    assert themes["eenzaamheid"] == ["r1", "r2", "r4", "r6"]
+    assert themes["schulden"] == ["r3", "r5", "r7"]
+    assert themes["onderwijs"] == []
+    assert set(themes) == set(taxonomy.ids("themes"))
+    assert by_key(report.doelgroepen)["ouderen"] == ["r1", "r2", "r6"]
+    cells = {cell.key: sorted(cell.ids) for row in report.heatmap for cell in row}
+    assert cells["eenzaamheid|ouderen"] == ["r1", "r2", "r6"]
+    assert cells["schulden|financieel_kwetsbaar"] == ["r3", "r5"]
+    assert sum(len(ids) for ids in cells.values()) == 12   # every (theme, group) pair of every row
+
+
+def test_examples_are_easy_initiatives_at_most_one_per_municipality(report):
+    examples = {count.key: [r["id"] for r in chosen] for count, chosen in report.examples}
+    # r1 and r2 are both Almere 5s: the one also found elsewhere (r2, Breda) wins; r4 (Breda, 4)
+    # follows; r6 (3) is not easy enough.
+    assert examples["eenzaamheid"] == ["r2", "r4"]
+    assert examples["schulden"] == []     # r5 scores 2, r3/r7 are signals
+
+
+@pytest.mark.parametrize("per_gemeente, per_theme, expected", [
+    (1, 5, ["r2", "r4"]),
+    (2, 5, ["r2", "r1", "r4"]),
+    (2, 1, ["r2"]),
+])
+def test_pick_examples_limits(per_gemeente, per_theme, expected):
+    chosen = pick_examples(ROWS, "eenzaamheid", min_replicability=4, per_theme=per_theme,
+                           per_gemeente=per_gemeente)
+    assert [r["id"] for r in chosen] == expected
+
+
+def test_ideas_count_distinct_published_municipalities(report):
+    assert [(i["id"], i["gemeenten"]) for i in report.ideas] == [("g-a", ["Almere", "Breda"]),
+                                                                ("g-b", ["Almere", "Breda"])]
+    assert sorted(report.ideas[1]["count"].ids) == ["r3", "r5"]
+
+
+def test_signals_grouped_by_theme(report):
+    signals = {count.key: sorted(count.ids) for count, _ in report.signals_by_theme}
+    assert signals == {"schulden": ["r3", "r7"], "werk_inkomen": ["r7"]}
+
+
+def html_of(report, taxonomy, settings):
+    report = dataclasses.replace(report, charts={})
+    return render_report_html(report, taxonomy, settings.report)
+
+
+def test_html_shows_the_counts_and_links_every_id_to_the_appendix(report, taxonomy, settings):
+    html = html_of(report, taxonomy, settings)
+    assert re.search(r'data-telling="totaal">7<', html)
+    assert re.search(r'data-telling="gemeenten">4<', html)
+    assert re.search(r'data-telling="eenmalig">2<', html)
+    assert re.search(r'data-thema="eenzaamheid">4<', html)
+    assert re.search(r'data-combinatie="eenzaamheid\|ouderen">3<', html)
+    anchors = set(re.findall(r'id="rij-([^"]+)"', html))
+    assert anchors == {r["id"] for r in ROWS}
+    assert set(re.findall(r'href="#rij-([^"]+)"', html)) <= anchors
+    assert "@media print" in html and '<html lang="nl">' in html
+
+
+def test_charts_are_png_inside_the_file(report, taxonomy, settings):
+    html = html_of(report, taxonomy, settings)
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 4
+    assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
+    assert "http://" not in html and "https://" not in html   # nothing to fetch: mailable
+
+
+def test_text_from_municipalities_is_escaped(settings, taxonomy):
+    rows = [record("x", "Ede", ["schulden"], ["gezinnen"], kind="signal",
+                   naam="<script>alert(1)</script>")]
+    report = build_report(rows, [], taxonomy, settings.report)
+    html = html_of(report, taxonomy, settings)
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_empty_catalogue_says_so(settings, taxonomy):
+    html = html_of(build_report([], [], taxonomy, settings.report), taxonomy, settings)
+    assert "nog geen gepubliceerde initiatieven" in html
+
+
+# --- from a real catalogue file: command and page -------------------------------------------------
+
+
+@pytest.fixture
+def catalogue(tmp_path):
+    conn = store.connect(tmp_path / "catalogue.sqlite")
+    accepted = [Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"],
+                           naam=r["naam"]) for r in ROWS]
+    predictions = [{"model_id": "m", "themes": r["themes"], "doelgroepen": r["doelgroepen"],
+                    "kind": r["kind"], "scores": {}, "replicability": r["replicability"],
+                    "replicability_score": float(r["replicability"]),
+                    "replicability_reasons": r["reasons"]} for r in ROWS]
+    store.store_submission(conn, file_name="f.jsonl", sha256="h", accepted=accepted, rejected=[],
+                           predictions=predictions)
+    store.replace_groups(conn, [{"group_id": g["id"], "naam": g["label"], "members": g["members"],
+                                 "gemeenten": []} for g in GROUPS])
+    conn.close()
+    return tmp_path / "catalogue.sqlite"
+
+
+def test_report_command_writes_one_mailable_file(settings, catalogue, tmp_path):
+    out = tmp_path / "uit" / "rapport.html"
+    result = CliRunner().invoke(main, ["report", "--out", str(out), "--db", str(catalogue)],
+                                obj={"settings": settings})
+    assert result.exit_code == 0, result.output
+    assert "7 inzendingen uit 4 gemeenten" in result.output
+    html = out.read_text(encoding="utf-8")
+    assert re.search(r'data-telling="signalen">2<', html)
+    assert "ook in Breda" in html    # the group, read back from the catalogue
+
+
+def test_report_command_without_catalogue_fails_cleanly(settings, tmp_path):
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path / "r.html"),
+                                       "--db", str(tmp_path / "none.sqlite")],
+                                obj={"settings": settings})
+    assert result.exit_code == 1
+    assert "catalogus niet gevonden" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.fixture
+def app(settings, catalogue):
+    from pipeline.web import create_app
+
+    return create_app(settings, db_path=catalogue, test_config={"TESTING": True, "SECRET_KEY": "t"})
+
+
+def test_report_page_and_download_are_public(app):
+    client = app.test_client()
+    page = client.get("/rapport")
+    assert page.status_code == 200
+    assert re.search(r'data-telling="totaal">7<', page.get_data(as_text=True))
+    download = client.get("/rapport/download")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert download.get_data(as_text=True).startswith("<!doctype html>")
+
+
+@pytest.mark.browser
+def test_report_page_renders_in_chromium(app):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium missing at /usr/bin/chromium (make browser)")
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_port}/rapport")
+            assert page.locator("[data-telling=totaal]").inner_text() == "7"
+            widths = page.eval_on_selector_all("img.grafiek", "els => els.map(e => e.naturalWidth)")
+            assert len(widths) == 4 and min(widths) > 0
+            # A count's rows open and link to the appendix.
+            page.locator("#thema-eenzaamheid summary").click()
+            page.locator('#thema-eenzaamheid a[href="#rij-r4"]').click()
+            assert page.url.endswith("#rij-r4")
+            page.emulate_media(media="print")
+            assert page.locator("header.site").is_hidden()
+            browser.close()
+    finally:
+        server.shutdown()
+        thread.join()
