@@ -293,4 +293,117 @@ def export_command(settings, fmt, out_path, db_path, rejected):
     click.echo(f"{out_path}: {len(records)} {what} ({fmt})")
 
 
+@main.command("train")
+@click.option("--labelled", "labelled_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of labelled *.jsonl files (default: [paths] labelled).")
+@click.option("--out", "models_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Models folder to write <model-id>/ and LATEST into (default: [paths] models).")
+@click.option("--folds", type=int, default=None,
+              help="Cross-validation folds (default: [train] folds; below 2 skips cross-validation).")
+@pass_settings
+def train_command(settings, labelled_dir, models_dir, folds):
+    """Cross-validate, fit on all labelled rows, and write a traceable model folder."""
+    from .train import summary_lines, train_model
+
+    def log(message):
+        click.echo(message, err=True)
+
+    result = train_model(settings, labelled_dir=labelled_dir, models_dir=models_dir, folds=folds, log=log)
+    for line in summary_lines(result.metrics):
+        click.echo(line)
+    click.echo(f"model {result.model_id} written to {result.model_dir}")
+
+
+@main.command("classify")
+@click.argument("input_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL file for the predictions (one line per accepted row, input order).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Model folder (default: the one named in models/LATEST).")
+@pass_settings
+def classify_command(settings, input_path, out_path, model_dir):
+    """Classify a JSONL or CSV file of initiatives: themes, doelgroepen and kind per row."""
+    from .predict import Predictor, write_predictions
+
+    summary = write_predictions(settings, input_path, out_path, Predictor.load(model_dir, settings),
+                                warn=lambda message: click.echo(message, err=True))
+    click.echo(summary)
+
+
+
+# --- review in the browser (pipeline/web.py, pipeline/review.py) -----------------------------
+
+
+@main.command("serve")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--host", default=None, help="Address to listen on (default: [serve] host).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port (default: [serve] port).")
+@pass_settings
+def serve_command(settings, db_path, host, port):
+    """Serve the Dutch web app: login, review queue, agreement, search and report pages."""
+    from werkzeug.serving import run_simple
+
+    from .web import create_app
+
+    app = create_app(settings, db_path=db_path)
+    host = host or settings.serve.host
+    port = port or settings.serve.port
+    click.echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/")
+    # Threaded: a slow page (the first similarity index) must not block other reviewers.
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+@main.group("reviewer")
+def reviewer_group():
+    """Reviewer accounts for the web app."""
+
+
+@reviewer_group.command("add")
+@click.argument("name")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--password-stdin", "password_stdin", is_flag=True,
+              help="Read the password from the first line of stdin (for scripts).")
+@pass_settings
+def reviewer_add_command(settings, name, db_path, password_stdin):
+    """Create the reviewer account NAME; asks for the password twice."""
+    from . import store
+    from .review import add_reviewer
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Wachtwoord / password", hide_input=True,
+                                confirmation_prompt="Nogmaals / repeat")
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        add_reviewer(conn, name, password, min_password_chars=settings.review.min_password_chars)
+    finally:
+        conn.close()
+    click.echo(f"reviewer {name.strip()!r} added")
+
+
+@main.command("export-labels")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSONL file to write (default: [review] export_path, in data/labelled/).")
+@pass_settings
+def export_labels_command(settings, db_path, out_path):
+    """Write reviewers' labels in force, one row per initiative, in the seed format (training data)."""
+    from . import store
+    from .review import export_reviewed, write_jsonl_atomic
+
+    out_path = out_path or settings.review.export_path
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        records = export_reviewed(conn)
+    finally:
+        conn.close()
+    write_jsonl_atomic(records, out_path)
+    click.echo(f"{out_path}: {len(records)} reviewed initiatives")
+
+
 __all__ = ["main", "pass_settings", "Settings"]
