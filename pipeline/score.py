@@ -714,17 +714,20 @@ def cv_folds(y, cv_splits, random_state: int = 0):
 
 
 def cross_val_scores(make_scorer, initiatives, y, kinds, cv_splits, random_state: int = 0):
-    """Out-of-fold predictions (ints) and expected values; signal rows get 1 as in `score_rows`."""
+    """Out-of-fold predictions (ints), expected values and a mask of the rows some fold tested;
+    signal rows get 1 as in `score_rows`."""
     initiatives = list(initiatives)
     y = np.asarray(y, dtype=int)
     predicted = np.zeros(len(y), dtype=int)
     expected = np.zeros(len(y), dtype=float)
+    scored = np.zeros(len(y), dtype=bool)
     for train, test in cv_folds(y, cv_splits, random_state):
         scorer = make_scorer().fit([initiatives[i] for i in train], y[train])
         rows = scorer.score_rows([initiatives[i] for i in test], [kinds[i] for i in test])
         predicted[test] = [r["replicability"] for r in rows]
         expected[test] = [r["replicability_score"] for r in rows]
-    return predicted, expected
+        scored[test] = True
+    return predicted, expected, scored
 
 
 def evaluate_scorer(settings, initiatives, y, kinds, cv_splits) -> dict:
@@ -733,9 +736,9 @@ def evaluate_scorer(settings, initiatives, y, kinds, cv_splits) -> dict:
     `kinds` are the rows' kinds (signal rows get score 1, as in prediction); `cv_splits` an int
     (stratified folds) or a list of (train, test) index arrays. Returns a dict of metrics.
     """
-    predicted, _ = cross_val_scores(lambda: build_scorer(settings), initiatives, y, kinds, cv_splits,
-                                    settings.score.random_state)
-    return ordinal_metrics(y, predicted)
+    predicted, _, scored = cross_val_scores(lambda: build_scorer(settings), initiatives, y, kinds,
+                                            cv_splits, settings.score.random_state)
+    return ordinal_metrics(np.asarray(y)[scored], predicted[scored])
 
 
 __all__ = [

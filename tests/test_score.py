@@ -1,0 +1,196 @@
+"""The replicability scorer: ordinal scores, Dutch reasons with verbatim evidence, cue-file errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.ingest import Initiative
+from pipeline.score import (
+    CumulativeLogit,
+    FrankHall,
+    ReplicabilityScorer,
+    build_scorer,
+    evaluate_scorer,
+    load_cues,
+    ordinal_metrics,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CUES = PROJECT_ROOT / "configs" / "replicability_cues.toml"
+SEED = PROJECT_ROOT / "data" / "labelled" / "seed.jsonl"
+
+SIMPLE = Initiative(
+    id="t-simpel", gemeente="Testdorp", naam="Koffiebakfiets",
+    omschrijving=(
+        "Vrijwilligers gaan met een koffiebakfiets langs bij ouderen in de wijk om een praatje te "
+        "maken. Het is gratis en binnen enkele weken gestart via het bestaande buurthuis."
+    ),
+)
+COMPLEX = Initiative(
+    id="t-complex", gemeente="Testdorp", naam="Schuldenfonds",
+    omschrijving=(
+        "Een regionaal fonds lost schulden af na afspraken met alle schuldeisers, zorgverzekeraars en "
+        "woningcorporaties. Een nieuw IT-systeem koppelt de gegevens van de kredietbank aan het "
+        "portaal; gespecialiseerde schuldhulpverleners voeren het structurele programma uit."
+    ),
+)
+SIGNAL = Initiative(
+    id="t-signaal", gemeente="Testdorp", naam=None,
+    omschrijving="Wij pleiten ervoor dat het Rijk de wetgeving voor inkomensondersteuning vereenvoudigt.",
+)
+
+
+def _seed():
+    rows = [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
+    initiatives = [
+        Initiative(id=r["id"], gemeente=r["gemeente"], naam=r["naam"], omschrijving=r["omschrijving"])
+        for r in rows
+    ]
+    return initiatives, np.array([r["replicability"] for r in rows]), [r["kind"] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A cue-only scorer fitted on the seed labels (no embedding: fast and deterministic)."""
+    initiatives, y, _ = _seed()
+    return ReplicabilityScorer(cues_path=CUES, embedding=None, C=0.1).fit(initiatives, y)
+
+
+def test_simple_description_scores_higher_than_complex(fitted):
+    simple, complex_ = fitted.expected([SIMPLE, COMPLEX])
+    assert simple > complex_ + 1.0, (simple, complex_)
+    rows = fitted.score_rows([SIMPLE, COMPLEX], ["initiative", "initiative"])
+    assert rows[0]["replicability"] > rows[1]["replicability"]
+    assert rows[0]["replicability"] >= 4
+    assert rows[1]["replicability"] <= 3
+
+
+def test_complex_reasons_name_the_fund_and_many_parties_with_their_words(fitted):
+    reasons = fitted.score_rows([COMPLEX], ["initiative"])[0]["replicability_reasons"]
+    by_reason = {r["reden"]: r for r in reasons}
+    book = load_cues(CUES)
+    fund = by_reason[book.cue("fonds").reden]
+    assert fund["richting"] == "-" and "fonds" in fund["bewijs"]
+    parties = by_reason[book.cue("veel_partijen").reden]
+    assert "schuldeisers" in parties["bewijs"]
+
+
+def test_signal_row_gets_score_one_with_the_signal_reason_first(fitted):
+    row = fitted.score_rows([SIGNAL], ["signal"])[0]
+    assert row["replicability"] == 1
+    assert row["replicability_score"] == 1.0
+    first = row["replicability_reasons"][0]
+    assert first["reden"] == load_cues(CUES).cue("signaal_rijk").reden
+    assert first["richting"] == "-"
+    assert first["bewijs"] in SIGNAL.omschrijving
+
+
+def test_every_bewijs_is_verbatim_and_every_row_has_a_reason_over_the_corpus(fitted):
+    initiatives, _, kinds = _seed()
+    rows = fitted.score_rows(initiatives, kinds)
+    assert len(rows) == len(initiatives)
+    for initiative, row in zip(initiatives, rows):
+        assert row["replicability"] in (1, 2, 3, 4, 5)
+        assert 1.0 <= row["replicability_score"] <= 5.0
+        assert row["replicability_reasons"], initiative.id
+        for reason in row["replicability_reasons"]:
+            assert reason["richting"] in ("+", "-")
+            assert reason["reden"]
+            if reason["bewijs"] is not None:
+                assert reason["bewijs"] in initiative.omschrijving, (initiative.id, reason)
+
+
+def test_missing_goed_beschreven_element_is_a_reason_without_evidence(fitted):
+    bare = Initiative(id="t-kaal", gemeente="X", omschrijving="Een mooi initiatief.")
+    reasons = fitted.score_rows([bare], ["initiative"])[0]["replicability_reasons"]
+    missing = [r for r in reasons if r["bewijs"] is None and r["richting"] == "-"]
+    texts = " ".join(r["reden"] for r in missing)
+    assert "doelgroep" in texts and "kosten" in texts
+
+
+def test_predict_proba_rows_sum_to_one_and_predict_is_ordinal(fitted):
+    proba = fitted.predict_proba([SIMPLE, COMPLEX, SIGNAL])
+    assert proba.shape == (3, 5)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert set(fitted.predict([SIMPLE, COMPLEX, SIGNAL])) <= {1, 2, 3, 4, 5}
+
+
+def test_scorer_survives_pickling(fitted):
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.score_rows([SIMPLE], ["initiative"]) == fitted.score_rows([SIMPLE], ["initiative"])
+
+
+def test_fit_rejects_score_outside_scale():
+    with pytest.raises(ValueError, match="row 1 has 7"):
+        ReplicabilityScorer(cues_path=CUES).fit([SIMPLE, COMPLEX], [4, 7])
+
+
+@pytest.mark.parametrize("model", [CumulativeLogit, FrankHall])
+def test_ordinal_models_order_a_single_informative_feature(model):
+    x = np.repeat(np.arange(1, 6, dtype=float), 6)[:, None]
+    y = np.repeat(np.arange(1, 6), 6)
+    fitted = model(C=10.0).fit(x - x.mean(), y)
+    predicted = fitted.predict(np.array([[-2.0], [0.0], [2.0]]))
+    assert list(predicted) == [1, 3, 5]
+
+
+def test_ordinal_metrics_on_known_values():
+    metrics = ordinal_metrics([1, 2, 3, 4], [1, 3, 3, 2])
+    assert metrics["mae"] == 0.75
+    assert metrics["exact"] == 0.5
+    assert metrics["within_one"] == 0.75
+
+
+def _write_cues(tmp_path, text):
+    path = tmp_path / "cues.toml"
+    good = CUES.read_text(encoding="utf-8")
+    path.write_text(text(good), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace('richting = "+"', 'richting = "plus"', 1), r"cue\[0\] \(id 'vrijwilligers'\)\.richting"),
+        (lambda t: t.replace('id = "bestaande_structuur"', 'id = "vrijwilligers"'), "repeats \\[\\[cue\\]\\] id"),
+        (lambda t: t.replace('patronen = [\n  "vrijwillig*"', 'patronen = [\n  "*"', 1), r"cue\[0\].*patronen\[0\]"),
+        (lambda t: t.replace("[partners]", "[partner]"), "unknown table"),
+        (lambda t: t.replace('reden = "Draait op', 'redenen = "Draait op', 1), r"cue\[0\].*unknown key"),
+        (lambda t: t.replace("korte_tekst_tekens = 150", 'korte_tekst_tekens = "veel"'), r"\[algemeen\]\.korte_tekst_tekens"),
+    ],
+)
+def test_cue_file_errors_name_file_and_key(tmp_path, edit, message):
+    path = _write_cues(tmp_path, edit)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_cues(path)
+    assert str(path) in str(info.value)
+
+
+def test_broken_cue_file_names_the_file(tmp_path):
+    path = tmp_path / "cues.toml"
+    path.write_text("[[cue]\nid = ", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_cues(path)
+
+
+def test_unknown_signal_cue_is_a_config_error():
+    with pytest.raises(ConfigError, match="no \\[\\[cue\\]\\] with id 'bestaat_niet'"):
+        ReplicabilityScorer(cues_path=CUES, signal_cue="bestaat_niet").fit([SIMPLE, COMPLEX], [5, 2])
+
+
+def test_build_scorer_and_evaluate_from_settings(settings):
+    """The configured scorer (with the cached corpus embeddings) evaluates on a small split."""
+    initiatives, y, kinds = _seed()
+    scorer = build_scorer(settings)
+    assert scorer.embedding_weight == settings.score.embedding_weight
+    folds = [(np.arange(0, len(y), 2), np.arange(1, len(y), 2))]
+    metrics = evaluate_scorer(settings, initiatives, y, kinds, folds)
+    assert set(metrics) >= {"mae", "exact", "within_one", "spearman"}
+    assert metrics["n"] == len(np.arange(1, len(y), 2))
+    assert 0.0 <= metrics["mae"] <= 4.0
