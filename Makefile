@@ -23,7 +23,9 @@ $(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
 install: $(VENV)/.installed
 
 ## Train the classifiers and the replicability scorer on data/labelled/; writes models/<id>/
+## Reviewers' corrections are exported first (data/labelled/reviewed.jsonl; they win over seed labels)
 train: install
+	$(BIN)/pipeline export-labels --if-exists
 	$(BIN)/pipeline train
 
 ## Debian's Chromium for the end-to-end browser tests (no browser download from elsewhere)

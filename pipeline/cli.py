@@ -390,20 +390,31 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
               help="Catalogue file (default: [store] path).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSONL file to write (default: [review] export_path, in data/labelled/).")
+@click.option("--if-exists", "if_exists", is_flag=True,
+              help="Do nothing (exit 0) when the catalogue file does not exist (for `make train`).")
 @pass_settings
-def export_labels_command(settings, db_path, out_path):
-    """Write reviewers' labels in force, one row per initiative, in the seed format (training data)."""
+def export_labels_command(settings, db_path, out_path, if_exists):
+    """Write reviewers' labels in force, one row per initiative, in the seed format (training data).
+
+    Rows of an earlier export that this catalogue lacks are kept, so corrections are never lost.
+    """
     from . import store
-    from .review import export_reviewed, write_jsonl_atomic
+    from .review import export_reviewed, merge_with_existing, write_jsonl_atomic
 
     out_path = out_path or settings.review.export_path
+    db_path = Path(db_path or settings.store.path)
+    if if_exists and not db_path.exists():
+        click.echo(f"no catalogue at {db_path}: no reviewed labels to export")
+        return
     conn = store.connect_from_config(settings.store, db_path)
     try:
         records = export_reviewed(conn)
     finally:
         conn.close()
-    write_jsonl_atomic(records, out_path)
-    click.echo(f"{out_path}: {len(records)} reviewed initiatives")
+    rows, kept = merge_with_existing(records, out_path)
+    write_jsonl_atomic(rows, out_path)
+    extra = f" (+{kept} kept from the earlier file)" if kept else ""
+    click.echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
 
 
 __all__ = ["main", "pass_settings", "Settings"]

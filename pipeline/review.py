@@ -437,6 +437,33 @@ def export_reviewed(conn) -> list[dict]:
     return out
 
 
+def merge_with_existing(records: Sequence[Mapping], path) -> tuple[list[dict], int]:
+    """`records` plus the rows of an earlier export at `path` whose ids they lack.
+
+    Reviews are never deleted, so an id missing from a new export means the export came from
+    another (or a fresh) catalogue: its earlier corrections are kept rather than lost. Returns
+    (rows sorted by id, how many were kept from the earlier file).
+    """
+    path = Path(path)
+    merged = {r["id"]: dict(r) for r in records}
+    kept = 0
+    if path.exists():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ReviewError(
+                    f"{path}: rij {number} is geen geldige JSON ({exc.msg}); herstel of verplaats "
+                    "het bestand / broken JSON in the earlier export"
+                ) from None
+            if isinstance(row, dict) and row.get("id") and row["id"] not in merged:
+                merged[row["id"]] = row
+                kept += 1
+    return [merged[key] for key in sorted(merged)], kept
+
+
 def write_jsonl_atomic(records: Iterable[Mapping], path) -> Path:
     """Write JSON lines to `path` through a temporary file, so training never reads half a file."""
     import os
