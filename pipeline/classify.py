@@ -68,6 +68,13 @@ def make_features(*, embed_config=None, embedding_weight: float = 1.0, char_weig
     return FeatureUnion(channels, transformer_weights=weights)
 
 
+def logistic_regression(*, C: float, class_weight: str | None) -> LogisticRegression:
+    """L2 logistic regression solved in the dual (liblinear): with ~100 rows and ~10^4 sparse
+    features the dual is about 100x faster than lbfgs (measured: 0.2 s against 26 s for 14 labels)."""
+    return LogisticRegression(C=C, class_weight=class_weight, solver="liblinear", dual=True,
+                              max_iter=5000)
+
+
 def best_threshold(y_true: np.ndarray, proba: np.ndarray, grid: Sequence[float]) -> tuple[float, float]:
     """The threshold from `grid` with the highest F1 of `proba >= t` against `y_true`, and that F1.
 
@@ -129,7 +136,7 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
     def _base(self):
         if self.estimator is not None:
             return self.estimator
-        return LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000)
+        return logistic_regression(C=10.0, class_weight="balanced")
 
     def _prior_rows(self, n_labels: int):
         if not self.label_texts:
@@ -198,12 +205,19 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         if self.threshold_folds < 2:
             return None
         from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
+        from sklearn.model_selection import StratifiedKFold
 
-        folds = min(self.threshold_folds, max(2, int(Y.sum(axis=0).max())))
-        splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True,
-                                             random_state=self.random_state)
+        folds = min(self.threshold_folds, Y.shape[0])
+        if Y.shape[1] == 1:
+            # One column (kind): plain stratified folds; iterstrat wants two or more columns.
+            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+            target = Y[:, 0]
+        else:
+            splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True,
+                                                 random_state=self.random_state)
+            target = Y
         oof = np.zeros(Y.shape, dtype=float)
-        for train, test in splitter.split(np.zeros((Y.shape[0], 1)), Y):
+        for train, test in splitter.split(np.zeros((Y.shape[0], 1)), target):
             Zt, Yt, wt = self._with_priors(Z[train], Y[train], Z_prior, prior_Y)
             oof[test] = self._column_proba(self._fit_columns(Zt, Yt, wt), Z[test])
         return oof
@@ -249,3 +263,22 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Indicator matrix (n_texts, n_labels)."""
         return self.decide(self.predict_proba(X))
+
+
+def classifier_from_config(classify_config, embed_config, *, labels: Sequence[str],
+                           label_texts: Sequence[str] | None = None, min_labels: int = 1,
+                           random_state: int = 0) -> ThresholdedTextClassifier:
+    """The classifier described by `[classify]` (ClassifyConfig) and `[embed]` (EmbedConfig)."""
+    c = classify_config
+    features = make_features(
+        embed_config=embed_config, embedding_weight=c.embedding_weight, char_weight=c.char_weight,
+        char_ngram_range=(c.char_ngram_min, c.char_ngram_max), lemma_weight=c.lemma_weight,
+        min_df=c.min_df)
+    estimator = logistic_regression(C=c.C, class_weight=c.class_weight or None)
+    grid = tuple(np.round(np.arange(c.threshold_min, c.threshold_max + c.threshold_step / 2,
+                                    c.threshold_step), 4))
+    return ThresholdedTextClassifier(
+        features=features, estimator=estimator, labels=list(labels),
+        label_texts=list(label_texts) if label_texts else None, prior_weight=c.prior_weight,
+        threshold_grid=grid, threshold_folds=c.threshold_folds,
+        threshold_shrinkage=c.threshold_shrinkage, min_labels=min_labels, random_state=random_state)
