@@ -118,6 +118,7 @@ class ReportConfig:
     top_gemeenten: int
     top_groups: int
     chart_dpi: int
+    blind_spot_max_rows: int
 
 
 @dataclass(frozen=True)
