@@ -54,6 +54,8 @@ MOUNTS: tuple[Mount, ...] = (
         nav=("Overeenstemming", "agreement.page"),
         reviewer_nav=True,
     ),
+    Mount("pipeline.search:blueprint", public=True, nav=("Zoeken", "search.page")),
+    Mount("pipeline.report:blueprint", public=True, nav=("Rapport", "report.page")),
 )
 
 SESSION_USER_KEY = "reviewer"
