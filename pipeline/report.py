@@ -79,7 +79,8 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
 
     Takes initiatives (not signals) with replicability >= `min_replicability`, best score first;
     among equal scores, ideas already found in more other municipalities first (proven elsewhere),
-    then by id for a stable order. At most `per_gemeente` per municipality, `per_theme` in all.
+    then by id for a stable order. At most `per_gemeente` per municipality, one per same-idea
+    group (the others are named under "ook in"), `per_theme` in all.
     """
     candidates = [
         r for r in records
@@ -89,12 +90,15 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
     ]
     candidates.sort(key=lambda r: (-(r.get("replicability") or 0),
                                    -len(r.get("group_gemeenten") or ()), r["id"]))
-    chosen, per_place = [], Counter()
+    chosen, per_place, ideas = [], Counter(), set()
     for record in candidates:
         place = (record.get("gemeente") or "").casefold()
-        if per_place[place] >= per_gemeente:
+        group = record.get("group_id")
+        if per_place[place] >= per_gemeente or (group is not None and group in ideas):
             continue
         per_place[place] += 1
+        if group is not None:
+            ideas.add(group)
         chosen.append(record)
         if len(chosen) >= per_theme:
             break

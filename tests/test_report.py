@@ -97,6 +97,12 @@ def test_examples_are_easy_initiatives_at_most_one_per_municipality(report):
     assert examples["schulden"] == []     # r5 scores 2, r3/r7 are signals
 
 
+def test_pick_examples_shows_one_row_per_same_idea_group():
+    rows = [dict(r, group_id="g") if r["id"] in ("r2", "r4") else r for r in ROWS]
+    chosen = pick_examples(rows, "eenzaamheid", min_replicability=4, per_theme=5, per_gemeente=1)
+    assert [r["id"] for r in chosen] == ["r2"]       # r4 is the same idea; r1 is Almere again
+
+
 @pytest.mark.parametrize("per_gemeente, per_theme, expected", [
     (1, 5, ["r2", "r4"]),
     (2, 5, ["r2", "r1", "r4"]),
