@@ -373,7 +373,9 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
     from .review import add_reviewer
 
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        import sys
+
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Wachtwoord / password", hide_input=True,
                                 confirmation_prompt="Nogmaals / repeat")

@@ -162,7 +162,6 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         app.config["SECRET_KEY"] = load_secret_key(settings.serve.secret_key_file)
     app.config.update(test_config)
 
-    CSRFProtect(app)
     public_blueprints = set()
     nav = []
     for mount in MOUNTS:
@@ -184,6 +183,9 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         if request.method == "GET" and request.accept_mimetypes.accept_html:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return render_error(_unauthorized())
+
+    # After the login check, so an anonymous POST is told to log in rather than about CSRF.
+    CSRFProtect(app)
 
     @app.context_processor
     def _menu():

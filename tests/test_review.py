@@ -1,0 +1,534 @@
+"""Review in the browser: the pure core, the review storage, the Flask app (test client), the CLI.
+
+The catalogue is a real SQLite file in tmp_path filled through pipeline.store; the app is the real
+`create_app`; passwords go through real argon2. `build_catalogue` is shared with the browser tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from markupsafe import Markup
+
+from pipeline import review, store
+from pipeline.cli import main
+from pipeline.config import load_taxonomy
+from pipeline.ingest import Initiative
+from pipeline.web import create_app
+
+PASSWORD = "correct-paard-batterij"
+XSS_TEXT = (
+    '<script>window.__xss = 1; document.title = "gehackt"</script>'
+    '<img src=x onerror="window.__xss = 2"> Buurtbewoners bellen wekelijks met eenzame ouderen.'
+)
+
+
+def _prediction(themes, doelgroepen, *, scores, kind="initiative", p_signal=0.1, score=4,
+                reasons=()):
+    return {
+        "model_id": "test-model",
+        "themes": themes,
+        "doelgroepen": doelgroepen,
+        "kind": kind,
+        "scores": {"themes": scores.get("themes", {}), "doelgroepen": scores.get("doelgroepen", {}),
+                   "kind": p_signal},
+        "replicability": score,
+        "replicability_score": float(score),
+        "replicability_reasons": list(reasons),
+    }
+
+
+def build_catalogue(path: Path, corpus_rows) -> dict:
+    """A catalogue with three corpus rows (their embeddings are cached), one row whose text is
+    HTML/script, predictions with known certainties, and two reviewers. Returns facts for asserts."""
+    rows = corpus_rows[:3]
+    initiatives = [
+        Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"], naam=r.get("naam"))
+        for r in rows
+    ]
+    initiatives.append(
+        Initiative(id="xss-1", gemeente="Testdorp", omschrijving=XSS_TEXT, naam="<b>Belcirkel</b>")
+    )
+    evidence = "bellen wekelijks"
+    predictions = [
+        # certainty 0.3 (0.8 vs 0.5)
+        _prediction(["voedsel_basis"], ["dak_thuislozen"],
+                    scores={"themes": {"voedsel_basis": 0.8}, "doelgroepen": {"dak_thuislozen": 0.9}},
+                    p_signal=0.05),
+        # certainty 0.02: the least sure row, first in the queue
+        _prediction(["eenzaamheid"], ["alle_inwoners"],
+                    scores={"themes": {"eenzaamheid": 0.52, "vrijwillige_inzet": 0.2},
+                            "doelgroepen": {"alle_inwoners": 0.7}}, p_signal=0.1),
+        # certainty 0.2 through the kind score
+        _prediction(["schulden"], ["financieel_kwetsbaar"], kind="signal", p_signal=0.7, score=1,
+                    scores={"themes": {"schulden": 0.95}, "doelgroepen": {"financieel_kwetsbaar": 0.9}}),
+        # certainty 0.1
+        _prediction(["eenzaamheid"], ["ouderen"],
+                    scores={"themes": {"eenzaamheid": 0.9, "digitaal": 0.4}, "doelgroepen": {"ouderen": 0.85}},
+                    p_signal=0.02,
+                    reasons=[{"reden": "Vrijwilligers kunnen dit meteen doen", "richting": "+",
+                              "bewijs": evidence}]),
+    ]
+    conn = store.connect(path)
+    try:
+        store.store_submission(conn, file_name="test.jsonl", sha256="test-sha", accepted=initiatives,
+                               rejected=[], predictions=predictions)
+        for name in ("anna", "bram"):
+            review.add_reviewer(conn, name, PASSWORD, min_password_chars=12)
+    finally:
+        conn.close()
+    return {
+        "ids": [i.id for i in initiatives],
+        "queue_order": [rows[1]["id"], "xss-1", rows[2]["id"], rows[0]["id"]],
+        "evidence": evidence,
+    }
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def taxonomy(settings):
+    return load_taxonomy(settings.paths.taxonomy)
+
+
+@pytest.fixture
+def catalogue(tmp_path, corpus_rows):
+    path = tmp_path / "catalogue.sqlite"
+    facts = build_catalogue(path, corpus_rows)
+    return path, facts
+
+
+@pytest.fixture
+def conn(catalogue):
+    connection = store.connect(catalogue[0])
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def web_settings(settings, tmp_path):
+    serve = dataclasses.replace(settings.serve, secret_key_file=tmp_path / "secret")
+    return dataclasses.replace(settings, serve=serve)
+
+
+@pytest.fixture
+def app(web_settings, catalogue):
+    return create_app(web_settings, db_path=catalogue[0], test_config={"TESTING": True})
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, name="anna", password=PASSWORD):
+    token = csrf_from(client.get("/login").text)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def client(app):
+    test_client = app.test_client()
+    assert login(test_client).status_code == 302
+    return test_client
+
+
+def item_form(client, initiative_id) -> dict:
+    """The hidden fields of an item page's review form."""
+    html = client.get(f"/review/item/{initiative_id}").text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
+    fields["before"] = Markup(fields["before"]).unescape()
+    return fields
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+def test_certainty_is_the_smallest_distance_to_the_boundary_over_all_labels():
+    scores = {"themes": {"a": 0.9, "b": 0.45}, "doelgroepen": {"c": 0.7}, "kind": 0.2}
+    assert review.certainty(scores, 0.5) == pytest.approx(0.05)
+    assert review.certainty({"themes": {"a": 0.99}, "doelgroepen": {}, "kind": 0.52}, 0.5) == pytest.approx(0.02)
+    assert review.certainty({}, 0.5) == float("inf")
+
+
+@pytest.mark.parametrize(
+    "latest, expected",
+    [
+        ([], "nieuw"),
+        ([{"themes": ["a"], "doelgroepen": ["x"], "kind": "initiative", "replicability": 3}], "beoordeeld"),
+        ([{"themes": ["a", "b"], "doelgroepen": ["x"], "kind": "initiative", "replicability": 3},
+          {"themes": ["b", "a"], "doelgroepen": ["x"], "kind": "initiative", "replicability": 3}], "beoordeeld"),
+        ([{"themes": ["a"], "doelgroepen": ["x"], "kind": "initiative", "replicability": 3},
+          {"themes": ["a"], "doelgroepen": ["x"], "kind": "initiative", "replicability": 4}], "betwist"),
+    ],
+)
+def test_review_status(latest, expected):
+    assert review.review_status(latest) == expected
+
+
+def test_highlight_escapes_the_text_and_marks_evidence():
+    text = 'Wij <script>x()</script> bellen "ouderen" & buren'
+    html = review.highlight(text, ['"ouderen" & buren', None, "niet in de tekst"])
+    assert "<script>" not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html
+    assert html.endswith("<mark>&#34;ouderen&#34; &amp; buren</mark>")
+
+
+def test_highlight_merges_overlapping_evidence():
+    html = review.highlight("abcdef", ["bcd", "cde"])
+    assert str(html) == "a<mark>bcde</mark>f"
+
+
+def test_agreement_percent_and_kappa_per_label(taxonomy):
+    def labels(themes, kind="initiative", score=3):
+        return {"themes": themes, "doelgroepen": ["ouderen"], "kind": kind, "replicability": score}
+
+    pairs = [
+        (labels(["eenzaamheid"]), labels(["eenzaamheid"])),
+        (labels(["eenzaamheid"]), labels(["schulden"], score=4)),
+        (labels(["schulden"]), labels(["schulden"])),
+        (labels(["digitaal"]), labels(["digitaal"], kind="signal")),
+    ]
+    rows = {(r.field, r.label): r for r in review.agreement(pairs, taxonomy)}
+    lonely = rows[("themes", "eenzaamheid")]
+    assert lonely.n == 4 and lonely.percent == pytest.approx(75.0)
+    # yes/no: A = [1,1,0,0], B = [1,0,0,0] -> po 0.75, pe 0.5*0.25 + 0.5*0.75 = 0.5 -> kappa 0.5
+    assert lonely.kappa == pytest.approx(0.5)
+    assert rows[("themes", "digitaal")].kappa == pytest.approx(1.0)
+    # nobody chose it: agreement 100%, kappa undefined rather than a misleading number
+    assert rows[("themes", "onderwijs")].percent == 100.0 and rows[("themes", "onderwijs")].kappa is None
+    assert rows[("kind", "kind")].percent == pytest.approx(75.0)
+    assert rows[("replicability", "replicability")].percent == pytest.approx(75.0)
+    assert review.agreement([], taxonomy) == []
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ({"themes": ["geen_thema"], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 3},
+         "onbekende thema: geen_thema"),
+        ({"themes": [], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 3},
+         "minstens één thema"),
+        ({"themes": ["schulden"], "doelgroepen": [], "kind": "initiative", "replicability": 3},
+         "minstens één doelgroep"),
+        ({"themes": ["schulden"], "doelgroepen": ["ouderen"], "kind": "wens", "replicability": 3},
+         "soort"),
+        ({"themes": ["schulden"], "doelgroepen": ["ouderen"], "kind": "signal", "replicability": 9},
+         "1 tot en met 5"),
+        ({"themes": ["schulden"], "doelgroepen": ["ouderen"], "kind": "signal", "replicability": ""},
+         "1 tot en met 5"),
+    ],
+)
+def test_validate_labels_names_what_is_wrong(taxonomy, labels, message):
+    with pytest.raises(review.ReviewError, match=message):
+        review.validate_labels(labels, taxonomy)
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def test_passwords_are_stored_as_argon2_hashes_and_checked(conn):
+    stored = conn.execute("SELECT password_hash FROM reviewers WHERE name = 'anna'").fetchone()[0]
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert review.check_password(conn, "anna", PASSWORD)
+    assert not review.check_password(conn, "anna", PASSWORD + "x")
+    assert not review.check_password(conn, "niemand", PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "name, password, message",
+    [("anna", "nog-een-lang-wachtwoord", "bestaat al"), ("carla", "kort", "te kort"), ("  ", PASSWORD, "leeg")],
+)
+def test_add_reviewer_refuses(conn, name, password, message):
+    with pytest.raises(review.ReviewError, match=message):
+        review.add_reviewer(conn, name, password, min_password_chars=12)
+
+
+LABELS_A = {"themes": ["eenzaamheid"], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 5}
+LABELS_B = {"themes": ["eenzaamheid", "digitaal"], "doelgroepen": ["ouderen"], "kind": "initiative",
+            "replicability": 4}
+
+
+def _pk(conn, initiative_id):
+    return conn.execute("SELECT pk FROM current_initiatives WHERE id = ?", (initiative_id,)).fetchone()[0]
+
+
+def test_every_save_is_a_new_row_and_a_stale_save_is_kept_as_conflict(conn):
+    pk = _pk(conn, "xss-1")
+    first = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A, before={},
+                               based_on=None, note="eerste")
+    assert not first.conflict
+    # bram opened the form before anna saved: his form is based on the model (None)
+    second = review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B, before={},
+                                based_on=None, note="tweede")
+    assert second.conflict and second.in_force["reviewer"] == "anna"
+    # anna corrects her own save: based on the review in force, no conflict
+    third = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_B, before=LABELS_A,
+                               based_on=first.review_pk, note=None)
+    assert not third.conflict and third.in_force["pk"] == third.review_pk
+    rows = conn.execute("SELECT reviewer_pk, conflict, note FROM reviews ORDER BY pk").fetchall()
+    assert [(r["conflict"], r["note"]) for r in rows] == [(0, "eerste"), (1, "tweede"), (0, None)]
+    # the catalogue (what search and export show) takes the labels in force, never the conflict
+    record = next(r for r in store.catalogue(conn) if r["id"] == "xss-1")
+    assert record["themes"] == LABELS_B["themes"] and record["review"]["reviewer"] == "anna"
+
+
+def test_export_reviewed_rows_in_seed_format_train_can_read(conn, tmp_path, taxonomy, settings):
+    from pipeline.train import load_labelled
+
+    pk = _pk(conn, "xss-1")
+    review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A, before={},
+                       based_on=None, note="Eenvoudig met vrijwilligers.")
+    review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B, before={},
+                       based_on=None, note="conflict, niet in force")
+    rows = review.export_reviewed(conn)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["id"] == "xss-1" and row["omschrijving"] == XSS_TEXT and row["source"] == "review"
+    assert (row["themes"], row["replicability"], row["reason"]) == (
+        ["eenzaamheid"], 5, "Eenvoudig met vrijwilligers.")
+    folder = tmp_path / "labelled"
+    review.write_jsonl_atomic(rows, folder / "reviewed.jsonl")
+    data = load_labelled(folder, taxonomy)
+    assert data.from_review == 1 and not data.problems
+
+
+def test_export_keeps_rows_of_an_earlier_export_the_catalogue_lacks(tmp_path):
+    path = tmp_path / "reviewed.jsonl"
+    review.write_jsonl_atomic([{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["a"]}], path)
+    rows, kept = review.merge_with_existing([{"id": "x", "themes": ["b"]}], path)
+    assert kept == 1
+    assert rows == [{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["b"]}]
+
+
+# --------------------------------------------------------------------------- web: access
+
+
+def test_anonymous_browser_is_sent_to_login_and_other_clients_get_401(app):
+    client = app.test_client()
+    response = client.get("/review", headers={"Accept": "text/html"})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    response = client.get("/review/item/xss-1", headers={"Accept": "application/json"})
+    assert response.status_code == 401 and "Niet ingelogd" in response.text
+    assert client.post("/review/item/xss-1", data={}).status_code == 401
+    assert client.get("/login").status_code == 200
+    assert client.get("/static/style.css").status_code == 200
+
+
+@pytest.mark.parametrize("name, password", [("anna", "fout-wachtwoord-123"), ("onbekend", PASSWORD), ("", "")])
+def test_bad_login_is_refused_with_a_dutch_message(app, name, password):
+    client = app.test_client()
+    response = login(client, name, password)
+    assert response.status_code == 401
+    assert "Onbekende naam of onjuist wachtwoord" in response.text
+    assert client.get("/review", headers={"Accept": "text/html"}).status_code == 302
+
+
+def test_post_without_csrf_token_is_refused(client):
+    response = client.post("/review/item/xss-1", data={"initiative_pk": "4", "themes": ["schulden"]})
+    assert response.status_code == 400 and "beveiligingscode" in response.text
+    conn = store.connect(client.application.config["DATABASE"])
+    assert conn.execute("SELECT count(*) FROM reviews").fetchone()[0] == 0
+    conn.close()
+    assert client.post("/login", data={"name": "anna", "password": PASSWORD}).status_code == 400
+
+
+def test_login_redirects_only_to_local_paths(app):
+    client = app.test_client()
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login?next=//evil.example/x",
+                           data={"name": "anna", "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"].endswith("/review/")
+
+
+def test_logout_ends_the_session(client):
+    token = csrf_from(client.get("/review/").text)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/review/", headers={"Accept": "text/html"}).status_code == 302
+
+
+def test_session_expires_after_the_configured_lifetime(client, monkeypatch, web_settings):
+    import itsdangerous.timed
+    import time as real_time
+
+    assert client.get("/review/").status_code == 200
+    lifetime = web_settings.serve.session_lifetime_minutes * 60
+    later = real_time.time() + lifetime + 60
+
+    class Later:
+        @staticmethod
+        def time():
+            return later
+
+    monkeypatch.setattr(itsdangerous.timed, "time", Later)
+    assert client.get("/review/", headers={"Accept": "text/html"}).status_code == 302
+
+
+def test_secret_key_is_generated_once_outside_the_code(web_settings, catalogue):
+    key_file = web_settings.serve.secret_key_file
+    assert not key_file.exists()
+    first = create_app(web_settings, db_path=catalogue[0])
+    second = create_app(web_settings, db_path=catalogue[0])
+    assert key_file.exists() and oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+
+
+def test_unknown_page_gets_a_dutch_error_page(client):
+    response = client.get("/review/item/bestaat-niet")
+    assert response.status_code == 404 and "Niet gevonden" in response.text
+
+
+# --------------------------------------------------------------------------- web: queue and item
+
+
+def _queue_ids(html: str) -> list[str]:
+    return re.findall(r'href="/review/item/([^"?]+)', html)
+
+
+def test_queue_lists_least_certain_first_with_counts(client, catalogue):
+    html = client.get("/review/").text
+    assert _queue_ids(html) == catalogue[1]["queue_order"]
+    assert re.search(r"Nieuw <strong>4</strong>", html)
+
+
+def test_queue_filters(client, catalogue):
+    assert _queue_ids(client.get("/review/?thema=eenzaamheid").text) == [catalogue[1]["queue_order"][0], "xss-1"]
+    assert _queue_ids(client.get("/review/?doelgroep=ouderen").text) == ["xss-1"]
+    assert _queue_ids(client.get("/review/?gemeente=Testdorp").text) == ["xss-1"]
+    assert _queue_ids(client.get("/review/?soort=signal").text) == [catalogue[1]["queue_order"][2]]
+    assert _queue_ids(client.get("/review/?score=1").text) == [catalogue[1]["queue_order"][2]]
+    assert _queue_ids(client.get("/review/?status=beoordeeld").text) == []
+
+
+def test_item_page_shows_text_escaped_predictions_and_evidence(client, catalogue):
+    html = client.get("/review/item/xss-1").text
+    assert "<script>window.__xss" not in html and "&lt;script&gt;window.__xss" in html
+    assert "<b>Belcirkel</b>" not in html and "&lt;b&gt;Belcirkel&lt;/b&gt;" in html
+    assert f"<mark>{catalogue[1]['evidence']}</mark>" in html
+    assert re.search(r'value="eenzaamheid" checked', html) and re.search(r'value="ouderen" checked', html)
+    assert not re.search(r'value="digitaal" checked', html)
+    assert "0.40" in html  # the score of an unticked label is shown too
+    assert "Vrijwilligers kunnen dit meteen doen" in html
+
+
+def test_item_page_lists_similar_initiatives_from_other_municipalities(client, corpus_rows):
+    first = corpus_rows[0]
+    html = client.get(f"/review/item/{first['id']}").text
+    section = html.split("Vergelijkbare initiatieven", 1)[1].split("</section>", 1)[0]
+    assert "xss-1" in section  # Testdorp, another municipality
+    others = [r["id"] for r in corpus_rows[:3] if r["gemeente"] == first["gemeente"] and r["id"] != first["id"]]
+    for other in others:
+        assert other not in section
+
+
+def _save(client, initiative_id, labels, *, fields=None, note="", then=""):
+    fields = fields or item_form(client, initiative_id)
+    data = {
+        "csrf_token": fields["csrf_token"], "initiative_pk": fields["initiative_pk"],
+        "based_on": fields["based_on"], "before": fields["before"], "themes": labels["themes"],
+        "doelgroepen": labels["doelgroepen"], "kind": labels["kind"],
+        "replicability": str(labels["replicability"]), "note": note,
+    }
+    if then:
+        data["then"] = then
+    return client.post(f"/review/item/{initiative_id}", data=data)
+
+
+def test_save_adds_history_and_moves_the_item_out_of_new(client):
+    response = _save(client, "xss-1", LABELS_B, note="Ook digitaal.")
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).text
+    assert "Opgeslagen." in html
+    history = html.split('id="history"', 1)[1]
+    assert "anna" in history and "Ook digitaal." in history
+    assert "+ Digitale middelen en inclusie" in history and "overdraagbaarheid 4 → 4" not in history
+    assert "xss-1" not in _queue_ids(client.get("/review/").text)
+    assert "xss-1" in _queue_ids(client.get("/review/?status=beoordeeld").text)
+
+
+def test_save_and_next_goes_to_the_next_least_certain_item(client, catalogue):
+    order = catalogue[1]["queue_order"]
+    response = _save(client, order[0], LABELS_A, then="next")
+    assert response.headers["Location"].startswith(f"/review/item/{order[1]}")
+
+
+def test_invalid_save_keeps_the_reviewers_input_and_says_why(client):
+    fields = item_form(client, "xss-1")
+    labels = {**LABELS_B, "themes": []}
+    response = _save(client, "xss-1", labels, fields=fields, note="mijn notitie")
+    assert response.status_code == 400
+    assert "kies minstens één thema" in response.text and "mijn notitie" in response.text
+
+
+def test_second_reviewer_on_a_stale_form_gets_a_message_and_both_versions_are_kept(app):
+    anna, bram = app.test_client(), app.test_client()
+    login(anna, "anna")
+    login(bram, "bram")
+    anna_form, bram_form = item_form(anna, "xss-1"), item_form(bram, "xss-1")
+    assert _save(anna, "xss-1", LABELS_A, fields=anna_form, note="anna").status_code == 302
+    response = _save(bram, "xss-1", LABELS_B, fields=bram_form, note="bram")
+    html = bram.get(response.headers["Location"]).text
+    assert "anna heeft dit initiatief intussen al opgeslagen" in html
+    form_part = html.split('id="review-form"', 1)[1].split("</form>", 1)[0]
+    assert re.search(r'value="eenzaamheid" checked', form_part)
+    assert not re.search(r'value="digitaal" checked', form_part)  # anna's labels, not bram's
+    history = html.split('id="history"', 1)[1]
+    assert "conflict" in history and "bram" in history and "anna" in history
+    assert 'id="status">betwist' in html
+    agreement = anna.get("/review/overeenstemming").text
+    assert "Over 1 initiatief" in agreement and "Digitale middelen en inclusie" in agreement
+
+
+def test_skip_moves_on_and_puts_the_item_last(client, catalogue):
+    order = catalogue[1]["queue_order"]
+    token = item_form(client, order[0])["csrf_token"]
+    response = client.post(f"/review/item/{order[0]}/overslaan", data={"csrf_token": token})
+    assert response.headers["Location"].startswith(f"/review/item/{order[1]}")
+    assert _queue_ids(client.get("/review/").text) == order[1:] + order[:1]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(settings_path, *args, input=None):
+    return CliRunner().invoke(main, ["--config", str(settings_path), *args], input=input)
+
+
+def test_cli_reviewer_add_export_labels(catalogue, tmp_path, settings):
+    db, _ = catalogue
+    config = settings.source
+    result = _cli(config, "reviewer", "add", "carla", "--db", str(db), "--password-stdin",
+                  input="een-goed-wachtwoord\n")
+    assert result.exit_code == 0, result.output
+    result = _cli(config, "reviewer", "add", "dirk", "--db", str(db),
+                  input="nog-een-wachtwoord\nnog-een-wachtwoord\n")
+    assert result.exit_code == 0, result.output
+    conn = store.connect(db)
+    assert review.check_password(conn, "carla", "een-goed-wachtwoord")
+    assert review.check_password(conn, "dirk", "nog-een-wachtwoord")
+    review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="carla", labels=LABELS_A,
+                       before={}, based_on=None, note=None)
+    conn.close()
+    result = _cli(config, "reviewer", "add", "carla", "--db", str(db), "--password-stdin",
+                  input="een-goed-wachtwoord\n")
+    assert result.exit_code == 1 and "bestaat al" in result.output
+    out = tmp_path / "labelled" / "reviewed.jsonl"
+    result = _cli(config, "export-labels", "--db", str(db), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["source"], r["themes"]) for r in rows] == [("xss-1", "review", ["eenzaamheid"])]
+
+
+def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, settings):
+    missing = tmp_path / "geen.sqlite"
+    out = tmp_path / "reviewed.jsonl"
+    result = _cli(settings.source, "export-labels", "--if-exists", "--db", str(missing), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert not missing.exists() and not out.exists()
