@@ -109,6 +109,18 @@ def metrics(scores: np.ndarray, relevant: np.ndarray) -> tuple[float, float, flo
     return rr, ndcg, ap
 
 
+def per_query_rr(channels: list[dict], relevants: list[np.ndarray], weight: float) -> np.ndarray:
+    return np.array([metrics(weight * ch["dense"] + (1 - weight) * ch["keyword"], rel)[0]
+                     for ch, rel in zip(channels, relevants)])
+
+
+def bootstrap_ci(differences: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the mean of paired per-query differences, resampling queries."""
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), (n, len(differences)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
 def evaluate(channels: list[dict], relevants: list[np.ndarray], weight: float) -> np.ndarray:
     out = [metrics(weight * ch["dense"] + (1 - weight) * ch["keyword"], rel)
            for ch, rel in zip(channels, relevants)]
@@ -125,7 +137,7 @@ def main() -> None:
           f"{np.mean([r.sum() for r in relevants]):.1f} relevant rows per query on average")
 
     query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
-    results = {}
+    results, per_query = {}, {}
     for doc_prefix in ("query: ", "passage: "):
         doc_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))
         for lemmatize in (True, False):
@@ -136,6 +148,7 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             for weight in WEIGHTS:
                 results[(doc_prefix, lemmatize, weight)] = evaluate(channels, relevants, weight)
+                per_query[(doc_prefix, lemmatize, weight)] = per_query_rr(channels, relevants, weight)
             print(f"  docs {doc_prefix!r:12} lemmas={lemmatize!s:5}: index + {len(QUERIES)} queries "
                   f"in {elapsed:.1f} s")
 
@@ -166,11 +179,35 @@ def main() -> None:
     for name, index in (("MRR", 0), (f"nDCG@{NDCG_AT}", 1), ("MAP", 2)):
         print(f"  {name:8} keyword-only {keyword[index]:.3f}   dense-only {dense[index]:.3f}   "
               f"mix {mix[index]:.3f}   (mix / keyword-only = {mix[index] / keyword[index]:.2f}x)")
+    for name, baseline in (("keyword-only", 0.0), ("dense-only", 1.0)):
+        low, high = bootstrap_ci(per_query[best] - per_query[(doc_prefix, lemmatize, baseline)])
+        print(f"  MRR gain of the mix over {name}: 95% interval over queries [{low:+.3f}, {high:+.3f}]")
     configured = results.get((settings.search.doc_prefix, settings.text.lemmatize,
                               round(settings.search.dense_weight, 1))) if hasattr(settings, "search") else None
     if configured is not None:
         print(f"  configured (docs {settings.search.doc_prefix!r}, dense_weight "
               f"{settings.search.dense_weight}): MRR {configured[0]:.3f}, nDCG@{NDCG_AT} {configured[1]:.3f}")
+
+    print()
+    latency(settings, records)
+
+
+def latency(settings, records: list[dict], copies: int = 8) -> None:
+    """Index build and per-query time for the corpus and for `copies` times the corpus (texts
+    repeated under new ids: their embeddings come from the cache, lemmas and TF-IDF are real work)."""
+    from pipeline.search import search_index_from_settings
+
+    for n_copies in (1, copies):
+        rows = [dict(r, id=f"{r['id']}-{k}") for k in range(n_copies) for r in records]
+        start = time.perf_counter()
+        index = search_index_from_settings(rows, settings)
+        built = time.perf_counter() - start
+        start = time.perf_counter()
+        for _, _, query in QUERIES:
+            index.search(query, limit=settings.search.limit)
+        per_query = (time.perf_counter() - start) / len(QUERIES)
+        print(f"latency: {len(rows):5d} rows: index built in {built:.2f} s (cached embeddings), "
+              f"{per_query * 1000:.1f} ms per query (query embedding cached after first run)")
 
 
 if __name__ == "__main__":
