@@ -65,6 +65,7 @@ STORED = "stored"            # new rows (and/or rejected rows) stored, file move
 DUPLICATE = "duplicate"      # content already in the catalogue: nothing added, file moved on
 REJECTED = "rejected"        # file unreadable: recorded, moved to rejected/ with a report
 FAILED = "failed"            # unexpected error: nothing stored, file left in the inbox
+SKIPPED = "skipped"          # changed while being read (still uploading): left for the next run
 
 
 @dataclass
@@ -115,6 +116,8 @@ class RunReport:
             f"{self.count(DUPLICATE)} already known",
             f"{self.count(REJECTED)} unreadable",
         ]
+        if self.count(SKIPPED):
+            parts.append(f"{self.count(SKIPPED)} still changing (left for the next run)")
         if self.count(FAILED):
             parts.append(f"{self.count(FAILED)} FAILED (left in inbox, see log)")
         rows = sum(f.accepted for f in self.files)
@@ -161,13 +164,19 @@ def pending_files(inbox: Path, ignore_suffixes=()) -> list[Path]:
     )
 
 
-def move_to(path: Path, folder: Path, sha256: str) -> Path:
-    """Move `path` into `folder`; a different file of the same name already there is kept and the
-    new one gets the short hash in its name."""
-    folder.mkdir(parents=True, exist_ok=True)
+def target_in(folder: Path, path: Path, sha256: str) -> Path:
+    """Where `path` goes in `folder`: its own name, or, when a file of that name is already
+    there, the name with the short content hash (the earlier file is kept)."""
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}.{sha256[:12]}{path.suffix}"
+    return target
+
+
+def move_to(path: Path, folder: Path, sha256: str) -> Path:
+    """Move `path` into `folder` (see `target_in`); atomic within one file system."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = target_in(folder, path, sha256)
     os.replace(path, target)
     return target
 
@@ -274,6 +283,13 @@ class InboxJob:
             self._finish_known(path, sha, known, timer, quiet=True)
             log.warning("%s: unreadable, moved to %s/: %s", name, REJECTED_DIR, exc)
             return FileOutcome(name, REJECTED, sha, message=str(exc))
+        with timer("read"):
+            changed = file_sha256(path) != sha
+        if changed:
+            # Still being written (the sender did not upload under a temporary name): the rows
+            # read may be half the file. Leave it for the next run.
+            log.warning("%s: changed while being read; left in the inbox for the next run", name)
+            return FileOutcome(name, SKIPPED, sha, message="changed while being read")
         for row in result.rejected:
             log.warning("%s", row.message(name))
         predictions = []
@@ -306,12 +322,16 @@ class InboxJob:
         """A file whose content the catalogue has: write the report if it was unreadable, move it."""
         with timer("move"):
             if known["status"] == store.SUBMISSION_REJECTED:
-                target = move_to(path, self.inbox / REJECTED_DIR, sha)
-                report_path = target.with_name(target.name + REPORT_SUFFIX)
-                report_path.write_text(
+                # Report first, then the move: killed in between, the next run finds the file
+                # still in the inbox and writes the report again.
+                folder = self.inbox / REJECTED_DIR
+                folder.mkdir(parents=True, exist_ok=True)
+                target = target_in(folder, path, sha)
+                target.with_name(target.name + REPORT_SUFFIX).write_text(
                     error_report(known["file_name"], sha, known["received_at"], known["error"] or ""),
                     encoding="utf-8",
                 )
+                os.replace(path, target)
             else:
                 move_to(path, self.inbox / PROCESSED_DIR, sha)
         if not quiet:
