@@ -268,6 +268,7 @@ def test_search_page_is_public_and_hides_reviewer_fields(app, catalogue):
     html = response.get_data(as_text=True)
     assert html.count('class="hit"') == len(rows)
     assert "data-reviewer-only" not in html and "test-model" not in html
+    assert "/review/item/" not in html
 
 
 def test_search_page_shows_model_scores_to_a_reviewer(app):
@@ -278,6 +279,7 @@ def test_search_page_shows_model_scores_to_a_reviewer(app):
         session[SESSION_USER_KEY] = "anna"
     html = client.get("/zoeken", query_string={"q": "maaltijden"}).get_data(as_text=True)
     assert "data-reviewer-only" in html and "test-model" in html
+    assert "/review/item/" in html
 
 
 def test_search_page_filter_and_bad_filter(app, catalogue):
