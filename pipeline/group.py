@@ -94,10 +94,12 @@ class Group:
 
 
 def as_initiative(row) -> Initiative:
-    """An `Initiative` from an `Initiative` or a mapping with at least id, gemeente, omschrijving
-    (a catalogue row, a JSON object). Raises `ValueError` naming the missing field."""
+    """An `Initiative` from an `Initiative` or a mapping (catalogue record, `sqlite3.Row`, JSON
+    object) with at least id and omschrijving. Raises `ValueError` naming the missing field."""
     if isinstance(row, Initiative):
         return row
+    if not isinstance(row, Mapping) and hasattr(row, "keys"):  # sqlite3.Row
+        row = {key: row[key] for key in row.keys()}
     if isinstance(row, Mapping):
         missing = [key for key in ("id", "omschrijving") if not row.get(key)]
         if missing:

@@ -188,3 +188,17 @@ def test_similar_unknown_id_is_a_clean_error(tmp_path):
     result = CliRunner().invoke(main, ["similar", "nope", "--in", str(source)])
     assert result.exit_code == 1
     assert "'nope'" in result.output and "Traceback" not in result.output
+
+
+def test_index_accepts_sqlite_rows(tmp_path):
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "c.sqlite")
+    conn.row_factory = sqlite3.Row
+    conn.execute("CREATE TABLE t (id TEXT, gemeente TEXT, naam TEXT, omschrijving TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?)",
+                     [(r["id"], r["gemeente"], r["naam"], r["omschrijving"]) for r in ROWS])
+    records = conn.execute("SELECT * FROM t ORDER BY id").fetchall()
+    index = SimilarityIndex().fit(records, vectors=np.eye(5))
+    assert index.ids_ == ["a1", "a2", "b1", "b2", "c1"]
+    assert index.nearest("b1", k=1)[0].id == "b2"  # shared words carry it with orthogonal vectors
