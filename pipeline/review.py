@@ -853,6 +853,8 @@ def skip(initiative_id: str):
 
 @blueprint.route("/item/<path:initiative_id>", methods=["POST"])
 def save(initiative_id: str):
+    from .web import format_time
+
     form = request.form
     try:
         initiative_pk = int(form["initiative_pk"])
@@ -897,7 +899,7 @@ def save(initiative_id: str):
         other = result.in_force or {}
         flash(
             f"Let op: {other.get('reviewer', 'een andere beoordelaar')} heeft dit initiatief "
-            f"intussen al opgeslagen ({other.get('created_at', '')}). Hieronder staan diens "
+            f"intussen al opgeslagen ({format_time(other.get('created_at'))}). Hieronder staan diens "
             "labels. Uw versie is ook bewaard (als conflict in de geschiedenis); het initiatief "
             "staat nu als betwist tot iemand het opnieuw opslaat.",
             "conflict",

@@ -118,6 +118,26 @@ def _close_db(_exc=None):
         db.close()
 
 
+# Reviewers read times in Dutch local time; the catalogue stores UTC.
+DISPLAY_TIMEZONE = "Europe/Amsterdam"
+
+
+def format_time(value: str | None) -> str:
+    """An ISO 8601 time from the catalogue as Dutch local time, "23-11-2026 20:14"; "" for None."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(DISPLAY_TIMEZONE))
+    return moment.strftime("%d-%m-%Y %H:%M")
+
+
 def _import_target(target: str):
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
@@ -176,7 +196,7 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
     @app.before_request
     def _require_login():
         g.reviewer = session.get(SESSION_USER_KEY)
-        if g.reviewer or request.endpoint in ("static", "index"):
+        if g.reviewer or request.endpoint in ("static", "index", "favicon"):
             return None
         if request.blueprint in app.config["PUBLIC_BLUEPRINTS"]:
             return None
@@ -196,12 +216,18 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         ]
         return {"nav_links": links, "reviewer": g.get("reviewer")}
 
+    @app.route("/favicon.ico")
+    def favicon():
+        # Browsers ask for it on every first visit; without a session it would bounce to /login.
+        return "", 204
+
     @app.route("/")
     def index():
         if g.reviewer:
             return redirect(url_for("review.queue"))
         return redirect(url_for("auth.login"))
 
+    app.add_template_filter(format_time, "tijd")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)
     if not app.config.get("TESTING"):

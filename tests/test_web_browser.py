@@ -110,6 +110,11 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_in_the_history(
     expect(_checkbox(page, "alle_inwoners")).not_to_be_checked()
     page.keyboard.press("1")  # target group 1: ouderen on
     expect(_checkbox(page, "ouderen")).to_be_checked()
+    page.keyboard.press("r")
+    page.keyboard.press("5")  # replicability 5 (the model said 4)
+    expect(page.locator("select[name=replicability]")).to_have_value("5")
+    page.keyboard.press("k")  # kind: initiative -> signal
+    expect(page.locator("input[name=kind][value=signal]")).to_be_checked()
     page.fill("textarea[name=note]", "Draait op vrijwilligers; doelgroep is ouderen.")
     page.locator("body").click(position={"x": 5, "y": 300})  # leave the note so keys are shortcuts
     page.keyboard.press("s")
@@ -120,10 +125,13 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_in_the_history(
     expect(history).to_contain_text("- Eenzaamheid en sociaal contact")
     expect(history).to_contain_text("+ Ouderen")
     expect(history).to_contain_text("Draait op vrijwilligers")
+    expect(history).to_contain_text("overdraagbaarheid 4 → 5")
+    expect(history).to_contain_text("soort initiatief → signaal")
     (saved,) = _reviews(db)
     assert saved["reviewer"] == "anna" and saved["conflict"] == 0
     assert json.loads(saved["themes"]) == ["vrijwillige_inzet"]
     assert json.loads(saved["doelgroepen"]) == ["ouderen"]
+    assert (saved["replicability"], saved["kind"]) == (5, "signal")
     context.close()
 
 

@@ -1,6 +1,8 @@
 // Keyboard shortcuts on the review item page. Without JavaScript the form works the same by mouse.
 //   t / d      choose the label group: themes or target groups (doelgroepen)
 //   digits     toggle the n-th label of that group; two digits in a row (1 then 2) give label 12
+//   r          then a digit 1-5: the replicability score
+//   k          switch the kind between initiative and signal
 //   s          save;  v  save and go to the next item;  n  skip to the next item
 // Keys typed into the note or another text field are left alone.
 (function () {
@@ -9,6 +11,8 @@
   if (!form) return;
   var groups = Array.prototype.slice.call(form.querySelectorAll("fieldset.labels"));
   var active = 0;
+  var scoreMode = false;  // after "r" the next digit is the replicability score
+  var scoreSelect = form.querySelector('select[name="replicability"]');
   var digits = "";
   var timer = null;
   // How long a first digit waits for a second one before it is taken on its own.
@@ -20,8 +24,27 @@
 
   function showActive() {
     groups.forEach(function (group, i) {
-      group.classList.toggle("focus", i === active);
+      group.classList.toggle("focus", !scoreMode && i === active);
     });
+    if (scoreSelect) scoreSelect.classList.toggle("focus", scoreMode);
+  }
+
+  function setScore(digit) {
+    var option = scoreSelect && scoreSelect.querySelector('option[value="' + digit + '"]');
+    if (option) {
+      scoreSelect.value = digit;
+      scoreSelect.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+
+  function toggleKind() {
+    var radios = Array.prototype.slice.call(form.querySelectorAll('input[name="kind"]'));
+    var current = radios.findIndex(function (r) { return r.checked; });
+    var next = radios[(current + 1) % radios.length];
+    if (next) {
+      next.checked = true;
+      next.dispatchEvent(new Event("change", { bubbles: true }));
+    }
   }
 
   function toggle(number) {
@@ -54,6 +77,13 @@
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     var key = event.key;
+    if (/^[0-9]$/.test(key) && scoreMode) {
+      event.preventDefault();
+      setScore(key);
+      scoreMode = false;
+      showActive();
+      return;
+    }
     if (/^[0-9]$/.test(key)) {
       event.preventDefault();
       digits += key;
@@ -72,9 +102,12 @@
       event.preventDefault();
       flush();
       active = groupIndex;
+      scoreMode = false;
       showActive();
       return;
     }
+    if (key === "r") { event.preventDefault(); flush(); scoreMode = true; showActive(); return; }
+    if (key === "k") { event.preventDefault(); toggleKind(); return; }
     if (key === "s") { event.preventDefault(); submitWith("save"); }
     else if (key === "v") { event.preventDefault(); submitWith("save-next"); }
     else if (key === "n") { event.preventDefault(); submitWith("skip"); }
