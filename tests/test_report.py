@@ -159,6 +159,12 @@ def test_text_from_municipalities_is_escaped(settings, taxonomy):
     assert "<script>alert" not in html and "&lt;script&gt;" in html
 
 
+def test_without_any_replicability_score_the_examples_section_says_why(settings, taxonomy):
+    rows = [dict(r, replicability=None) for r in ROWS]
+    html = html_of(build_report(rows, [], taxonomy, settings.report), taxonomy, settings)
+    assert "nog geen overdraagbaarheidsscores" in html and "data-voorbeeld" not in html
+
+
 def test_empty_catalogue_says_so(settings, taxonomy):
     html = html_of(build_report([], [], taxonomy, settings.report), taxonomy, settings)
     assert "nog geen gepubliceerde initiatieven" in html
