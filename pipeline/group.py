@@ -4,7 +4,8 @@ Two channels measure how alike two initiatives are:
 
 - dense: cosine of the e5 sentence embeddings (`pipeline.embed`), which sees paraphrases;
 - lexical: cosine of character 3-5-gram TF-IDF vectors of the normalised text, which sees shared
-  rare words and names (idf weighting makes boilerplate such as "corona" or "inwoners" count little).
+  rare words and names (idf weighting makes boilerplate such as "corona" or "inwoners" count
+  little).
 
 `SimilarityIndex` puts both channels on one scale (standard deviations above the average pair of
 this corpus), mixes them with `dense_weight`, and corrects for hubs: a pair's score is its mixed
@@ -14,8 +15,8 @@ similarity minus the mean of both rows' `hub_neighbours` best similarities (CSLS
 `Grouper` cuts that score with average-linkage agglomerative clustering at `threshold`: a group is
 a set of rows whose mean pairwise score is above it and in which no pair's plain similarity is
 below `min_similarity` (the scores are relative, so without that floor a small input of unrelated
-rows would still pair up). Rows are sorted by id first, so the result does
-not depend on input order, and a group's id is derived from its sorted member ids.
+rows would still pair up). Rows are sorted by id first, so the result does not depend on input
+order, and a group's id is derived from its sorted member ids.
 
 `nearest(rows, query_id, k)` / `SimilarityIndex.nearest(query_id, k)` give the k most similar rows
 for the `similar` command, the review page and the search page.
@@ -68,7 +69,8 @@ class Neighbour:
     similarity: float
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "score": round(self.score, 4), "similarity": round(self.similarity, 4)}
+        return {"id": self.id, "score": round(self.score, 4),
+                "similarity": round(self.similarity, 4)}
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,8 @@ class Grouper(ClusterMixin, BaseEstimator):
     def from_config(cls, config, encoder=None) -> "Grouper":
         """A Grouper with the settings of `[group]` (a `GroupConfig`)."""
         return cls(encoder=encoder, linkage=config.linkage, threshold=config.threshold,
-                   min_similarity=config.min_similarity, min_size=config.min_size, keywords=config.keywords,
-                   name_max_words=config.name_max_words, **index_params(config))
+                   min_similarity=config.min_similarity, min_size=config.min_size,
+                   keywords=config.keywords, name_max_words=config.name_max_words, **index_params(config))
 
     def fit(self, X, y=None, *, vectors=None):
         if self.linkage not in LINKAGES:
@@ -411,7 +413,8 @@ def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], 
     shared by two or more members come first; a small group is padded with its members' rarest
     words.
     """
-    vectorizer = CountVectorizer(binary=True, token_pattern=r"(?u)\b[^\W\d_]{%d,}\b" % MIN_KEYWORD_CHARS)
+    words = r"(?u)\b[^\W\d_]{%d,}\b" % MIN_KEYWORD_CHARS
+    vectorizer = CountVectorizer(binary=True, token_pattern=words)
     try:
         counts = vectorizer.fit_transform(lemma_docs)
     except ValueError:  # no words at all
@@ -431,7 +434,8 @@ def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], 
     return out
 
 
-def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Sequence[str], max_words: int) -> str:
+def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Sequence[str],
+               max_words: int) -> str:
     """A short Dutch name for a group's idea.
 
     A member's own naam reads best: among the names of at most `max_words` words, the one that
@@ -514,7 +518,8 @@ def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
                     ) -> tuple[IngestResult, list[Neighbour]]:
     """The `k` nearest rows to `query_id` among the accepted rows of `input_path`.
 
-    Raises `UnknownIdError` when no accepted row has that id (naming a rejected row if it was one)."""
+    Raises `UnknownIdError` when no accepted row has that id (naming the rejected row if it was
+    one)."""
     result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
                               max_field_chars=settings.ingest.max_field_chars)
     if query_id not in {row.id for row in result.accepted}:
