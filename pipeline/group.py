@@ -319,7 +319,8 @@ class Grouper(ClusterMixin, BaseEstimator):
         """A Grouper with the settings of `[group]` (a `GroupConfig`)."""
         return cls(encoder=encoder, linkage=config.linkage, threshold=config.threshold,
                    min_similarity=config.min_similarity, min_size=config.min_size,
-                   keywords=config.keywords, name_max_words=config.name_max_words, **index_params(config))
+                   keywords=config.keywords, name_max_words=config.name_max_words,
+                   **index_params(config))
 
     def fit(self, X, y=None, *, vectors=None):
         if self.linkage not in LINKAGES:
