@@ -182,6 +182,11 @@ def main() -> None:
     for name, baseline in (("keyword-only", 0.0), ("dense-only", 1.0)):
         low, high = bootstrap_ci(per_query[best] - per_query[(doc_prefix, lemmatize, baseline)])
         print(f"  MRR gain of the mix over {name}: 95% interval over queries [{low:+.3f}, {high:+.3f}]")
+    worst = np.argsort(per_query[best], kind="stable")[:5]
+    print("  hardest queries for the mix (reciprocal rank of the first relevant row):")
+    for i in worst:
+        field, label, query = QUERIES[i]
+        print(f"    {per_query[best][i]:.2f}  {query!r} ({field}={label})")
     configured = results.get((settings.search.doc_prefix, settings.text.lemmatize,
                               round(settings.search.dense_weight, 1))) if hasattr(settings, "search") else None
     if configured is not None:
