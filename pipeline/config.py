@@ -65,7 +65,7 @@ class ServeConfig:
 class ReviewConfig:
     """[review]: the review queue, item page and agreement page."""
 
-    decision_threshold: float
+    kind_threshold: float
     queue_page_size: int
     similar_k: int
     export_path: Path

@@ -1,7 +1,8 @@
 """Reviewers correct the model's labels in the browser; their corrections train the next model.
 
 Pure core (no Flask, no SQL):
-- `certainty(scores, threshold)`: how sure the model is about a row (queue order, least sure first),
+- `certainty(prediction, kind_threshold)`: how sure the model was about a row (queue order, least
+  sure first),
 - `review_status(latest_per_reviewer)`: "nieuw", "beoordeeld" or "betwist",
 - `highlight(text, evidence)`: the text escaped, with each evidence substring in <mark>,
 - `agreement(pairs, taxonomy)`: percent agreement and Cohen's kappa per label.
@@ -37,24 +38,39 @@ KINDS = ("initiative", "signal")
 # --------------------------------------------------------------------------- pure core
 
 
-def certainty(scores: Mapping, threshold: float) -> float:
-    """The smallest distance between any label probability and the decision boundary.
+def certainty(prediction: Mapping, kind_threshold: float) -> float:
+    """How far the model was from deciding differently on a row: small = unsure (review first).
 
-    `scores` is the predictor's {"themes": {label: p}, "doelgroepen": {label: p}, "kind": p_signal}.
-    0 means the model was on the fence about at least one label; rows without scores get +inf so
-    they sort last (there is nothing the model is unsure about that a reviewer could teach it).
+    The classifier tunes one threshold per label, and the catalogue keeps the scores and which
+    labels were chosen, not the thresholds. So per field (themes, doelgroepen) the margin is half
+    the gap between the weakest chosen label and the strongest label left out: the threshold lay
+    somewhere in that gap, and a small gap means a small change in the text would swap labels.
+    For the kind it is the distance of P(signal) to `kind_threshold`. The row's certainty is the
+    smallest of these; +inf without scores (sorts last: nothing for a reviewer to settle).
 
-    >>> certainty({"themes": {"a": 0.9, "b": 0.45}, "doelgroepen": {}, "kind": 0.1}, 0.5)
+    >>> certainty({"themes": ["a"], "scores": {"themes": {"a": 0.6, "b": 0.5}, "kind": 0.1}}, 0.5)
     0.05
     """
-    probabilities = []
+    scores = prediction.get("scores") or {}
+    margins = []
     for field_name in LABEL_FIELDS:
-        probabilities.extend((scores.get(field_name) or {}).values())
+        field_scores = scores.get(field_name) or {}
+        if not field_scores:
+            continue
+        chosen = set(prediction.get(field_name) or [])
+        inside = [float(p) for label, p in field_scores.items() if label in chosen]
+        outside = [float(p) for label, p in field_scores.items() if label not in chosen]
+        if inside and outside:
+            margins.append((min(inside) - max(outside)) / 2)
+        elif inside:  # every scored label was chosen: nothing competed
+            margins.append(min(inside) / 2)
+        else:
+            margins.append((1.0 - max(outside)) / 2)
     if scores.get("kind") is not None:
-        probabilities.append(scores["kind"])
-    if not probabilities:
+        margins.append(abs(float(scores["kind"]) - kind_threshold))
+    if not margins:
         return math.inf
-    return round(min(abs(float(p) - threshold) for p in probabilities), 6)
+    return round(min(margins), 6)
 
 
 def labels_of(review: Mapping) -> dict:
@@ -490,7 +506,7 @@ def _status_of(reviews: Sequence[Mapping]) -> str:
     return review_status(latest_per_reviewer(reviews))
 
 
-def queue_items(conn, taxonomy, *, threshold: float) -> list[dict]:
+def queue_items(conn, taxonomy, *, kind_threshold: float) -> list[dict]:
     """Every current initiative with what the queue shows and filters on, least certain first.
 
     Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
@@ -512,7 +528,7 @@ def queue_items(conn, taxonomy, *, threshold: float) -> list[dict]:
                 "doelgroepen": record["doelgroepen"],
                 "kind": record["kind"],
                 "replicability": record["replicability"],
-                "certainty": certainty(prediction.get("scores") or {}, threshold),
+                "certainty": certainty(prediction, kind_threshold),
                 "status": _status_of(item_reviews),
                 "reviews": len(item_reviews),
             }
@@ -697,7 +713,7 @@ def logout():
 
 
 def _queue_context(filters: QueueFilters):
-    return queue_items(_db(), _taxonomy(), threshold=_settings().review.decision_threshold)
+    return queue_items(_db(), _taxonomy(), kind_threshold=_settings().review.kind_threshold)
 
 
 @blueprint.route("")

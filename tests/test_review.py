@@ -56,20 +56,20 @@ def build_catalogue(path: Path, corpus_rows) -> dict:
     )
     evidence = "bellen wekelijks"
     predictions = [
-        # certainty 0.3 (0.8 vs 0.5)
+        # certainty 0.4: only chosen labels scored (0.8 / 2), kind 0.45
         _prediction(["voedsel_basis"], ["dak_thuislozen"],
                     scores={"themes": {"voedsel_basis": 0.8}, "doelgroepen": {"dak_thuislozen": 0.9}},
                     p_signal=0.05),
-        # certainty 0.02: the least sure row, first in the queue
+        # certainty 0.02: chosen 0.52 against left-out 0.48; the least sure row, first in the queue
         _prediction(["eenzaamheid"], ["alle_inwoners"],
-                    scores={"themes": {"eenzaamheid": 0.52, "vrijwillige_inzet": 0.2},
+                    scores={"themes": {"eenzaamheid": 0.52, "vrijwillige_inzet": 0.48},
                             "doelgroepen": {"alle_inwoners": 0.7}}, p_signal=0.1),
-        # certainty 0.2 through the kind score
+        # certainty 0.2 through the kind score (|0.7 - 0.5|)
         _prediction(["schulden"], ["financieel_kwetsbaar"], kind="signal", p_signal=0.7, score=1,
                     scores={"themes": {"schulden": 0.95}, "doelgroepen": {"financieel_kwetsbaar": 0.9}}),
-        # certainty 0.1
+        # certainty 0.1: chosen 0.6 against left-out 0.4
         _prediction(["eenzaamheid"], ["ouderen"],
-                    scores={"themes": {"eenzaamheid": 0.9, "digitaal": 0.4}, "doelgroepen": {"ouderen": 0.85}},
+                    scores={"themes": {"eenzaamheid": 0.6, "digitaal": 0.4}, "doelgroepen": {"ouderen": 0.85}},
                     p_signal=0.02,
                     reasons=[{"reden": "Vrijwilligers kunnen dit meteen doen", "richting": "+",
                               "bewijs": evidence}]),
@@ -151,10 +151,16 @@ def item_form(client, initiative_id) -> dict:
 # --------------------------------------------------------------------------- pure core
 
 
-def test_certainty_is_the_smallest_distance_to_the_boundary_over_all_labels():
-    scores = {"themes": {"a": 0.9, "b": 0.45}, "doelgroepen": {"c": 0.7}, "kind": 0.2}
-    assert review.certainty(scores, 0.5) == pytest.approx(0.05)
-    assert review.certainty({"themes": {"a": 0.99}, "doelgroepen": {}, "kind": 0.52}, 0.5) == pytest.approx(0.02)
+def test_certainty_is_the_smallest_margin_over_fields_and_kind():
+    prediction = {
+        "themes": ["a", "b"], "doelgroepen": ["x"],
+        "scores": {"themes": {"a": 0.9, "b": 0.35, "c": 0.3}, "doelgroepen": {"x": 0.8, "y": 0.2},
+                   "kind": 0.2},
+    }
+    # themes: weakest chosen 0.35, strongest left out 0.3 -> 0.025; doelgroepen 0.3; kind 0.3
+    assert review.certainty(prediction, 0.5) == pytest.approx(0.025)
+    unsure_kind = {"themes": ["a"], "scores": {"themes": {"a": 0.99, "b": 0.01}, "kind": 0.52}}
+    assert review.certainty(unsure_kind, 0.5) == pytest.approx(0.02)
     assert review.certainty({}, 0.5) == float("inf")
 
 
