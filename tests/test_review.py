@@ -538,3 +538,48 @@ def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, 
     result = _cli(settings.source, "export-labels", "--if-exists", "--db", str(missing), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert not missing.exists() and not out.exists()
+
+
+def test_reclassify_leaves_reviewed_rows_alone(conn):
+    review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
+                       before={}, based_on=None, note=None)
+    todo, skipped = store.stale_initiatives(conn, "a-newer-model")
+    assert skipped == 1 and "xss-1" not in {r["id"] for r in todo} and len(todo) == 3
+
+
+def test_cli_serve_answers_over_http(catalogue, tmp_path, settings):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        # The project's settings: the session key goes to [serve] secret_key_file (var/, outside git).
+        [sys.executable, "-m", "pipeline", "--config", str(settings.source), "serve", "--db", str(catalogue[0]),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login") as response:
+                    assert response.status == 200 and "Inloggen" in response.read().decode()
+                    break
+            except urllib.error.URLError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"server did not start: {process.stdout.read()}")
+                time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/review/item/xss-1",
+                                         headers={"Accept": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request)
+        assert refused.value.code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
