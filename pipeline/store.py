@@ -425,7 +425,7 @@ def add_prediction(
             created_at or now(),
             prediction.get("kind"),
             _float_or_none(scores.get("kind")),
-            prediction.get("replicability"),
+            _int_or_none(prediction.get("replicability")),
             _float_or_none(prediction.get("replicability_score")),
             _json(list(reasons)),
         ),
@@ -931,7 +931,19 @@ def _chunks(items: list) -> Iterator[list]:
 
 
 def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict))
+    return json.dumps(value, ensure_ascii=False, sort_keys=isinstance(value, dict),
+                      default=_plain)
+
+
+def _plain(value):
+    """numpy scalars (from the models) as plain numbers; anything else is a bug to see."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} as JSON")
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None else int(value)
 
 
 def _float_or_none(value) -> float | None:

@@ -338,3 +338,18 @@ def test_export_of_an_unknown_format_is_refused(settings, exported_catalogue, tm
     result = CliRunner().invoke(main, ["export", "--db", str(exported_catalogue), "--format", "pdf",
                                        "--out", str(tmp_path / "x.pdf")], obj={"settings": settings})
     assert result.exit_code != 0 and "pdf" in result.output
+
+
+def test_numpy_numbers_from_the_models_are_stored_as_plain_numbers(conn):
+    import numpy as np
+
+    prediction = _prediction(replicability=4)
+    prediction.update(replicability=np.int64(3), replicability_score=np.float32(2.75),
+                      replicability_reasons=[{"reden": "Weinig budget", "richting": "+",
+                                              "gewicht": np.float64(0.5)}])
+    prediction["scores"]["themes"]["eenzaamheid"] = np.float32(0.9)
+    store.store_submission(conn, file_name="f", sha256="f", accepted=[_initiative()], rejected=[],
+                           predictions=[prediction])
+    stored = next(iter(store.latest_predictions(conn).values()))
+    assert (stored["replicability"], stored["replicability_score"]) == (3, 2.75)
+    assert stored["replicability_reasons"][0]["gewicht"] == 0.5
