@@ -389,6 +389,10 @@ def describe_groups(index: SimilarityIndex, member_lists: list[list[int]], *, ke
         return []
     lemmas = lemma_texts(index.texts_)
     group_terms = distinctive_terms(lemmas, member_lists, top=keywords)
+    grouped = sorted({m for members in member_lists for m in members})
+    # One batch through spaCy: a call per name costs more than the whole corpus.
+    name_lemmas = dict(zip(grouped, lemma_texts(
+        [normalise(index.initiatives_[m].naam or "") for m in grouped])))
     groups = []
     for members, terms in zip(member_lists, group_terms):
         sub = index.similarity_[np.ix_(members, members)]
@@ -398,7 +402,7 @@ def describe_groups(index: SimilarityIndex, member_lists: list[list[int]], *, ke
         ids = tuple(sorted(index.ids_[m] for m in members))
         gemeenten = tuple(sorted({g for m in members for g in _gemeenten(index.initiatives_[m])}))
         naam = group_name([index.initiatives_[m] for m in members], centrality, terms,
-                          name_max_words)
+                          name_max_words, [name_lemmas[m] for m in members])
         groups.append(Group(group_id(ids), ids, gemeenten, naam, tuple(terms), cohesie))
     groups.sort(key=lambda g: (-len(g.members), g.members))
     return groups
@@ -436,22 +440,23 @@ def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], 
 
 
 def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Sequence[str],
-               max_words: int) -> str:
+               max_words: int, name_lemmas: Sequence[str] | None = None) -> str:
     """A short Dutch name for a group's idea.
 
     A member's own naam reads best: among the names of at most `max_words` words, the one that
     shares the most (and highest ranked) of the group's keywords, then the most central member's.
     Only when no member has a usable naam do the keywords make the name ("Noodopvang, kind en
-    school").
+    school"). `name_lemmas` (lemmas of each member's naam) saves lemmatising them here.
     """
+    if name_lemmas is None:
+        name_lemmas = lemma_texts([normalise(m.naam or "") for m in members])
     keyword_rank = {term: len(terms) - i for i, term in enumerate(terms)}
     best = None
-    for member, central in zip(members, centrality):
+    for member, central, lemmas in zip(members, centrality, name_lemmas):
         naam = normalise(member.naam or "").strip(" .;:")
         if not naam or len(naam.split()) > max_words:
             continue
-        naam_lemmas = set(lemma_texts([naam])[0].split())
-        overlap = sum(keyword_rank.get(t, 0) for t in naam_lemmas)
+        overlap = sum(keyword_rank.get(t, 0) for t in set(lemmas.split()))
         key = (overlap, float(central), -len(naam), member.id)
         if best is None or key > best[0]:
             best = (key, naam)
