@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
@@ -438,7 +439,8 @@ def expected_value(proba: np.ndarray) -> np.ndarray:
 class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
     """Ordinal replicability score 1-5 from Dutch cues, text length and (optionally) an embedding.
 
-    fit(X, y): X a sequence of `Initiative` (anything with `naam` and `omschrijving`), y ints 1-5.
+    fit(X, y): X a sequence of `Initiative` (anything with `naam` and `omschrijving`; a dict with
+    those keys or a plain text also works), y ints 1-5.
     predict(X) -> ints 1-5 (the median of the predicted distribution); predict_proba(X) -> (n, 5);
     score_rows(X, kinds) -> one dict per row with the score, its expected value and the reasons.
 
@@ -507,7 +509,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             self.cue_scaler_ = StandardScaler().fit(cues)
         blocks = [self.cue_scaler_.transform(cues)]
         if self.embedding is not None and self.embedding_weight > 0:
-            texts = [model_text(x) for x in X]
+            texts = [x.embed_text for x in X]
             if fit:
                 self.embedding_ = _fit_if_needed(self.embedding, texts)
             vectors = np.asarray(self.embedding_.transform(texts), dtype=float)
@@ -520,7 +522,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on initiatives `X` and scores `y` (ints 1-5); returns self. Raises ValueError."""
-        X = list(X)
+        X = _rows(X)
         y = np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} scores")
@@ -543,7 +545,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "ordinal_")
-        X = list(X)
+        X = _rows(X)
         return self.ordinal_.predict_proba(self._design(X, self._find(X), fit=False))
 
     def predict(self, X) -> np.ndarray:
@@ -562,7 +564,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         "signal" gets score 1 with the signal reason first.
         """
         check_is_fitted(self, "ordinal_")
-        X = list(X)
+        X = _rows(X)
         kinds = list(kinds)
         if len(kinds) != len(X):
             raise ValueError(f"got {len(X)} rows but {len(kinds)} kinds")
@@ -647,6 +649,33 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_live_matcher", None)  # spaCy objects are rebuilt from the cue book on load
         return state
+
+
+@dataclass(frozen=True)
+class _Row:
+    naam: str | None
+    omschrijving: str
+    embed_text: str
+
+
+def _rows(X) -> list[_Row]:
+    """Accept `Initiative`s (or anything with `naam` and `omschrijving`), dicts with those keys, or
+    plain strings (a text without a name, e.g. the model texts the training stage passes)."""
+    out = []
+    for i, x in enumerate(X):
+        if isinstance(x, str):
+            out.append(_Row(None, x, x))
+            continue
+        if isinstance(x, dict):
+            x = SimpleNamespace(naam=x.get("naam"), omschrijving=x.get("omschrijving"))
+        omschrijving = getattr(x, "omschrijving", None)
+        if not isinstance(omschrijving, str):
+            raise ValueError(
+                f"row {i}: expected an initiative with a text field 'omschrijving' or a string, "
+                f"got {type(x).__name__} with omschrijving={omschrijving!r}"
+            )
+        out.append(_Row(getattr(x, "naam", None), omschrijving, model_text(x)))
+    return out
 
 
 def _fit_if_needed(transformer, texts):

@@ -194,3 +194,13 @@ def test_build_scorer_and_evaluate_from_settings(settings):
     assert set(metrics) >= {"mae", "exact", "within_one", "spearman"}
     assert metrics["n"] == len(np.arange(1, len(y), 2))
     assert 0.0 <= metrics["mae"] <= 4.0
+
+
+def test_plain_texts_and_dicts_score_like_initiatives(fitted):
+    as_initiative = fitted.score_rows([COMPLEX], ["initiative"])[0]
+    as_dict = fitted.score_rows([{"naam": COMPLEX.naam, "omschrijving": COMPLEX.omschrijving}], ["initiative"])[0]
+    assert as_dict == as_initiative
+    as_text = fitted.score_rows([COMPLEX.omschrijving], ["initiative"])[0]
+    assert as_text["replicability"] <= 3
+    with pytest.raises(ValueError, match="row 1: expected an initiative"):
+        fitted.predict([SIMPLE, 42])
