@@ -227,6 +227,13 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
             return redirect(url_for("review.queue"))
         return redirect(url_for("auth.login"))
 
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
     app.add_template_filter(format_time, "tijd")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)

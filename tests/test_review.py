@@ -386,6 +386,13 @@ def test_secret_key_is_generated_once_outside_the_code(web_settings, catalogue):
     assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
 
 
+def test_review_pages_allow_only_scripts_from_the_site(client):
+    response = client.get("/review/item/xss-1")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_unknown_page_gets_a_dutch_error_page(client):
     response = client.get("/review/item/bestaat-niet")
     assert response.status_code == 404 and "Niet gevonden" in response.text
