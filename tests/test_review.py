@@ -590,3 +590,20 @@ def test_cli_serve_answers_over_http(catalogue, tmp_path, settings):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_save_on_a_text_version_replaced_meanwhile_is_kept_and_flagged(app, catalogue):
+    client = app.test_client()
+    login(client)
+    fields = item_form(client, "xss-1")
+    conn = store.connect(catalogue[0])
+    new_text = Initiative(id="xss-1", gemeente="Testdorp", omschrijving="Nieuwe tekst: belcirkel voor ouderen.")
+    store.store_submission(conn, file_name="v2.jsonl", sha256="v2", accepted=[new_text], rejected=[],
+                           predictions=[_prediction(["eenzaamheid"], ["ouderen"], scores={})])
+    response = _save(client, "xss-1", LABELS_A, fields=fields)
+    html = client.get(response.headers["Location"]).text
+    assert "vorige versie van de tekst" in html
+    saved = conn.execute("SELECT i.version FROM reviews r JOIN initiatives i ON i.pk = r.initiative_pk").fetchall()
+    assert [row["version"] for row in saved] == [1]  # stored with the text the reviewer read
+    conn.close()
+    assert "xss-1" in _queue_ids(client.get("/review/").text)  # the new version still needs a review
