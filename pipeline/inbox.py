@@ -110,6 +110,8 @@ class RunReport:
         """The one line `pipeline run` prints."""
         if self.busy:
             return f"pipeline run: another run is busy with {self.inbox}; nothing done"
+        if not self.files and not self.regrouped:
+            return f"pipeline run: no new files in {self.inbox} in {self.seconds:.1f}s"
         parts = [
             f"{len(self.files)} file(s)",
             f"{self.count(STORED)} stored",
