@@ -47,8 +47,8 @@ from pipeline.ingest import Initiative, read_initiatives  # noqa: E402
 STANDARD_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # hub-corrected scores, in SDs
 COSINE_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)       # plain cosines
 SPLITS = 20
-SIZE_FRACTIONS = (0.6, 0.8)
-SIZE_REPEATS = 5
+SIZE_FRACTIONS = (0.5, 0.6, 0.8)
+SIZE_REPEATS = 8
 WEIGHT_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
 SPEED_SIZES = (250, 500, 1000, 2000)
 UNCACHED_ROWS_PER_SECOND = 15.0  # measured e5 throughput on this 2-core machine (common brief)
