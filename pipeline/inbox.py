@@ -389,6 +389,9 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
             embedder_factory=embedder_factory, ignore_suffixes=ignore_suffixes,
             max_text_chars=max_text_chars, max_field_chars=max_field_chars,
         ).run(report)
+    except PipelineError as exc:
+        log.error("run stopped, the remaining files wait in the inbox: %s", exc)
+        raise
     finally:
         lock.release()
     report.seconds = time.perf_counter() - start

@@ -126,6 +126,21 @@ def test_a_missing_inbox_is_a_clean_error(tmp_path):
     assert "inbox" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_without_a_model_the_run_stops_cleanly_and_the_file_waits(workdir, rows, tmp_path):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "a.jsonl", rows[:1])
+    result = subprocess.run(
+        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log),
+         "--model", str(tmp_path / "geen-model")],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 1
+    assert "model.joblib" in result.stderr and "Traceback" not in result.stderr
+    assert (inbox / "a.jsonl").exists()
+    assert catalogue_counts(db)["initiatives"] == 0
+    assert "run stopped" in log.read_text(encoding="utf-8")
+
+
 # --- with the released model -----------------------------------------------------------------
 
 
