@@ -272,3 +272,22 @@ def test_reclassify_repredicts_old_rows_but_never_reviewed_ones(tmp_path, rows, 
     assert (reviewed["themes"], reviewed["labels_from"]) == (["schulden"], "review")
     assert reclassify(conn, predictor).predicted == 0  # nothing left to do
     assert store.counts(conn)["predictions"] == 5
+
+
+@needs_model
+def test_reclassify_command_prints_its_summary(tmp_path, rows, settings):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.ingest import validate_records
+
+    db = tmp_path / "c.sqlite"
+    conn = store.connect(db)
+    accepted = validate_records([(1, rows[0], rows[0], None)]).accepted
+    store.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
+                           predictions=[{"model_id": "oud-model", "kind": "initiative"}])
+    conn.close()
+    result = CliRunner().invoke(main, ["reclassify", "--db", str(db)], obj={"settings": settings})
+    assert result.exit_code == 0, result.output
+    model_id = (MODELS / "LATEST").read_text().strip()
+    assert f"1 initiative(s) re-predicted with {model_id}, 0 kept" in result.output
