@@ -4,7 +4,9 @@
     records = predictor.predict(initiatives)          # one dict per initiative, input order
 
 Each record: {"id", "gemeente", "themes": [...], "doelgroepen": [...], "kind",
-"scores": {"themes": {label: p}, "doelgroepen": {label: p}, "kind": p_signal}, "model_id"}.
+"replicability": 1-5, "replicability_score": expected value, "replicability_reasons":
+[{"reden", "richting", "bewijs"}], "scores": {"themes": {label: p}, "doelgroepen": {label: p},
+"kind": p_signal}, "model_id"}.
 
 The bundle (`model.joblib`) holds named stages; `OUTPUTS` maps a stage name to a function that
 turns that stage's estimator and the batch into one partial record per row. Records are the merge
@@ -68,10 +70,18 @@ def _kind_output(model, batch: Batch) -> list[dict]:
              "scores": {"kind": round(float(proba[i]), SCORE_DIGITS)}} for i in range(len(proba))]
 
 
+def _replicability_output(model, batch: Batch) -> list[dict]:
+    # Runs after "kind" (dict order), so a row the model calls a signal gets score 1 and the
+    # signal reason; the scorer reads the raw text so every `bewijs` is a substring of it.
+    kinds = [record.get("kind", "initiative") for record in batch.records]
+    return model.score_rows(batch.initiatives, kinds)
+
+
 OUTPUTS: dict[str, Callable[[Any, Batch], list[dict]]] = {
     "themes": _label_output("themes"),
     "doelgroepen": _label_output("doelgroepen"),
     "kind": _kind_output,
+    "replicability": _replicability_output,
 }
 
 
