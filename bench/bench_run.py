@@ -34,7 +34,7 @@ from pipeline.config import load_settings  # noqa: E402
 from pipeline.embed import encoder_from_config  # noqa: E402
 from pipeline.group import Grouper  # noqa: E402
 from pipeline.inbox import STAGES, run_inbox  # noqa: E402
-from pipeline.text import model_text  # noqa: E402
+from pipeline.text import lemma_texts, model_text  # noqa: E402
 from pipeline.ingest import Initiative  # noqa: E402
 
 
@@ -90,6 +90,26 @@ def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, ex
     return report, files, counts
 
 
+def predict_stage_seconds(predictor, rows: list[dict]) -> dict[str, float]:
+    """Seconds of each stage of the model bundle (themes, doelgroepen, kind, replicability, ...)
+    on `rows`: splits the job's "predict" time into classification and scoring."""
+    from pipeline.ingest import validate_records
+    from pipeline.predict import OUTPUTS, Batch
+
+    initiatives = validate_records([(i, r, r, None) for i, r in enumerate(rows, start=1)]).accepted
+    batch = Batch(initiatives, [model_text(i) for i in initiatives], predictor.taxonomy,
+                  [{"id": i.id} for i in initiatives])
+    out = {}
+    for name, output in OUTPUTS.items():
+        model = predictor.stages.get(name)
+        if model is None:
+            continue
+        start = time.perf_counter()
+        output(model, batch)
+        out[name] = time.perf_counter() - start
+    return out
+
+
 def cold_embedding_rate(settings, base, sample: int) -> float:
     """Rows per second of the encoder on texts it has never seen (throw-away cache)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,9 +150,10 @@ def main() -> None:
         first = Initiative(id="x", gemeente="x", omschrijving=base[0]["omschrijving"], naam=base[0].get("naam"))
         encoder.embed([model_text(first)])
         predictor.predict([first])  # the stages build their encoders on first use
+        lemma_texts(["opwarmen"])  # grouping loads spaCy once per process
         load_seconds = time.perf_counter() - load_start
         print(f"model {predictor.model_id}, encoder {encoder.encoder_id}; "
-              f"loading model + encoder {load_seconds:.1f}s (once per run, not in the numbers below)")
+              f"loading model, encoder and spaCy {load_seconds:.1f}s (once per run, not in the numbers below)")
         print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores "
               "(other work on the machine slows every number)")
         print(f"texts: {'varied (cold embedding)' if args.cold else 'corpus texts repeated (embedding cache warm)'}; "
@@ -172,6 +193,10 @@ def main() -> None:
         for size, report in results.items():
             shares = ", ".join(f"{s} {100 * report.timings.get(s, 0.0) / report.seconds:.0f}%" for s in STAGES)
             print(f"  {size:6d} rows: {shares}")
+        print()
+        print(f"predict step by model stage ({min(results)} rows, vectors cached):")
+        for name, seconds in predict_stage_seconds(predictor, make_rows(base, min(results), vary_text=args.cold)).items():
+            print(f"  {name:>12}: {seconds:6.2f}s")
         if not args.cold:
             rate = cold_embedding_rate(settings, base, args.cold_sample)
             print()
