@@ -40,6 +40,9 @@ from .text import dutch_nlp, model_text
 SCORES = (1, 2, 3, 4, 5)
 DIRECTIONS = ("+", "-")
 SIGNAL_KIND = "signal"
+# A row without a score (e.g. a reviewer correction of labels only) in y: skipped by fit, as
+# scikit-learn's semi-supervised estimators skip -1.
+UNLABELLED = -1
 # Floor for a class probability inside a log: keeps the ordinal loss finite for impossible rows.
 _EPS = 1e-12
 
@@ -440,7 +443,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
     """Ordinal replicability score 1-5 from Dutch cues, text length and (optionally) an embedding.
 
     fit(X, y): X a sequence of `Initiative` (anything with `naam` and `omschrijving`; a dict with
-    those keys or a plain text also works), y ints 1-5.
+    those keys or a plain text also works), y ints 1-5 (-1: no score, the row is skipped).
     predict(X) -> ints 1-5 (the median of the predicted distribution); predict_proba(X) -> (n, 5);
     score_rows(X, kinds) -> one dict per row with the score, its expected value and the reasons.
 
@@ -526,10 +529,15 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         y = np.asarray(y)
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)} scores")
-        bad = [(i, v) for i, v in enumerate(y.tolist()) if v not in SCORES]
+        bad = [(i, v) for i, v in enumerate(y.tolist()) if v not in SCORES and v != UNLABELLED]
         if bad:
             i, v = bad[0]
             raise ValueError(f"replicability must be an integer 1-5; row {i} has {v!r}")
+        keep = [i for i, v in enumerate(y.tolist()) if v != UNLABELLED]
+        if not keep:
+            raise ValueError("no row has a replicability score 1-5 to learn from")
+        X = [X[i] for i in keep]
+        y = y[keep]
         if self.model not in ORDINAL_MODELS:
             raise ValueError(f"model must be one of {sorted(ORDINAL_MODELS)}, got {self.model!r}")
         if self.cues_path is None:

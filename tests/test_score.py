@@ -204,3 +204,13 @@ def test_plain_texts_and_dicts_score_like_initiatives(fitted):
     assert as_text["replicability"] <= 3
     with pytest.raises(ValueError, match="row 1: expected an initiative"):
         fitted.predict([SIMPLE, 42])
+
+
+def test_rows_without_a_score_are_skipped_in_fit():
+    initiatives, y, _ = _seed()
+    y = y.copy()
+    y[:10] = -1
+    scorer = ReplicabilityScorer(cues_path=CUES, C=0.1).fit(initiatives, y)
+    assert scorer.predict([SIMPLE])[0] in (1, 2, 3, 4, 5)
+    with pytest.raises(ValueError, match="no row has a replicability"):
+        ReplicabilityScorer(cues_path=CUES).fit([SIMPLE], [-1])
