@@ -75,8 +75,13 @@ def logistic_regression(*, C: float, class_weight: str | None) -> LogisticRegres
                               max_iter=5000)
 
 
-def best_threshold(y_true: np.ndarray, proba: np.ndarray, grid: Sequence[float]) -> tuple[float, float]:
-    """The threshold from `grid` with the highest F1 of `proba >= t` against `y_true`, and that F1.
+THRESHOLD_METRICS = ("f1", "accuracy")
+
+
+def best_threshold(y_true: np.ndarray, proba: np.ndarray, grid: Sequence[float],
+                   metric: str = "f1") -> tuple[float, float]:
+    """The threshold from `grid` with the highest `metric` ("f1" or "accuracy") of `proba >= t`
+    against `y_true`, and that score.
 
     Ties go to the threshold nearest the middle of the grid's best run, which is steadier on the
     few positives of rare labels than the first or last maximum.
@@ -85,6 +90,9 @@ def best_threshold(y_true: np.ndarray, proba: np.ndarray, grid: Sequence[float])
     scores = []
     for t in grid:
         pred = proba >= t
+        if metric == "accuracy":
+            scores.append(float(np.mean(pred == y_true)))
+            continue
         tp = np.sum(pred & y_true)
         denom = pred.sum() + y_true.sum()
         scores.append(2 * tp / denom if denom else 0.0)
@@ -101,12 +109,14 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
     - features: transformer texts -> feature matrix (e.g. `make_features()`); cloned in fit.
     - estimator: binary classifier with `predict_proba` (default: balanced logistic regression).
     - labels: column names of Y, in order.
-    - label_texts: optional description per label; each becomes one extra training row with only
-      that label, weighted `prior_weight`.
+    - label_texts: optional description(s) per label (a str or a list of str); each text becomes
+      one extra training row with only that label, weighted `prior_weight`.
     - threshold_grid: candidate thresholds; threshold_folds: inner CV folds for them (< 2: use
       `default_threshold` for every label).
     - threshold_shrinkage: a label with n positives gets threshold
       (n * own_best + k * field_best) / (n + k), so rare labels lean on the field-wide threshold.
+    - threshold_metric: "f1" (per label) or "accuracy" (for a single rare class such as kind,
+      where F1 of the rare class trades too many false alarms for recall).
     - min_labels: 1 = every row gets at least its most probable label; 0 = rows may get none.
     - random_state: seed of the inner folds.
 
@@ -118,7 +128,8 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
                  label_texts: Sequence[str] | None = None, prior_weight: float = 0.5,
                  threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
                  threshold_folds: int = 5, threshold_shrinkage: float = 5.0,
-                 default_threshold: float = 0.5, min_labels: int = 1, random_state: int = 0):
+                 default_threshold: float = 0.5, threshold_metric: str = "f1", min_labels: int = 1,
+                 random_state: int = 0):
         self.features = features
         self.estimator = estimator
         self.labels = labels
@@ -128,6 +139,7 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_folds = threshold_folds
         self.threshold_shrinkage = threshold_shrinkage
         self.default_threshold = default_threshold
+        self.threshold_metric = threshold_metric
         self.min_labels = min_labels
         self.random_state = random_state
 
@@ -144,7 +156,14 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         if len(self.label_texts) != n_labels:
             raise ValueError(
                 f"label_texts has {len(self.label_texts)} entries but there are {n_labels} labels")
-        return list(self.label_texts), np.eye(n_labels, dtype=int)
+        texts, rows = [], []
+        for j, entry in enumerate(self.label_texts):
+            for text in [entry] if isinstance(entry, str) else list(entry):
+                texts.append(str(text))
+                rows.append(j)
+        Y = np.zeros((len(texts), n_labels), dtype=int)
+        Y[np.arange(len(texts)), rows] = 1
+        return texts, Y
 
     def _fit_columns(self, Z, Y, weights):
         """One fitted classifier per column of Y (None where the column has no positives)."""
@@ -226,16 +245,20 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         n_labels = Y.shape[1]
         if oof is None:
             return np.full(n_labels, self.default_threshold)
+        if self.threshold_metric not in THRESHOLD_METRICS:
+            raise ValueError(f"threshold_metric must be one of {THRESHOLD_METRICS}, "
+                             f"got {self.threshold_metric!r}")
         grid = np.asarray(self.threshold_grid, dtype=float)
-        # Field-wide threshold: best micro-F1 of one threshold for every label.
-        field_best, _ = best_threshold(Y.ravel(), oof.ravel(), grid)
+        metric = self.threshold_metric
+        # Field-wide threshold: best micro score of one threshold for every label.
+        field_best, _ = best_threshold(Y.ravel(), oof.ravel(), grid, metric)
         thresholds = np.empty(n_labels)
         for j in range(n_labels):
             n_pos = int(Y[:, j].sum())
             if n_pos == 0:
                 thresholds[j] = field_best
                 continue
-            own, _ = best_threshold(Y[:, j], oof[:, j], grid)
+            own, _ = best_threshold(Y[:, j], oof[:, j], grid, metric)
             k = self.threshold_shrinkage
             thresholds[j] = (n_pos * own + k * field_best) / (n_pos + k)
         return thresholds
@@ -266,8 +289,9 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
 
 
 def classifier_from_config(classify_config, embed_config, *, labels: Sequence[str],
-                           label_texts: Sequence[str] | None = None, min_labels: int = 1,
-                           random_state: int = 0) -> ThresholdedTextClassifier:
+                           label_texts: Sequence | None = None, min_labels: int = 1,
+                           threshold_metric: str = "f1", random_state: int = 0
+                           ) -> ThresholdedTextClassifier:
     """The classifier described by `[classify]` (ClassifyConfig) and `[embed]` (EmbedConfig)."""
     c = classify_config
     features = make_features(
@@ -281,4 +305,5 @@ def classifier_from_config(classify_config, embed_config, *, labels: Sequence[st
         features=features, estimator=estimator, labels=list(labels),
         label_texts=list(label_texts) if label_texts else None, prior_weight=c.prior_weight,
         threshold_grid=grid, threshold_folds=c.threshold_folds,
-        threshold_shrinkage=c.threshold_shrinkage, min_labels=min_labels, random_state=random_state)
+        threshold_shrinkage=c.threshold_shrinkage, threshold_metric=threshold_metric,
+        min_labels=min_labels, random_state=random_state)

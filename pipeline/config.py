@@ -83,11 +83,13 @@ class ClassifyConfig:
     C: float
     class_weight: str
     prior_weight: float
+    prior_terms: bool
     threshold_folds: int
     threshold_shrinkage: float
     threshold_min: float
     threshold_max: float
     threshold_step: float
+    kind_threshold_metric: str
 
 
 @dataclass(frozen=True)

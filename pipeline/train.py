@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import platform
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,11 +194,25 @@ def multilabel_metrics(Y: np.ndarray, P: np.ndarray, labels: list[str]) -> dict:
     return out
 
 
+def prior_texts(label, split_terms: bool) -> list[str]:
+    """Pseudo-examples for one taxonomy label: "naam. omschrijving", and with `split_terms` also
+    each comma-separated term of the description ("Voedselbanken", "maaltijden", ...), so every
+    term the annotators' guide names is a positive example of the label on its own."""
+    texts = [f"{label.naam}. {label.omschrijving}"]
+    if split_terms:
+        body = re.sub(r"\(.*?\)", " ", label.omschrijving)
+        terms = [t.strip(" .'") for t in re.split(r"[,;:]|\bof\b|\ben\b", body)]
+        terms = [" ".join(t.split()) for t in terms]
+        texts += [t for t in terms if len(t) > 2 and t.lower() != label.naam.lower()]
+    return texts
+
+
 def _label_stage(field_name: str) -> Stage:
     def make(settings: Settings, taxonomy: Taxonomy, seed: int):
         return classify.classifier_from_config(
             settings.classify, settings.embed, labels=taxonomy.ids(field_name),
-            label_texts=[f"{l.naam}. {l.omschrijving}" for l in getattr(taxonomy, field_name)],
+            label_texts=[prior_texts(label, settings.classify.prior_terms)
+                         for label in getattr(taxonomy, field_name)],
             min_labels=1, random_state=seed)
 
     def targets(rows, taxonomy):
@@ -222,7 +237,7 @@ def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
     return classify.classifier_from_config(
         settings.classify, settings.embed, labels=["signal"],
         label_texts=[taxonomy.kinds["signal"]] if "signal" in taxonomy.kinds else None,
-        min_labels=0, random_state=seed)
+        min_labels=0, threshold_metric=settings.classify.kind_threshold_metric, random_state=seed)
 
 
 def _kind_targets(rows, taxonomy):
