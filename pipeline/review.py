@@ -367,7 +367,6 @@ def save_review(
     initiative_pk: int,
     reviewer: str,
     labels: Mapping,
-    before: Mapping,
     based_on: int | None,
     note: str | None,
 ) -> SaveResult:
@@ -375,7 +374,9 @@ def save_review(
 
     `based_on` is the pk of the review in force when the reviewer opened the form (None: the
     model's labels). When another review came in since, this one is stored too, with conflict = 1,
-    and the other stays in force. Raises ReviewError for an unknown reviewer or initiative.
+    and the other stays in force. What the reviewer was shown (`before`) is looked up here from
+    `based_on`, not taken from the browser, so the history cannot be forged. Raises ReviewError for
+    an unknown reviewer or initiative.
     """
     with store.transaction(conn):
         reviewer_row = conn.execute(
@@ -393,6 +394,7 @@ def save_review(
             (initiative_pk,),
         ).fetchone()[0]
         conflict = current != based_on
+        before = labels_shown(conn, initiative_pk, based_on)
         cursor = conn.execute(
             "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, "
             "kind, replicability, note, before, based_on_review_pk, conflict) "
@@ -414,6 +416,19 @@ def save_review(
         review_pk = cursor.lastrowid
     reviews = reviews_of(conn, [initiative_pk])[initiative_pk]
     return SaveResult(review_pk, conflict, in_force(reviews), not initiative["is_current"])
+
+
+def labels_shown(conn, initiative_pk: int, based_on: int | None) -> dict:
+    """The labels a form based on review `based_on` showed: that review's, or the latest
+    prediction's when it was based on the model (or on a review of another initiative)."""
+    if based_on is not None:
+        row = conn.execute(
+            "SELECT * FROM reviews WHERE pk = ? AND initiative_pk = ?", (based_on, initiative_pk)
+        ).fetchone()
+        if row is not None:
+            return labels_of(_review_record(row))
+    prediction = store.latest_predictions(conn, [initiative_pk]).get(initiative_pk) or {}
+    return labels_of(prediction)
 
 
 def export_reviewed(conn) -> list[dict]:
@@ -832,7 +847,6 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
         prediction=prediction,
         scores=scores,
         shown=shown,
-        before=labels_of(current or prediction),
         based_on=(current["pk"] if current else None) if based_on is None else based_on,
         in_force=current,
         reasons=reasons,
@@ -906,10 +920,6 @@ def save(initiative_id: str):
         "replicability": form.get("replicability"),
     }
     try:
-        before = json.loads(form.get("before") or "{}")
-    except json.JSONDecodeError:
-        before = {}
-    try:
         labels = validate_labels(submitted, _taxonomy())
     except ReviewError as exc:
         current = _current_record(initiative_id)
@@ -921,7 +931,6 @@ def save(initiative_id: str):
         initiative_pk=initiative_pk,
         reviewer=g.reviewer,
         labels=labels,
-        before=labels_of(before),
         based_on=based_on,
         note=form.get("note"),
     )

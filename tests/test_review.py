@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from markupsafe import Markup
 
 from pipeline import review, store
 from pipeline.cli import main
@@ -144,7 +143,6 @@ def item_form(client, initiative_id) -> dict:
     """The hidden fields of an item page's review form."""
     html = client.get(f"/review/item/{initiative_id}").text
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', html))
-    fields["before"] = Markup(fields["before"]).unescape()
     return fields
 
 
@@ -268,19 +266,22 @@ def _pk(conn, initiative_id):
 
 def test_every_save_is_a_new_row_and_a_stale_save_is_kept_as_conflict(conn):
     pk = _pk(conn, "xss-1")
-    first = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A, before={},
+    first = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
                                based_on=None, note="eerste")
     assert not first.conflict
     # bram opened the form before anna saved: his form is based on the model (None)
-    second = review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B, before={},
+    second = review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
                                 based_on=None, note="tweede")
     assert second.conflict and second.in_force["reviewer"] == "anna"
     # anna corrects her own save: based on the review in force, no conflict
-    third = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_B, before=LABELS_A,
+    third = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_B,
                                based_on=first.review_pk, note=None)
     assert not third.conflict and third.in_force["pk"] == third.review_pk
-    rows = conn.execute("SELECT reviewer_pk, conflict, note FROM reviews ORDER BY pk").fetchall()
+    rows = conn.execute("SELECT reviewer_pk, conflict, note, before FROM reviews ORDER BY pk").fetchall()
     assert [(r["conflict"], r["note"]) for r in rows] == [(0, "eerste"), (1, "tweede"), (0, None)]
+    # "what it was" comes from the server: the model's labels, then the review the form showed
+    model = {"themes": ["eenzaamheid"], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 4}
+    assert [json.loads(r["before"]) for r in rows] == [model, model, review.labels_of(LABELS_A)]
     # the catalogue (what search and export show) takes the labels in force, never the conflict
     record = next(r for r in store.catalogue(conn) if r["id"] == "xss-1")
     assert record["themes"] == LABELS_B["themes"] and record["review"]["reviewer"] == "anna"
@@ -290,9 +291,9 @@ def test_export_reviewed_rows_in_seed_format_train_can_read(conn, tmp_path, taxo
     from pipeline.train import load_labelled
 
     pk = _pk(conn, "xss-1")
-    review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A, before={},
+    review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
                        based_on=None, note="Eenvoudig met vrijwilligers.")
-    review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B, before={},
+    review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
                        based_on=None, note="conflict, niet in force")
     rows = review.export_reviewed(conn)
     assert len(rows) == 1
@@ -445,7 +446,7 @@ def _save(client, initiative_id, labels, *, fields=None, note="", then=""):
     fields = fields or item_form(client, initiative_id)
     data = {
         "csrf_token": fields["csrf_token"], "initiative_pk": fields["initiative_pk"],
-        "based_on": fields["based_on"], "before": fields["before"], "themes": labels["themes"],
+        "based_on": fields["based_on"], "themes": labels["themes"],
         "doelgroepen": labels["doelgroepen"], "kind": labels["kind"],
         "replicability": str(labels["replicability"]), "note": note,
     }
@@ -527,7 +528,7 @@ def test_cli_reviewer_add_export_labels(catalogue, tmp_path, settings):
     assert review.check_password(conn, "carla", "een-goed-wachtwoord")
     assert review.check_password(conn, "dirk", "nog-een-wachtwoord")
     review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="carla", labels=LABELS_A,
-                       before={}, based_on=None, note=None)
+                       based_on=None, note=None)
     conn.close()
     result = _cli(config, "reviewer", "add", "carla", "--db", str(db), "--password-stdin",
                   input="een-goed-wachtwoord\n")
@@ -549,7 +550,7 @@ def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, 
 
 def test_reclassify_leaves_reviewed_rows_alone(conn):
     review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
-                       before={}, based_on=None, note=None)
+                       based_on=None, note=None)
     todo, skipped = store.stale_initiatives(conn, "a-newer-model")
     assert skipped == 1 and "xss-1" not in {r["id"] for r in todo} and len(todo) == 3
 
