@@ -353,3 +353,22 @@ def test_numpy_numbers_from_the_models_are_stored_as_plain_numbers(conn):
     stored = next(iter(store.latest_predictions(conn).values()))
     assert (stored["replicability"], stored["replicability_score"]) == (3, 2.75)
     assert stored["replicability_reasons"][0]["gewicht"] == 0.5
+
+
+def test_predictions_stored_before_migration_2_are_read_from_their_label_rows(tmp_path):
+    path = tmp_path / "catalogue.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    store.migrate(old, store.MIGRATIONS[:1])  # a catalogue written by the first version
+    old.executescript(
+        "INSERT INTO submissions (file_name, sha256, received_at, status) VALUES ('f', 'f', 't', 'stored');"
+        "INSERT INTO initiatives (id, version, gemeente, omschrijving, submission_id, received_at)"
+        "  VALUES ('a', 1, 'Ede', 'tekst', 1, 't');"
+        "INSERT INTO predictions (initiative_pk, model_id, created_at, kind) VALUES (1, 'm-0', 't', 'signal');"
+        "INSERT INTO prediction_labels VALUES (1, 'themes', 'schulden', 0.3, 0), (1, 'themes', 'eenzaamheid', 0.8, 1);"
+    )
+    old.close()
+    conn = store.connect(path)
+    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    prediction = store.latest_predictions(conn)[1]
+    assert prediction["themes"] == ["eenzaamheid"]
+    assert prediction["scores"]["themes"] == {"eenzaamheid": 0.8, "schulden": 0.3}
