@@ -1,20 +1,24 @@
 """Reviewers correct the model's labels in the browser; their corrections train the next model.
 
 Pure core (no Flask, no SQL):
-- `certainty(prediction, kind_threshold)`: how sure the model was about a row (queue order, least
-  sure first),
-- `review_status(latest_per_reviewer)`: "nieuw", "beoordeeld" or "betwist",
+- `certainty(prediction, kind_threshold)`: how sure the model was about a row; the queue shows the
+  least sure first (the rows the next model learns most from),
+- `review_status(latest_per_reviewer)`: "nieuw" (no review of the current text version),
+  "beoordeeld" (all reviewers' latest labels agree) or "betwist" (two reviewers disagree),
 - `highlight(text, evidence)`: the text escaped, with each evidence substring in <mark>,
 - `agreement(pairs, taxonomy)`: percent agreement and Cohen's kappa per label.
 
-Storage (functions that take a catalogue connection; tables in pipeline/store.py):
-- `add_reviewer`, `check_password`: accounts, passwords hashed with argon2,
-- `save_review`: a new review row for every save (nothing is overwritten), with optimistic
-  concurrency: a save based on a stale version is stored too, marked `conflict`,
-- `queue_items`, `item_detail`, `export_reviewed`.
+Storage (functions that take a catalogue connection; tables `reviewers` and `reviews` of
+pipeline/store.py): `add_reviewer`, `check_password` (argon2); `save_review`: every save is a new
+row with who, when, what was shown (`before`) and what was saved. Optimistic concurrency: the form
+carries the review it was based on (`based_on_review_pk`); a save based on a stale one is stored
+too, marked `conflict`, and the other stays in force. The labels in force are those of the newest
+non-conflicting review (store.latest_reviews; search, report, export and reclassify read them).
+`queue_items`, `reviews_of`, `export_reviewed` (the seed format of data/labelled/).
 
-Web (Flask blueprints registered by pipeline/web.py): `auth_blueprint` (/login, /logout),
-`blueprint` (/review, /review/<id>), `agreement_blueprint` (/review/overeenstemming).
+Web (Flask blueprints that pipeline/web.py registers): `auth_blueprint` (/login, /logout),
+`blueprint` (/review/ queue, /review/item/<id> item page and save, /review/item/<id>/overslaan),
+`agreement_blueprint` (/review/overeenstemming).
 """
 
 from __future__ import annotations
@@ -744,7 +748,7 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-def _queue_context(filters: QueueFilters):
+def _queue_context():
     return queue_items(_db(), _taxonomy(), kind_threshold=_settings().review.kind_threshold)
 
 
@@ -752,7 +756,7 @@ def _queue_context(filters: QueueFilters):
 @blueprint.route("/")
 def queue():
     filters = QueueFilters.from_args(request.args)
-    items = _queue_context(filters)
+    items = _queue_context()
     chosen, counts = filter_queue(items, filters, session.get("skipped", []))
     page_size = _settings().review.queue_page_size
     try:
@@ -872,7 +876,7 @@ def item(initiative_id: str):
 
 
 def _next_item_id(current_id: str, filters: QueueFilters) -> str | None:
-    items = _queue_context(filters)
+    items = _queue_context()
     chosen, _ = filter_queue(items, filters, session.get("skipped", []))
     for item in chosen:
         if item["id"] != current_id and item["id"] not in session.get("skipped", []):
