@@ -608,3 +608,17 @@ def test_save_on_a_text_version_replaced_meanwhile_is_kept_and_flagged(app, cata
     assert [row["version"] for row in saved] == [1]  # stored with the text the reviewer read
     conn.close()
     assert "xss-1" in _queue_ids(client.get("/review/").text)  # the new version still needs a review
+
+
+def test_an_unexpected_error_gets_the_dutch_error_page_without_details(web_settings, catalogue):
+    app = create_app(web_settings, db_path=catalogue[0])
+
+    @app.route("/review/kapot")
+    def broken():
+        raise RuntimeError("geheime details uit de server")
+
+    client = app.test_client()
+    login(client)
+    response = client.get("/review/kapot")
+    assert response.status_code == 500
+    assert "Er ging iets mis" in response.text and "geheime details" not in response.text
