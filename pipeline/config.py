@@ -59,6 +59,8 @@ class ServeConfig:
     port: int
     secret_key_file: Path
     session_lifetime_minutes: int
+    max_failed_logins: int
+    failed_login_window_minutes: int
 
 
 @dataclass(frozen=True)

@@ -719,6 +719,55 @@ def _safe_next(target: str | None) -> str:
     return url_for("review.queue")
 
 
+class LoginThrottle:
+    """Failed logins per reviewer name within a sliding window (in this server process).
+
+    `blocked(name)` is True once `max_failures` failures fell within `window_seconds`; a success
+    clears the name. Kept in memory: `pipeline serve` is one process, and a restart forgetting
+    the count only gives a guesser one more window.
+    """
+
+    def __init__(self, *, max_failures: int, window_seconds: float):
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self._failures: dict[str, list[float]] = {}
+        import threading
+
+        self._lock = threading.Lock()
+
+    def _recent(self, name: str, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(name, []) if now - t < self.window_seconds]
+        self._failures[name] = recent
+        return recent
+
+    def blocked(self, name: str) -> bool:
+        import time
+
+        with self._lock:
+            return len(self._recent(name, time.monotonic())) >= self.max_failures
+
+    def failed(self, name: str) -> None:
+        import time
+
+        with self._lock:
+            self._recent(name, time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name, None)
+
+
+def _throttle() -> LoginThrottle:
+    extensions = current_app.extensions
+    if "pipeline_login_throttle" not in extensions:
+        serve = _settings().serve
+        extensions["pipeline_login_throttle"] = LoginThrottle(
+            max_failures=serve.max_failed_logins,
+            window_seconds=serve.failed_login_window_minutes * 60,
+        )
+    return extensions["pipeline_login_throttle"]
+
+
 @auth_blueprint.route("/login", methods=["GET", "POST"])
 def login():
     from .web import SESSION_USER_KEY
@@ -726,11 +775,19 @@ def login():
     next_url = request.args.get("next", "")
     if request.method == "POST":
         name = request.form.get("name", "").strip()
+        throttle = _throttle()
+        if throttle.blocked(name.casefold()):
+            minutes = _settings().serve.failed_login_window_minutes
+            error = (f"Te veel mislukte pogingen voor deze naam. Probeer het over {minutes} "
+                     "minuten opnieuw.")
+            return render_template("login.html", error=error, name=name, next_url=next_url), 429
         if check_password(_db(), name, request.form.get("password", "")):
+            throttle.succeeded(name.casefold())
             session.clear()  # a fresh session at login: no fixation of an earlier cookie
             session.permanent = True
             session[SESSION_USER_KEY] = name
             return redirect(_safe_next(next_url))
+        throttle.failed(name.casefold())
         return (
             render_template(
                 "login.html", error="Onbekende naam of onjuist wachtwoord.", name=name,

@@ -338,6 +338,15 @@ def test_bad_login_is_refused_with_a_dutch_message(app, name, password):
     assert client.get("/review", headers={"Accept": "text/html"}).status_code == 302
 
 
+def test_repeated_failed_logins_block_the_name_even_with_the_right_password(app, web_settings):
+    client = app.test_client()
+    for _ in range(web_settings.serve.max_failed_logins):
+        assert login(client, "anna", "fout-wachtwoord-123").status_code == 401
+    response = login(client, "anna", PASSWORD)
+    assert response.status_code == 429 and "Te veel mislukte pogingen" in response.text
+    assert login(client, "bram", PASSWORD).status_code == 302  # other names are not affected
+
+
 def test_post_without_csrf_token_is_refused(client):
     response = client.post("/review/item/xss-1", data={"initiative_pk": "4", "themes": ["schulden"]})
     assert response.status_code == 400 and "beveiligingscode" in response.text
