@@ -385,19 +385,62 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
     from . import store
     from .review import add_reviewer
 
-    if password_stdin:
-        import sys
-
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Wachtwoord / password", hide_input=True,
-                                confirmation_prompt="Nogmaals / repeat")
+    password = _read_new_password(password_stdin)
     conn = store.connect_from_config(settings.store, db_path)
     try:
         add_reviewer(conn, name, password, min_password_chars=settings.review.min_password_chars)
     finally:
         conn.close()
     click.echo(f"reviewer {name.strip()!r} added")
+
+
+@reviewer_group.command("passwd")
+@click.argument("name")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@click.option("--password-stdin", "password_stdin", is_flag=True,
+              help="Read the password from the first line of stdin (for scripts).")
+@pass_settings
+def reviewer_passwd_command(settings, name, db_path, password_stdin):
+    """Set a new password for reviewer NAME; asks for it twice."""
+    from . import store
+    from .review import set_password
+
+    password = _read_new_password(password_stdin)
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        set_password(conn, name, password, min_password_chars=settings.review.min_password_chars)
+    finally:
+        conn.close()
+    click.echo(f"password of reviewer {name.strip()!r} changed")
+
+
+@reviewer_group.command("list")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Catalogue file (default: [store] path).")
+@pass_settings
+def reviewer_list_command(settings, db_path):
+    """List reviewer accounts with how many reviews each saved."""
+    from . import store
+    from .review import list_reviewers
+
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        rows = list_reviewers(conn)
+    finally:
+        conn.close()
+    for row in rows:
+        state = "" if row["active"] else "  (inactive)"
+        click.echo(f"{row['name']}\t{row['reviews']} reviews\tsince {row['created_at']}{state}")
+
+
+def _read_new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        import sys
+
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Wachtwoord / password", hide_input=True,
+                        confirmation_prompt="Nogmaals / repeat")
 
 
 @main.command("export-labels")

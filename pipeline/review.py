@@ -234,6 +234,37 @@ def add_reviewer(conn, name: str, password: str, *, min_password_chars: int) -> 
     return cursor.lastrowid
 
 
+def set_password(conn, name: str, password: str, *, min_password_chars: int) -> None:
+    """Give reviewer `name` a new password (and make the account active again).
+
+    Raises ReviewError when the name is unknown or the password is too short.
+    """
+    name = (name or "").strip()
+    if len(password or "") < min_password_chars:
+        raise ReviewError(
+            f"wachtwoord te kort: minstens {min_password_chars} tekens / password too short "
+            f"(at least {min_password_chars} characters)"
+        )
+    hashed = password_hasher().hash(password)
+    with store.transaction(conn):
+        cursor = conn.execute(
+            "UPDATE reviewers SET password_hash = ?, active = 1 WHERE name = ?", (hashed, name)
+        )
+        if cursor.rowcount == 0:
+            raise ReviewError(f"onbekende beoordelaar {name!r} / unknown reviewer")
+
+
+def list_reviewers(conn) -> list[dict]:
+    """Every reviewer account: name, created_at, active, reviews (how many saves)."""
+    return [
+        dict(row)
+        for row in conn.execute(
+            "SELECT v.name, v.created_at, v.active, count(r.pk) AS reviews FROM reviewers v "
+            "LEFT JOIN reviews r ON r.reviewer_pk = v.pk GROUP BY v.pk ORDER BY v.name"
+        )
+    ]
+
+
 def check_password(conn, name: str, password: str) -> bool:
     """True when `name` is an active reviewer and `password` is theirs.
 

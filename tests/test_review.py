@@ -549,6 +549,24 @@ def test_cli_reviewer_add_export_labels(catalogue, tmp_path, settings):
     assert [(r["id"], r["source"], r["themes"]) for r in rows] == [("xss-1", "review", ["eenzaamheid"])]
 
 
+def test_cli_reviewer_passwd_and_list(catalogue, settings):
+    db = str(catalogue[0])
+    result = _cli(settings.source, "reviewer", "passwd", "bram", "--db", db, "--password-stdin",
+                  input="een-nieuw-wachtwoord\n")
+    assert result.exit_code == 0, result.output
+    conn = store.connect(catalogue[0])
+    assert review.check_password(conn, "bram", "een-nieuw-wachtwoord")
+    assert not review.check_password(conn, "bram", PASSWORD)
+    conn.close()
+    result = _cli(settings.source, "reviewer", "passwd", "niemand", "--db", db, "--password-stdin",
+                  input="een-nieuw-wachtwoord\n")
+    assert result.exit_code == 1 and "onbekende beoordelaar" in result.output
+    result = _cli(settings.source, "reviewer", "list", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[:2] for line in result.output.splitlines()] == [
+        ["anna", "0 reviews"], ["bram", "0 reviews"]]
+
+
 def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, settings):
     missing = tmp_path / "geen.sqlite"
     out = tmp_path / "reviewed.jsonl"
