@@ -170,6 +170,8 @@ def main() -> None:
             results[size] = report
             stages = " ".join(f"{report.timings.get(s, 0.0):9.2f}" for s in STAGES)
             print(f"{size:6d} {files:5d} {report.seconds:8.1f} {size / report.seconds:7.1f}  {stages}")
+            cpu = " ".join(f"{report.cpu_timings.get(s, 0.0):9.2f}" for s in STAGES)
+            print(f"{'cpu s':>6} {'':5} {sum(report.cpu_timings.values()):8.1f} {'':7}  {cpu}")
         large = max(results)
         extra = [dict(r, id=f"{r['id']}~new") for r in make_rows(base, args.increment, vary_text=args.cold)]
         report, _, _ = run_once(settings, predictor, encoder, extra, args.file_rows,
@@ -177,17 +179,23 @@ def main() -> None:
         stages = " ".join(f"{report.timings.get(s, 0.0):9.2f}" for s in STAGES)
         print(f"+{len(extra):5d} {1:5d} {report.seconds:8.1f} {len(extra) / report.seconds:7.1f}  {stages}"
               f"   <- one new file into the {large}-row catalogue")
+        cpu = " ".join(f"{report.cpu_timings.get(s, 0.0):9.2f}" for s in STAGES)
+        print(f"{'cpu s':>6} {'':5} {sum(report.cpu_timings.values()):8.1f} {'':7}  {cpu}")
         print()
         small = min(results)
         if small != large:
             factor = large / small
             print(f"growth {small} -> {large} rows ({factor:.0f}x the rows; {factor:.1f} = linear):")
-            print("  (baseline: the same job on the smaller inbox in this run)")
+            print("  (baseline: the same job on the smaller inbox in this run; wall | CPU seconds)")
             for stage in (*STAGES, "total"):
-                a = results[small].seconds if stage == "total" else results[small].timings.get(stage, 0.0)
-                b = results[large].seconds if stage == "total" else results[large].timings.get(stage, 0.0)
-                ratio = f"{b / a:6.1f}x" if a > 0 else "    n/a"
-                print(f"  {stage:>9}: {a:8.2f}s -> {b:8.2f}s  {ratio}")
+                line = f"  {stage:>9}:"
+                for name in ("timings", "cpu_timings"):
+                    first, last = getattr(results[small], name), getattr(results[large], name)
+                    a = sum(first.values()) if stage == "total" else first.get(stage, 0.0)
+                    b = sum(last.values()) if stage == "total" else last.get(stage, 0.0)
+                    ratio = f"{b / a:5.1f}x" if a > 0 else "  n/a"
+                    line += f" {a:7.2f}s -> {b:7.2f}s {ratio} |"
+                print(line.rstrip("|"))
         print()
         print("share of time per stage:")
         for size, report in results.items():

@@ -90,6 +90,9 @@ class RunReport:
     groups: int | None = None
     model_id: str | None = None
     timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    # CPU seconds (all threads of this process) per stage: steadier than wall-clock seconds on a
+    # machine shared with other work.
+    cpu_timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
@@ -132,18 +135,22 @@ class RunReport:
 
 
 class StageTimer:
-    """Adds up wall-clock seconds per stage into a dict."""
+    """Adds up wall-clock and CPU seconds per stage into two dicts."""
 
-    def __init__(self, timings: dict[str, float]):
+    def __init__(self, timings: dict[str, float], cpu_timings: dict[str, float] | None = None):
         self.timings = timings
+        self.cpu_timings = {} if cpu_timings is None else cpu_timings
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+            self.cpu_timings[stage] = (
+                self.cpu_timings.get(stage, 0.0) + time.process_time() - cpu_start
+            )
 
 
 def file_sha256(path: Path) -> str:
@@ -243,7 +250,7 @@ class InboxJob:
         return self._predictor
 
     def run(self, report: RunReport) -> RunReport:
-        timer = StageTimer(report.timings)
+        timer = StageTimer(report.timings, report.cpu_timings)
         for path in pending_files(self.inbox, self.ignore_suffixes):
             try:
                 outcome = self.process_file(path, timer)
