@@ -16,6 +16,7 @@ Three parts, data flowing one way:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class General:
 
     korte_tekst_tekens: int
     reden_korte_tekst: str
+    in_naam: str
     reden_geen_aanwijzing: str
 
 
@@ -194,13 +196,15 @@ class RowCues:
 
     `counts[key]` counts matches in name and description; `evidence[key]` is the first match in the
     description as (start_char, end_char) into the raw text, or None when it only occurs in the
-    name. `partners` holds the distinct partner words (lower case).
+    name; `in_name[key]` is the first match in the name as text (or None). `partners` holds the
+    distinct partner words (lower case).
     """
 
     counts: dict[str, int]
     evidence: dict[str, tuple[int, int] | None]
     partners: set[str]
     text_chars: int
+    in_name: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 def _token_specs(word: str, nlp) -> list[dict]:
@@ -285,7 +289,9 @@ class CueMatcher:
                 for d, found in ((name_doc, in_name), (doc, in_body))
                 for s, e in found.get(self.PARTNER_KEY, ())
             }
-            out.append(RowCues(counts, evidence, partners, len(doc.text)))
+            named = {key: name_doc[s[0][0] : s[0][1]].text if (s := in_name.get(key)) else None
+                     for key in counts}
+            out.append(RowCues(counts, evidence, partners, len(doc.text), named))
         return out
 
 
@@ -590,7 +596,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             if kind == SIGNAL_KIND:
                 score, mean = 1, 1.0
                 signal = self._signal_reason(x, row)
-                reasons = [signal] + [r for r in reasons if r["reden"] != signal["reden"]]
+                reasons = [signal] + [r for r in reasons if not r["reden"].startswith(signal["reden"])]
             out.append({
                 "replicability": int(score),
                 "replicability_score": round(float(mean), 2),
@@ -618,8 +624,10 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         book = self.cuebook_
         candidates = []  # (support for the stated direction, config order, reason)
 
-        def add(order, reden, richting, span, effect):
+        def add(order, reden, richting, span, effect, key=None):
             sign = 1.0 if richting == "+" else -1.0
+            if span is None and key is not None and row.in_name.get(key):
+                reden = f"{reden} {book.algemeen.in_naam.format(woorden=row.in_name[key])}"
             candidates.append((sign * effect, -order, {"reden": reden, "richting": richting,
                                                        "bewijs": self._bewijs(x, span)}))
 
@@ -628,21 +636,22 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             order += 1
             key = f"cue:{cue.id}"
             if row.counts[key]:
-                add(order, cue.reden, cue.richting, row.evidence[key], effects[key] * math.log1p(row.counts[key]))
+                add(order, cue.reden, cue.richting, row.evidence[key],
+                    effects[key] * math.log1p(row.counts[key]), key)
         n_partners = len(row.partners)
         rule = book.partners
         order += 1
         if 1 <= n_partners <= rule.weinig_max:
             add(order, rule.reden_weinig, rule.richting_weinig, row.evidence[CueMatcher.PARTNER_KEY],
-                effects["partners:weinig"])
+                effects["partners:weinig"], CueMatcher.PARTNER_KEY)
         elif n_partners > rule.weinig_max:
             add(order, rule.reden_veel, rule.richting_veel, row.evidence[CueMatcher.PARTNER_KEY],
-                effects["partners:veel"])
+                effects["partners:veel"], CueMatcher.PARTNER_KEY)
         for element in book.elements:
             order += 1
             key = f"element:{element.id}"
             if row.counts[key]:
-                add(order, element.aanwezig, "+", row.evidence[key], effects[key])
+                add(order, element.aanwezig, "+", row.evidence[key], effects[key], key)
             else:
                 add(order, element.ontbreekt, "-", None, -effects[key])
         order += 1

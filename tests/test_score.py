@@ -214,3 +214,12 @@ def test_rows_without_a_score_are_skipped_in_fit():
     assert scorer.predict([SIMPLE])[0] in (1, 2, 3, 4, 5)
     with pytest.raises(ValueError, match="no row has a replicability"):
         ReplicabilityScorer(cues_path=CUES).fit([SIMPLE], [-1])
+
+
+def test_cue_found_only_in_the_name_says_so_and_quotes_no_description_words(fitted):
+    row = Initiative(id="t-naam", gemeente="X", naam="Facebookgroep Burenhulp",
+                     omschrijving="Inwoners bieden elkaar hulp aan.")
+    reasons = fitted.score_rows([row], ["initiative"])[0]["replicability_reasons"]
+    named = [r for r in reasons if "in de naam" in r["reden"]]
+    assert named and all(r["bewijs"] is None for r in named)
+    assert any("Facebookgroep" in r["reden"] for r in named)
