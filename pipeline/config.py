@@ -92,6 +92,7 @@ class ClassifyConfig:
     threshold_max: float
     threshold_step: float
     kind_threshold_metric: str
+    kind_embedding_weight: float
 
 
 @dataclass(frozen=True)

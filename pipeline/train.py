@@ -234,8 +234,10 @@ def _label_stage(field_name: str) -> Stage:
 
 
 def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
+    config = dataclasses.replace(settings.classify, embedding_weight=settings.classify.kind_embedding_weight)
     return classify.classifier_from_config(
-        settings.classify, settings.embed, labels=["signal"],
+        config, settings.embed, labels=["signal"],
+        # Only the whole description: its split terms ("een wens", ...) measured worse for kind.
         label_texts=[taxonomy.kinds["signal"]] if "signal" in taxonomy.kinds else None,
         min_labels=0, threshold_metric=settings.classify.kind_threshold_metric, random_state=seed)
 
@@ -275,6 +277,9 @@ def outer_folds(targets: list[np.ndarray], folds: int, repeats: int, seed: int):
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
     Y = np.hstack([t.reshape(len(t), -1) for t in targets])
+    if Y.shape[1] == 1:
+        # iterstrat wants two or more columns; the complement keeps both classes balanced.
+        Y = np.hstack([Y, 1 - Y])
     for repeat in range(repeats):
         splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
         for train, test in splitter.split(np.zeros((Y.shape[0], 1)), Y):

