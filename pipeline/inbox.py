@@ -58,7 +58,8 @@ PAUSE_POINTS = ("before_commit", "after_commit")
 PAUSE_SECONDS = 600
 HASH_CHUNK_BYTES = 1 << 20
 # The stages the per-run timing breakdown reports, in pipeline order.
-STAGES = ("read", "embed", "predict", "database", "group", "move")
+STAGES = ("read", "load", "embed", "predict", "database", "group", "move")
+_NOT_MADE = object()
 
 # Outcomes of one file.
 STORED = "stored"            # new rows (and/or rejected rows) stored, file moved to processed/
@@ -241,7 +242,7 @@ class InboxJob:
         self.max_text_chars = max_text_chars
         self.max_field_chars = max_field_chars
         self._predictor = None
-        self._embedder = None
+        self._embedder = _NOT_MADE
 
     @property
     def predictor(self):
@@ -303,15 +304,16 @@ class InboxJob:
             log.warning("%s", row.message(name))
         predictions = []
         if result.accepted:
-            if self.embedder_factory is not None:
+            with timer("load"):  # once per run, at the first file with rows
+                predictor = self.predictor
+                if self._embedder is _NOT_MADE:
+                    self._embedder = self.embedder_factory() if self.embedder_factory else None
+            if self._embedder is not None:
                 with timer("embed"):
-                    if self._embedder is None:
-                        self._embedder = self.embedder_factory()
-                    if self._embedder is not None:
-                        encoder, text_of = self._embedder
-                        encoder.embed([text_of(i) for i in result.accepted])
+                    encoder, text_of = self._embedder
+                    encoder.embed([text_of(i) for i in result.accepted])
             with timer("predict"):
-                predictions = self.predictor.predict(result.accepted)
+                predictions = predictor.predict(result.accepted)
         with timer("database"):
             counts = store.store_submission(
                 self.conn, file_name=name, sha256=sha, accepted=result.accepted,
