@@ -7,7 +7,6 @@ job again and counts rows: none lost, none doubled.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
