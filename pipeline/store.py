@@ -50,6 +50,15 @@ catalogue_state    key/value facts about the catalogue (e.g. `grouped_max_pk`: t
 Views: `current_initiatives` (is_current = 1) and `latest_predictions` (the newest prediction of
 every initiative version).
 
+Reading (functions take a connection; records are plain dicts with JSON already parsed)
+------------------------------------------------------------------------------------
+`current_initiatives`, `initiative_versions`, `latest_predictions` (Predictor-shaped dicts),
+`latest_reviews` (the newest non-conflicting review), `groups` / `group_of`, `submissions`,
+`rejected_rows`, `counts`, and `catalogue`: every current initiative with the labels in force
+(a reviewer's where one confirmed or corrected the row, else the latest model's). Writing:
+`store_submission` (one file in one transaction), `store_rejected_file`, `add_prediction`,
+`replace_groups`; wrap any other write in `with transaction(conn):`.
+
 Extending the schema (the review app and later work)
 ----------------------------------------------------
 `MIGRATIONS` is an ordered list of SQL scripts; `PRAGMA user_version` counts how many ran.
