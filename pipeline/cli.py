@@ -185,11 +185,13 @@ def _load_predictor(settings, model_dir):
 def _setup_run_log(log_path: Path) -> None:
     """Send the job's log lines to the operator's log file (appending)."""
     import logging
+    import logging.handlers
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     logger = logging.getLogger("pipeline.run")
     if not any(getattr(h, "baseFilename", None) == str(log_path.resolve()) for h in logger.handlers):
-        handler = logging.FileHandler(log_path, encoding="utf-8")
+        # Watched: when logrotate moves the file away, the next line goes to a new file.
+        handler = logging.handlers.WatchedFileHandler(log_path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [pid %(process)d] %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
