@@ -405,7 +405,8 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         lock.release()
     report.seconds = time.perf_counter() - start
     log.info("%s", report.summary())
-    log.info("seconds per stage: %s", report.timing_line())
+    if report.files or report.regrouped:
+        log.info("seconds per stage: %s", report.timing_line())
     return report
 
 
