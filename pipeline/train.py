@@ -262,10 +262,45 @@ def _kind_card(metrics, settings):
             f"{metrics['support']})", ""]
 
 
+def _replicability_make(settings: Settings, taxonomy: Taxonomy, seed: int):
+    from .score import build_scorer
+
+    return build_scorer(settings)
+
+
+def _replicability_targets(rows, taxonomy):
+    from .score import SCORES, UNLABELLED
+
+    # A row without a score (a label-only review) is skipped by the scorer, not guessed.
+    return np.array([r["replicability"] if r.get("replicability") in SCORES else UNLABELLED
+                     for r in rows], dtype=int)
+
+
+def _replicability_evaluate(y, p, taxonomy):
+    from .score import UNLABELLED, ordinal_metrics
+
+    keep = np.asarray(y) != UNLABELLED
+    return ordinal_metrics(np.asarray(y)[keep], np.asarray(p)[keep])
+
+
+def _replicability_card(metrics, settings):
+    return ["### replicability (1-5)", "",
+            f"MAE {metrics['mae']:.3f}, exact {metrics['exact']:.3f}, within one point "
+            f"{metrics['within_one']:.3f}, Spearman {metrics['spearman']:.3f} ({metrics['n']} rows). "
+            f"Ordinal model ({settings.score.model}) on the Dutch cues of "
+            f"`{Path(settings.score.cues).name}`, text length and the e5 embedding "
+            f"(weight {settings.score.embedding_weight}). These are the model's own scores: in "
+            "prediction a row classified as signal also gets 1, which lowers the error further when "
+            "the kind is right (bench/bench_score.py measures both and the baselines).", ""]
+
+
 STAGES: list[Stage] = [
     _label_stage("themes"),
     _label_stage("doelgroepen"),
     Stage("kind", _kind_make, _kind_targets, _kind_evaluate, _kind_card),
+    # Ordinal targets are not 0/1 label columns, so they stay out of the iterative stratification.
+    Stage("replicability", _replicability_make, _replicability_targets, _replicability_evaluate,
+          _replicability_card, stratify=False),
 ]
 
 
@@ -333,6 +368,10 @@ def config_fingerprint(settings: Settings) -> dict:
     return {
         "classify": dataclasses.asdict(settings.classify),
         "train": dataclasses.asdict(settings.train),
+        # The Dutch cues are learned features: a changed cue file is a different model.
+        "score": {**dataclasses.asdict(settings.score),
+                  "cues_sha256": hashlib.sha256(Path(settings.score.cues).read_bytes()).hexdigest()
+                  if Path(settings.score.cues).is_file() else None},
         "embed": {"encoder": settings.embed.encoder, "prefix": settings.embed.prefix,
                   "model_path": settings.embed.model_path},
     }

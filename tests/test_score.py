@@ -223,3 +223,30 @@ def test_cue_found_only_in_the_name_says_so_and_quotes_no_description_words(fitt
     named = [r for r in reasons if "in de naam" in r["reden"]]
     assert named and all(r["bewijs"] is None for r in named)
     assert any("Facebookgroep" in r["reden"] for r in named)
+
+
+def test_trained_model_predicts_replicability_with_reasons(settings, tmp_path):
+    """`train` fits the scorer beside the classifiers; `Predictor.predict` adds the three fields."""
+    import dataclasses
+
+    from pipeline.predict import Predictor
+    from pipeline.train import train_model
+
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    lines = SEED.read_text(encoding="utf-8").splitlines()
+    (labelled / "seed.jsonl").write_text("\n".join(lines[:50]) + "\n", encoding="utf-8")
+    paths = dataclasses.replace(settings.paths, models=tmp_path / "models")
+    model_dir = train_model(dataclasses.replace(settings, paths=paths), labelled_dir=labelled,
+                            folds=0).model_dir
+    rows = [SIMPLE, COMPLEX, SIGNAL]
+    records = Predictor.load(model_dir, settings).predict(rows)
+    for row, record in zip(rows, records):
+        assert record["replicability"] in (1, 2, 3, 4, 5)
+        assert isinstance(record["replicability_score"], float)
+        assert record["replicability_reasons"]
+        for reason in record["replicability_reasons"]:
+            assert reason["bewijs"] is None or reason["bewijs"] in row.omschrijving
+        if record["kind"] == "signal":
+            assert record["replicability"] == 1
+    assert records[0]["replicability_score"] > records[1]["replicability_score"]
