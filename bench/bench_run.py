@@ -66,6 +66,17 @@ def fill_inbox(inbox: Path, rows: list[dict], file_rows: int) -> int:
     return files
 
 
+def model_encoder(predictor, fallback):
+    """The encoder the model itself embeds with (its cache included), so embedding first fills
+    the very cache the model reads; `fallback` when the bundle has no embedding step."""
+    for model in predictor.stages.values():
+        features = getattr(model, "features_", None)
+        for _, transformer in getattr(features, "transformer_list", []):
+            if hasattr(transformer, "_live") and hasattr(transformer, "encoder_id_"):
+                return transformer._live()
+    return fallback
+
+
 def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, expect: int | None = None):
     inbox = workdir / "inbox"
     files = fill_inbox(inbox, rows, file_rows)
@@ -77,7 +88,7 @@ def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, ex
             grouper_factory=lambda: Grouper.from_config(settings.group, encoder=encoder),
             # Embed first with the model's encoder settings, so embedding and classification are
             # timed apart (the predictor then reads the vectors from the cache).
-            embedder_factory=lambda: (encoder, model_text),
+            embedder_factory=lambda: (model_encoder(predictor, encoder), model_text),
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
             max_text_chars=settings.ingest.max_text_chars,
             max_field_chars=settings.ingest.max_field_chars,
