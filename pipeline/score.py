@@ -221,6 +221,25 @@ def _token_specs(word: str, nlp) -> list[dict]:
     return specs
 
 
+def _merge_single_tokens(patterns: list[list[dict]]) -> list[list[dict]]:
+    """Fold the one-token patterns of a key into one regex and one lemma set: the Matcher then
+    tests each token twice instead of once per pattern (same matches, several times faster)."""
+    regexes, forms, rest = [], set(), []
+    for pattern in patterns:
+        if len(pattern) == 1 and "REGEX" in pattern[0].get("LOWER", {}):
+            regexes.append(pattern[0]["LOWER"]["REGEX"])
+        elif len(pattern) == 1 and "IN" in pattern[0].get("LEMMA", {}):
+            forms.update(pattern[0]["LEMMA"]["IN"])
+        else:
+            rest.append(pattern)
+    merged = []
+    if regexes:
+        merged.append([{"LOWER": {"REGEX": "|".join(f"(?:{r})" for r in regexes)}}])
+    if forms:
+        merged.append([{"LEMMA": {"IN": sorted(forms)}}])
+    return merged + rest
+
+
 class CueMatcher:
     """spaCy `Matcher` over the cue book. `match(texts)` -> one `RowCues` per (naam, text) pair."""
 
@@ -234,11 +253,9 @@ class CueMatcher:
         self.nlp = dutch_nlp()
         self.matcher = Matcher(self.nlp.vocab)
         for key, patterns in self.pattern_sets():
-            compiled = [
-                [spec for word in pattern.split() for spec in _token_specs(word, self.nlp)]
-                for pattern in patterns
-            ]
-            self.matcher.add(key, compiled, greedy="LONGEST")
+            self.matcher.add(key, _merge_single_tokens(
+                [[spec for word in pattern.split() for spec in _token_specs(word, self.nlp)]
+                 for pattern in patterns]), greedy="LONGEST")
 
     def pattern_sets(self):
         yield from ((f"cue:{c.id}", c.patronen) for c in self.cuebook.cues)
