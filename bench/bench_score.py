@@ -9,15 +9,16 @@ point and Spearman's rho, mean over the repeats (± the spread between repeats),
 against the most-common-score baseline.
 
 Rows whose kind is "signal" get score 1 in every method, as in the pipeline; here the kind is the
-annotators' (in the pipeline it is the classifier's, which can miss a signal), so the row
-"ordinal, no signal rule" shows what the model does on its own.
+annotators'. In the pipeline it is the kind classifier's, which misses signals and raises false
+alarms, so two more rows show the scorer on its own ("no signal rule") and end to end with the kind
+predicted out of fold by the trained kind stage of pipeline/train.py ("predicted kind").
 
 Methods:
 - (a) most common score of the training part;
 - (b) cue-count rule: start at 4, +1 per "+" cue found, -1 per "-" cue found, clipped to 1-5;
 - (c) ridge regression on the e5 embeddings, rounded and clipped;
 - (d) the configured ordinal scorer ([score] in configs/pipeline.toml), and variants: cues only,
-  Frank & Hall instead of the cumulative-link model.
+  without class weights, the cumulative-link model instead of Frank & Hall.
 
 Caveat: the cue file was written after reading the annotators' reasons for these same rows
 (general Dutch patterns, no row-specific phrases), so these numbers are optimistic for unseen rows.
@@ -40,13 +41,14 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.linear_model import Ridge  # noqa: E402
 
-from pipeline.config import load_settings  # noqa: E402
+from pipeline.config import load_settings, load_taxonomy  # noqa: E402
 from pipeline.embed import encoder_from_config  # noqa: E402
 from pipeline.ingest import Initiative  # noqa: E402
 from pipeline.score import (  # noqa: E402
     CueMatcher, build_scorer, cv_folds, load_cues, ordinal_metrics,
 )
 from pipeline.text import model_text  # noqa: E402
+from pipeline.train import STAGES  # noqa: E402
 
 
 def labelled_rows(folder: Path) -> list[dict]:
@@ -70,11 +72,14 @@ def with_signal_rule(predicted, kinds):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, default=None, help="default: [score] cv_splits")
     parser.add_argument("--grid", action="store_true")
     args = parser.parse_args()
 
     settings = load_settings()
+    folds_n = args.folds or settings.score.cv_splits
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    kind_stage = next(stage for stage in STAGES if stage.name == "kind")
     rows = labelled_rows(settings.paths.labelled)
     X = [Initiative(id=r["id"], gemeente=r["gemeente"], naam=r.get("naam"), omschrijving=r["omschrijving"]) for r in rows]
     y = np.array([int(r["replicability"]) for r in rows])
@@ -101,18 +106,31 @@ def main() -> None:
         "(c) ridge on e5": None,
         "(d) ordinal, configured": scorer_with(),
         "(d) ordinal, no signal rule": scorer_with(),
+        "(d) ordinal, predicted kind": scorer_with(),
         "    ordinal, cues only": scorer_with(embedding_weight=0.0),
-        "    Frank & Hall": scorer_with(model="frank_hall"),
+        "    no class weights": scorer_with(class_weight=""),
+        "    no class weights, pred. kind": scorer_with(class_weight=""),
+        "    cumulative-link model": scorer_with(model="cumulative"),
+        "    cumulative-link, pred. kind": scorer_with(model="cumulative"),
     }
     if args.grid:
         for C in (0.03, 0.1, 0.3):
             for w in (0.0, 0.1, 0.3, 0.5):
                 methods[f"    grid C={C} w={w}"] = scorer_with(C=C, embedding_weight=w)
+                methods[f"    grid C={C} w={w} pred. kind"] = scorer_with(C=C, embedding_weight=w)
 
     results: dict[str, list[dict]] = {name: [] for name in methods}
     seconds: dict[str, float] = {name: 0.0 for name in methods}
     for repeat in range(args.repeats):
-        folds = cv_folds(y, args.folds, random_state=repeat)
+        folds = cv_folds(y, folds_n, random_state=repeat)
+        texts = [model_text(x) for x in X]
+        predicted_kind = list(kinds)
+        for train, test in folds:
+            kind_model = kind_stage.make(settings, taxonomy, settings.train.seed).fit(
+                [texts[i] for i in train], kind_stage.targets([rows[i] for i in train], taxonomy))
+            flags = np.asarray(kind_model.predict([texts[i] for i in test])).ravel()
+            for i, flag in zip(test, flags):
+                predicted_kind[i] = "signal" if flag else "initiative"
         for name, make in methods.items():
             t0 = time.perf_counter()
             predicted = np.zeros(len(y), dtype=int)
@@ -130,6 +148,8 @@ def main() -> None:
                     test_kinds = [kinds[i] for i in test]
                     if "no signal rule" in name:
                         test_kinds = ["initiative"] * len(test)
+                    elif "predicted kind" in name or "pred. kind" in name:
+                        test_kinds = [predicted_kind[i] for i in test]
                     scored = scorer.score_rows([X[i] for i in test], test_kinds)
                     predicted[test] = [r["replicability"] for r in scored]
             if name[:3] in ("(a)", "(b)", "(c)") and "no signal rule" not in name:
@@ -138,7 +158,7 @@ def main() -> None:
             seconds[name] += time.perf_counter() - t0
 
     base_mae = np.mean([m["mae"] for m in results["(a) most common score"]])
-    print(f"\n{args.repeats} x {args.folds}-fold stratified CV; mean (± spread over repeats)")
+    print(f"\n{args.repeats} x {folds_n}-fold stratified CV; mean (± spread over repeats)")
     header = f"{'method':32} {'MAE':>13} {'exact':>7} {'within1':>8} {'Spearman':>9} {'MAE/base':>9} {'s':>6}"
     print(header)
     print("-" * len(header))

@@ -179,6 +179,7 @@ class ScoreConfig:
     cues: Path
     model: str
     C: float
+    class_weight: str
     embedding_weight: float
     max_reasons: int
     bewijs_context_tokens: int

@@ -322,12 +322,14 @@ class CumulativeLogit(ClassifierMixin, BaseEstimator):
 
     P(y <= k | x) = sigmoid(c_k - x.w) with ordered cut points c_1 < ... < c_{K-1} and one weight
     vector w shared by all thresholds, fitted by L-BFGS with an L2 penalty 1/(2C)|w|^2. With few rows
-    one shared w uses the data better than one model per threshold.
+    one shared w uses the data better than one model per threshold. `class_weight="balanced"`
+    weighs each row by n / (K * rows of its class), as scikit-learn does.
     """
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 1000):
+    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, class_weight: str | None = None):
         self.C = C
         self.max_iter = max_iter
+        self.class_weight = class_weight
 
     @staticmethod
     def _cuts(theta: np.ndarray) -> np.ndarray:
@@ -342,6 +344,7 @@ class CumulativeLogit(ClassifierMixin, BaseEstimator):
         n_cuts = len(self.classes_) - 1
         index = np.searchsorted(self.classes_, y)
         n, d = X.shape
+        weight = _row_weights(index, len(self.classes_), self.class_weight)
 
         def loss_grad(params):
             w, theta = params[:d], params[d:]
@@ -352,14 +355,14 @@ class CumulativeLogit(ClassifierMixin, BaseEstimator):
             f_up, f_lo = expit(upper), expit(lower)
             p = np.maximum(f_up - f_lo, _EPS)
             d_up, d_lo = f_up * (1 - f_up), f_lo * (1 - f_lo)
-            loss = -np.log(p).sum() + 0.5 / self.C * w @ w
-            g_eta = (d_up - d_lo) / p
+            loss = -(weight * np.log(p)).sum() + 0.5 / self.C * w @ w
+            g_eta = weight * (d_up - d_lo) / p
             grad_w = X.T @ g_eta + w / self.C
             # d loss / d cut_k from the rows whose upper or lower cut point is k.
             g_cut = np.zeros(n_cuts)
             up_k, lo_k = index, index - 1
-            np.add.at(g_cut, up_k[up_k < n_cuts], -(d_up / p)[up_k < n_cuts])
-            np.add.at(g_cut, lo_k[lo_k >= 0], (d_lo / p)[lo_k >= 0])
+            np.add.at(g_cut, up_k[up_k < n_cuts], -(weight * d_up / p)[up_k < n_cuts])
+            np.add.at(g_cut, lo_k[lo_k >= 0], (weight * d_lo / p)[lo_k >= 0])
             # cut_k = theta_0 + sum_{j=1..k} exp(theta_j)
             grad_theta = np.zeros(n_cuts)
             grad_theta[0] = g_cut.sum()
@@ -396,11 +399,15 @@ class CumulativeLogit(ClassifierMixin, BaseEstimator):
 
 
 class FrankHall(ClassifierMixin, BaseEstimator):
-    """Frank & Hall (2001): one binary logistic model P(y > k) per threshold, made monotone."""
+    """Frank & Hall (2001): one binary logistic model P(y > k) per threshold, made monotone.
 
-    def __init__(self, *, C: float = 1.0, max_iter: int = 1000):
+    `class_weight="balanced"` balances each binary problem (the rare ends 1 and 5 then count as
+    much as the middle, so the model dares to predict them)."""
+
+    def __init__(self, *, C: float = 1.0, max_iter: int = 1000, class_weight: str | None = None):
         self.C = C
         self.max_iter = max_iter
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         X = np.asarray(X, dtype=float)
@@ -413,7 +420,8 @@ class FrankHall(ClassifierMixin, BaseEstimator):
                 # A fold without one side of this threshold: a constant, not a failed fit.
                 self.models_.append(float(target[0]))
             else:
-                self.models_.append(LogisticRegression(C=self.C, max_iter=self.max_iter).fit(X, target))
+                self.models_.append(LogisticRegression(
+                    C=self.C, max_iter=self.max_iter, class_weight=self.class_weight).fit(X, target))
         return self
 
     def cumulative_gt(self, X) -> np.ndarray:
@@ -437,6 +445,18 @@ class FrankHall(ClassifierMixin, BaseEstimator):
 
 
 ORDINAL_MODELS = {"cumulative": CumulativeLogit, "frank_hall": FrankHall}
+
+
+def _row_weights(index: np.ndarray, n_classes: int, class_weight: str | None) -> np.ndarray:
+    if class_weight is None:
+        return np.ones(len(index))
+    if class_weight != "balanced":
+        raise ValueError(f'class_weight must be None or "balanced", got {class_weight!r}')
+    counts = np.bincount(index, minlength=n_classes).astype(float)
+    present = counts > 0
+    per_class = np.zeros(n_classes)
+    per_class[present] = len(index) / (present.sum() * counts[present])
+    return per_class[index]
 
 
 def _proba_from_gt(gt: np.ndarray) -> np.ndarray:
@@ -476,12 +496,13 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, cues_path: str | Path | None = None, embedding=None,
                  embedding_weight: float = 0.1, model: str = "cumulative", C: float = 0.1,
-                 max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
+                 class_weight: str | None = None, max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
         self.cues_path = cues_path
         self.embedding = embedding
         self.embedding_weight = embedding_weight
         self.model = model
         self.C = C
+        self.class_weight = class_weight
         self.max_reasons = max_reasons
         self.context_tokens = context_tokens
         self.signal_cue = signal_cue
@@ -570,7 +591,8 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         self._live_matcher = None
         self.feature_names_ = self._feature_names()
         design = self._design(X, self._find(X), fit=True)
-        self.ordinal_ = ORDINAL_MODELS[self.model](C=self.C).fit(design, y.astype(int))
+        self.ordinal_ = ORDINAL_MODELS[self.model](C=self.C, class_weight=self.class_weight).fit(
+            design, y.astype(int))
         self.classes_ = np.array(SCORES)
         return self
 
@@ -745,6 +767,7 @@ def build_scorer(settings) -> ReplicabilityScorer:
         embedding_weight=config.embedding_weight,
         model=config.model,
         C=config.C,
+        class_weight=config.class_weight or None,
         max_reasons=config.max_reasons,
         context_tokens=config.bewijs_context_tokens,
         signal_cue=config.signal_cue,

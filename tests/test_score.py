@@ -131,11 +131,12 @@ def test_fit_rejects_score_outside_scale():
         ReplicabilityScorer(cues_path=CUES).fit([SIMPLE, COMPLEX], [4, 7])
 
 
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
 @pytest.mark.parametrize("model", [CumulativeLogit, FrankHall])
-def test_ordinal_models_order_a_single_informative_feature(model):
+def test_ordinal_models_order_a_single_informative_feature(model, class_weight):
     x = np.repeat(np.arange(1, 6, dtype=float), 6)[:, None]
     y = np.repeat(np.arange(1, 6), 6)
-    fitted = model(C=10.0).fit(x - x.mean(), y)
+    fitted = model(C=10.0, class_weight=class_weight).fit(x - x.mean(), y)
     predicted = fitted.predict(np.array([[-2.0], [0.0], [2.0]]))
     assert list(predicted) == [1, 3, 5]
 
@@ -250,3 +251,15 @@ def test_trained_model_predicts_replicability_with_reasons(settings, tmp_path):
         if record["kind"] == "signal":
             assert record["replicability"] == 1
     assert records[0]["replicability_score"] > records[1]["replicability_score"]
+
+
+def test_balanced_weights_let_a_rare_top_score_be_predicted():
+    """Two rows of 5 among many 4s: balanced weights give a row like the 5s a clearly higher
+    probability of 5 than unweighted fitting does."""
+    x = np.array([[0.0]] * 30 + [[1.0]] * 2 + [[-1.0]] * 10)
+    y = np.array([4] * 30 + [5] * 2 + [3] * 10)
+    plain = CumulativeLogit(C=1.0).fit(x, y).predict_proba([[1.0]])[0, 4]
+    balanced = CumulativeLogit(C=1.0, class_weight="balanced").fit(x, y).predict_proba([[1.0]])[0, 4]
+    assert balanced > plain + 0.2, (plain, balanced)
+    with pytest.raises(ValueError, match="class_weight"):
+        CumulativeLogit(class_weight="auto").fit(x, y)
