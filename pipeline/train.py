@@ -289,9 +289,10 @@ def _replicability_card(metrics, settings):
             f"{metrics['within_one']:.3f}, Spearman {metrics['spearman']:.3f} ({metrics['n']} rows). "
             f"Ordinal model ({settings.score.model}) on the Dutch cues of "
             f"`{Path(settings.score.cues).name}`, text length and the e5 embedding "
-            f"(weight {settings.score.embedding_weight}). These are the model's own scores: in "
-            "prediction a row classified as signal also gets 1, which lowers the error further when "
-            "the kind is right (bench/bench_score.py measures both and the baselines).", ""]
+            f"(weight {settings.score.embedding_weight}). These are the model's own scores. In "
+            "prediction a row classified as signal also gets 1: that lowers the error when the kind "
+            "is right and raises it for every false alarm, so it helps only with a precise kind "
+            "classifier; bench/bench_score.py measures it end to end, with the baselines.", ""]
 
 
 STAGES: list[Stage] = [
