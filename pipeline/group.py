@@ -299,7 +299,7 @@ class Grouper(ClusterMixin, BaseEstimator):
 
     def __init__(self, *, encoder=None, text: str = "naam+omschrijving", dense_weight: float = 0.5,
                  char_ngram_min: int = 3, char_ngram_max: int = 5, hub_neighbours: int = 10,
-                 linkage: str = "average", threshold: float = -0.3, min_similarity: float = 0.46,
+                 linkage: str = "average", threshold: float = -0.2, min_similarity: float = 0.46,
                  min_size: int = 2, keywords: int = 5, name_max_words: int = 8):
         self.encoder = encoder
         self.text = text
