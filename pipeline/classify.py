@@ -118,6 +118,8 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
     - threshold_metric: "f1" (per label) or "accuracy" (for a single rare class such as kind,
       where F1 of the rare class trades too many false alarms for recall).
     - min_labels: 1 = every row gets at least its most probable label; 0 = rows may get none.
+    - max_labels: keep at most this many labels per row, those furthest past their thresholds
+      (0 = no cap).
     - random_state: seed of the inner folds.
 
     Learned: features_, estimators_ (None for a label with no positives), thresholds_,
@@ -129,7 +131,7 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
                  threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
                  threshold_folds: int = 5, threshold_shrinkage: float = 5.0,
                  default_threshold: float = 0.5, threshold_metric: str = "f1", min_labels: int = 1,
-                 random_state: int = 0):
+                 max_labels: int = 0, random_state: int = 0):
         self.features = features
         self.estimator = estimator
         self.labels = labels
@@ -141,6 +143,7 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         self.default_threshold = default_threshold
         self.threshold_metric = threshold_metric
         self.min_labels = min_labels
+        self.max_labels = max_labels
         self.random_state = random_state
 
     # -- fitting ----------------------------------------------------------------------------
@@ -275,17 +278,45 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
         """Indicator matrix from probabilities: thresholds, then the `min_labels` guarantee."""
         check_is_fitted(self, "thresholds_")
         pred = (proba >= self.thresholds_).astype(int)
+        # Compare against the threshold, not raw probability: the label nearest to passing.
+        margin = proba / np.maximum(self.thresholds_, 1e-9)
         if self.min_labels > 0 and pred.shape[1]:
-            # Compare against the threshold, not raw probability: the label nearest to passing.
-            margin = proba / np.maximum(self.thresholds_, 1e-9)
             for i in np.flatnonzero(pred.sum(axis=1) < self.min_labels):
                 top = np.argsort(-margin[i])[: self.min_labels]
                 pred[i, top] = 1
+        max_labels = getattr(self, "max_labels", 0)  # models saved before the cap existed
+        if max_labels > 0:
+            for i in np.flatnonzero(pred.sum(axis=1) > max_labels):
+                drop = np.argsort(-margin[i])[max_labels:]
+                pred[i, drop] = 0
         return pred
 
     def predict(self, X) -> np.ndarray:
         """Indicator matrix (n_texts, n_labels)."""
         return self.decide(self.predict_proba(X))
+
+
+def embedding_vectorizers(model, _depth: int = 0) -> list[EmbeddingVectorizer]:
+    """Every `EmbeddingVectorizer` inside a fitted model (its attributes, feature unions, pipelines,
+    lists), so a loaded model can be pointed at this checkout's embedding cache."""
+    if isinstance(model, EmbeddingVectorizer):
+        return [model]
+    if _depth > 6:
+        return []
+    if isinstance(model, (list, tuple)):
+        children = list(model)
+    elif isinstance(model, dict):
+        children = list(model.values())
+    elif isinstance(model, BaseEstimator):
+        children = list(vars(model).values())
+    else:
+        return []
+    found = []
+    for child in children:
+        for vectorizer in embedding_vectorizers(child, _depth + 1):
+            if not any(vectorizer is seen for seen in found):
+                found.append(vectorizer)
+    return found
 
 
 def classifier_from_config(classify_config, embed_config, *, labels: Sequence[str],
@@ -306,4 +337,4 @@ def classifier_from_config(classify_config, embed_config, *, labels: Sequence[st
         label_texts=list(label_texts) if label_texts else None, prior_weight=c.prior_weight,
         threshold_grid=grid, threshold_folds=c.threshold_folds,
         threshold_shrinkage=c.threshold_shrinkage, threshold_metric=threshold_metric,
-        min_labels=min_labels, random_state=random_state)
+        min_labels=min_labels, max_labels=c.max_labels, random_state=random_state)

@@ -93,6 +93,7 @@ class ClassifyConfig:
     threshold_step: float
     kind_threshold_metric: str
     kind_embedding_weight: float
+    max_labels: int = 0
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,14 @@ class Predictor:
             raise ModelNotFoundError(f"{path} not found: not a model folder. Run `make train` or "
                                      f"pass a folder under {settings.paths.models}.")
         bundle = joblib.load(path)
+        from .classify import embedding_vectorizers
+
+        for model in bundle.get("stages", {}).values():
+            for vectorizer in embedding_vectorizers(model):
+                # The cache belongs to this checkout, not to the machine the model was trained on.
+                vectorizer.cache_path = str(settings.embed.cache_path) if settings.embed.cache_path else None
+                vectorizer.batch_size = settings.embed.batch_size
+                vectorizer.__dict__.pop("_encoder", None)
         if bundle.get("model_id") != folder.name:
             # A copied or renamed folder: the id inside the bundle is the truth, say so.
             import logging
