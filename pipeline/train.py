@@ -486,7 +486,8 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
         "Per label a balanced logistic regression on the e5 embedding plus character n-gram TF-IDF; "
         "each taxonomy description is an extra, down-weighted example. Per-label thresholds come "
         "from inner out-of-fold probabilities (shrunk towards one field-wide threshold for rare "
-        "labels); every row gets at least one theme and one doelgroep.", "",
+        "labels); every row gets at least one theme and one doelgroep. kind uses the same estimator "
+        f"with the [classify.kind] overrides {dict(settings.classify.kind)}.", "",
         f"## Cross-validated scores ({t.folds}-fold iteratively stratified, {t.repeats} repeats, "
         f"seed {t.seed}; mean over repeats)", "",
     ]
