@@ -67,7 +67,8 @@ def main(argv=None) -> None:
             designs[name] = (changed, ours)
     print(f"{len(texts)} labelled rows, {folds}-fold iteratively stratified CV x {args.repeats} repeats "
           f"(seed {settings.train.seed}); mean over repeats\n")
-    header = f"{'design':32s} {'themes micro':>12s} {'macro':>6s} {'doelgr micro':>12s} {'macro':>6s} " \
+    width = max(len(name) for name in designs)
+    header = f"{'design':{width}s} {'themes micro':>12s} {'macro':>6s} {'doelgr micro':>12s} {'macro':>6s} " \
              f"{'kind acc':>8s} {'signal F1':>9s} {'secs':>5s}"
     print(header)
     print("-" * len(header))
@@ -77,7 +78,7 @@ def main(argv=None) -> None:
         cv = train.cross_validate(stages, texts, data.rows, st, taxonomy, folds=folds, repeats=args.repeats,
                                   seed=settings.train.seed)
         results[name] = cv
-        print(f"{name:32s} {cv['themes']['micro']['f1']:12.3f} {cv['themes']['macro']['f1']:6.3f} "
+        print(f"{name:{width}s} {cv['themes']['micro']['f1']:12.3f} {cv['themes']['macro']['f1']:6.3f} "
               f"{cv['doelgroepen']['micro']['f1']:12.3f} {cv['doelgroepen']['macro']['f1']:6.3f} "
               f"{cv['kind']['accuracy']:8.3f} {cv['kind']['signal']['f1']:9.3f} {time.time() - start:5.0f}",
               flush=True)

@@ -464,7 +464,7 @@ def _weak_labels(metrics: dict, limit: float) -> list[str]:
 
 def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Settings, encoder_id: str,
           cv: dict, stages: list[Stage], created: str, baselines: dict | None = None) -> str:
-    t = settings.train
+    t, c = settings.train, settings.classify
     weak = _weak_labels(cv, t.weak_label_f1)
     kind = cv.get("kind", {}).get("signal")
     if kind and kind["f1"] < t.weak_label_f1:
@@ -483,8 +483,12 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
         f"- settings: `{_relative(settings.source, settings.root)}` sections [classify], [train], [embed]"
         " (also in metrics.json under \"config\")", "",
         "## Method", "",
-        "Per label a balanced logistic regression on the e5 embedding plus character n-gram TF-IDF; "
-        "each taxonomy description is an extra, down-weighted example. Per-label thresholds come "
+        f"Per label a logistic regression (class weight {c.class_weight or 'none'}, C {c.C}) on the e5 "
+        f"embedding (weight {c.embedding_weight}), character {c.char_ngram_min}-{c.char_ngram_max}-gram "
+        f"TF-IDF (weight {c.char_weight}) and lemma word TF-IDF (weight {c.lemma_weight}); each "
+        f"taxonomy description{' and each of its terms' if c.prior_terms else ''} is an extra example "
+        f"(weight {c.prior_weight}). "
+        "Per-label thresholds come "
         "from inner out-of-fold probabilities (shrunk towards one field-wide threshold for rare "
         "labels); every row gets at least one theme and one doelgroep. kind uses the same estimator "
         f"with the [classify.kind] overrides {dict(settings.classify.kind)}.", "",
