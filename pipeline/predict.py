@@ -25,7 +25,7 @@ import joblib
 import numpy as np
 
 from .config import Settings, Taxonomy, load_taxonomy
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, PipelineError
 from .ingest import Initiative
 from .text import model_text
 from .train import BUNDLE_FILE, latest_model_dir
@@ -131,7 +131,7 @@ class Predictor:
                 "model folder %s holds model %s", folder, bundle.get("model_id"))
         try:
             taxonomy = load_taxonomy(settings.paths.taxonomy)
-        except Exception:  # predictions do not need it; a stage that does checks for None
+        except PipelineError:  # predictions do not need it; a stage that does checks for None
             taxonomy = None
         return cls(bundle, folder, taxonomy)
 
