@@ -43,7 +43,7 @@ test-fast: install
 
 ## Quality and speed benchmarks (minutes; see bench/README.md)
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 ## Re-pin requirements.lock from the current .venv (after changing pyproject.toml)
 lock:
