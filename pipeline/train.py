@@ -416,13 +416,24 @@ def cross_validate(stages: list[Stage], texts: list[str], rows: list[dict], sett
 # --- the model folder ------------------------------------------------------------------------
 
 
+def _portable(section, root: Path) -> dict:
+    """A settings section as a dict whose paths are relative to the project root, so the same
+    settings give the same model id in every checkout."""
+    out = {}
+    for key, value in dataclasses.asdict(section).items():
+        if isinstance(value, Path):
+            value = _relative(value, root)
+        out[key] = value
+    return out
+
+
 def config_fingerprint(settings: Settings) -> dict:
     """The settings that change what is learned: they go into the model id and the card."""
     return {
-        "classify": dataclasses.asdict(settings.classify),
-        "train": dataclasses.asdict(settings.train),
+        "classify": _portable(settings.classify, settings.root),
+        "train": _portable(settings.train, settings.root),
         # The Dutch cues are learned features: a changed cue file is a different model.
-        "score": {**dataclasses.asdict(settings.score),
+        "score": {**_portable(settings.score, settings.root),
                   "cues_sha256": hashlib.sha256(Path(settings.score.cues).read_bytes()).hexdigest()
                   if Path(settings.score.cues).is_file() else None},
         "embed": {"encoder": settings.embed.encoder, "prefix": settings.embed.prefix,
