@@ -33,6 +33,11 @@ def pass_settings(command):
     return wrapper
 
 
+# Every command that touches the catalogue takes the same option.
+db_option = click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                         help="Catalogue file (default: [store] path).")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -115,8 +120,7 @@ def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int) -> None:
 
 @main.command("search")
 @click.argument("query", required=False, default="")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Most hits to show (default: [search] limit).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit and line (id, score, ...).")
@@ -160,8 +164,7 @@ def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen
 @main.command("report")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="HTML file to write (one file, charts inside: it can be mailed).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @pass_settings
 def report_command(settings, out_path, db_path):
     """Write the Dutch report on the catalogue for policy staff (HTML, printable)."""
@@ -200,8 +203,7 @@ def _setup_run_log(log_path: Path) -> None:
 @main.command("run")
 @click.option("--inbox", "inbox", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder the municipalities' files land in (default: [run] inbox).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Model folder (default: the released model, models/LATEST).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -243,8 +245,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path):
 
 
 @main.command("reclassify")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Model folder (default: the released model, models/LATEST).")
 @pass_settings
@@ -267,8 +268,7 @@ def reclassify_command(settings, db_path, model_dir):
               help="csv (;-separated, opens in Dutch Excel), xlsx or jsonl.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--rejected", "rejected", is_flag=True,
               help="Export the rejected rows (file, row, field, message) instead of the catalogue.")
 @pass_settings
@@ -335,8 +335,7 @@ def classify_command(settings, input_path, out_path, model_dir):
 
 
 @main.command("serve")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--host", default=None, help="Address to listen on (default: [serve] host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port (default: [serve] port).")
@@ -362,8 +361,7 @@ def reviewer_group():
 
 @reviewer_group.command("add")
 @click.argument("name")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--password-stdin", "password_stdin", is_flag=True,
               help="Read the password from the first line of stdin (for scripts).")
 @pass_settings
@@ -383,8 +381,7 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
 
 @reviewer_group.command("passwd")
 @click.argument("name")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--password-stdin", "password_stdin", is_flag=True,
               help="Read the password from the first line of stdin (for scripts).")
 @pass_settings
@@ -403,8 +400,7 @@ def reviewer_passwd_command(settings, name, db_path, password_stdin):
 
 
 @reviewer_group.command("list")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @pass_settings
 def reviewer_list_command(settings, db_path):
     """List reviewer accounts with how many reviews each saved."""
@@ -431,8 +427,7 @@ def _read_new_password(password_stdin: bool) -> str:
 
 
 @main.command("export-labels")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Catalogue file (default: [store] path).")
+@db_option
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSONL file to write (default: [review] export_path, in data/labelled/).")
 @click.option("--if-exists", "if_exists", is_flag=True,
