@@ -743,11 +743,25 @@ def _db():
     return get_db()
 
 
+def is_local_path(target: str | None) -> bool:
+    """True when `target` is a path on this site ("/review/?status=alle"), never another site.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so "/<tab>/evil"
+    and "/<backslash>evil" would become "//evil" (another host): any control character, space or
+    backslash is refused, and the rest must parse without scheme or host ("https:evil" has one).
+    """
+    from urllib.parse import urlsplit
+
+    if not target or "\\" in target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
+        return False
+    parts = urlsplit(target)
+    return (not parts.scheme and not parts.netloc and parts.path.startswith("/")
+            and not parts.path.startswith("//"))
+
+
 def _safe_next(target: str | None) -> str:
-    """Only local paths: a login link must never send a reviewer to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("review.queue")
+    """`target` when it is a local path (see `is_local_path`), else the queue."""
+    return target if is_local_path(target) else url_for("review.queue")
 
 
 class LoginThrottle:

@@ -356,12 +356,25 @@ def test_post_without_csrf_token_is_refused(client):
     assert client.post("/login", data={"name": "anna", "password": PASSWORD}).status_code == 400
 
 
-def test_login_redirects_only_to_local_paths(app):
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/x", "/%09/evil.example/x", "/%0a/evil.example", "/%5Cevil.example",
+     "/%5C%5Cevil.example", "https:evil.example", "https://evil.example/", "evil.example", "%20//evil"],
+)
+def test_login_redirects_only_to_local_paths(app, target):
     client = app.test_client()
     token = csrf_from(client.get("/login").text)
-    response = client.post("/login?next=//evil.example/x",
+    response = client.post(f"/login?next={target}",
                            data={"name": "anna", "password": PASSWORD, "csrf_token": token})
-    assert response.headers["Location"].endswith("/review/")
+    assert response.status_code == 302 and response.headers["Location"] == "/review/"
+
+
+def test_login_keeps_a_local_next_path(app):
+    client = app.test_client()
+    token = csrf_from(client.get("/login").text)
+    response = client.post("/login?next=/review/%3Fstatus%3Dalle",
+                           data={"name": "anna", "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/review/?status=alle"
 
 
 def test_logout_ends_the_session(client):
