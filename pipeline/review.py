@@ -293,6 +293,34 @@ def check_password(conn, name: str, password: str) -> bool:
     return True
 
 
+def session_fingerprint(conn, name: str | None) -> str | None:
+    """A digest of active reviewer `name`'s password hash; None for an unknown or inactive name.
+
+    Stored in the session at login and compared on every request, so a new password
+    (`set_password`) or a deactivated account ends every session opened before. The cookie is
+    readable by its holder, so it carries this digest, never the hash itself.
+    """
+    import hashlib
+
+    row = conn.execute(
+        "SELECT password_hash FROM reviewers WHERE name = ? AND active = 1", (name or "",)
+    ).fetchone()
+    if row is None:
+        return None
+    return hashlib.sha256(row["password_hash"].encode("utf-8")).hexdigest()
+
+
+def deactivate_reviewer(conn, name: str) -> None:
+    """Stop reviewer `name` from logging in (their reviews stay); `set_password` reactivates.
+
+    Raises ReviewError when the name is unknown.
+    """
+    with store.transaction(conn):
+        cursor = conn.execute("UPDATE reviewers SET active = 0 WHERE name = ?", ((name or "").strip(),))
+        if cursor.rowcount == 0:
+            raise ReviewError(f"onbekende beoordelaar {name!r} / unknown reviewer")
+
+
 _dummy = None
 
 
@@ -815,7 +843,7 @@ def _throttle() -> LoginThrottle:
 
 @auth_blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    from .web import SESSION_USER_KEY
+    from .web import SESSION_FINGERPRINT_KEY, SESSION_USER_KEY
 
     next_url = request.args.get("next", "")
     if request.method == "POST":
@@ -831,6 +859,7 @@ def login():
             session.clear()  # a fresh session at login: no fixation of an earlier cookie
             session.permanent = True
             session[SESSION_USER_KEY] = name
+            session[SESSION_FINGERPRINT_KEY] = session_fingerprint(_db(), name)
             return redirect(_safe_next(next_url))
         throttle.failed(name.casefold())
         return (
@@ -881,6 +910,15 @@ def queue():
         skipped=set(session.get("skipped", [])),
         inf=math.inf,
     )
+
+
+def _abort_dutch(code: int, text: str):
+    """Stop the request with error `code` and this Dutch text on the error page."""
+    from werkzeug.exceptions import default_exceptions
+
+    exc = default_exceptions[code](text)
+    exc.dutch = True
+    raise exc
 
 
 def _current_record(initiative_id: str) -> dict:
@@ -1032,14 +1070,17 @@ def save(initiative_id: str):
         context = _item_context(current, form_labels=submitted, based_on=based_on,
                                 note=form.get("note", ""), error=str(exc))
         return render_template("review_item.html", **context), 400
-    result = save_review(
-        conn,
-        initiative_pk=initiative_pk,
-        reviewer=g.reviewer,
-        labels=labels,
-        based_on=based_on,
-        note=form.get("note"),
-    )
+    try:
+        result = save_review(
+            conn,
+            initiative_pk=initiative_pk,
+            reviewer=g.reviewer,
+            labels=labels,
+            based_on=based_on,
+            note=form.get("note"),
+        )
+    except ReviewError as exc:  # e.g. the account was deactivated after this request began
+        _abort_dutch(409, f"Niet opgeslagen: {exc}.")
     filters = QueueFilters.from_args(request.args)
     skipped = [i for i in session.get("skipped", []) if i != initiative_id]
     session["skipped"] = skipped

@@ -59,6 +59,9 @@ MOUNTS: tuple[Mount, ...] = (
 )
 
 SESSION_USER_KEY = "reviewer"
+# A digest of the reviewer's password hash at login (review.session_fingerprint): a session ends
+# when the password changes or the account is deactivated.
+SESSION_FINGERPRINT_KEY = "reviewer_fingerprint"
 
 # Dutch wording of the errors reviewers and visitors can meet.
 ERROR_TEXTS = {
@@ -195,7 +198,7 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
 
     @app.before_request
     def _require_login():
-        g.reviewer = session.get(SESSION_USER_KEY)
+        g.reviewer = _session_reviewer()
         if g.reviewer or request.endpoint in ("static", "index", "favicon"):
             return None
         if request.blueprint in app.config["PUBLIC_BLUEPRINTS"]:
@@ -243,10 +246,31 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
     return app
 
 
+def _session_reviewer() -> str | None:
+    """The reviewer of this request's session; None (and the session cleared) when there is none
+    or the account's password changed or it was deactivated since login."""
+    import hmac
+
+    from .review import session_fingerprint
+
+    name = session.get(SESSION_USER_KEY)
+    if name is None:
+        return None
+    held = session.get(SESSION_FINGERPRINT_KEY)
+    current = session_fingerprint(get_db(), name)
+    if held is None or current is None or not hmac.compare_digest(held, current):
+        session.clear()
+        return None
+    return name
+
+
 def _unauthorized():
     from werkzeug.exceptions import Unauthorized
 
     return Unauthorized()
 
 
-__all__ = ["create_app", "get_db", "load_secret_key", "MOUNTS", "Mount", "SESSION_USER_KEY"]
+__all__ = [
+    "create_app", "get_db", "load_secret_key", "MOUNTS", "Mount", "SESSION_FINGERPRINT_KEY",
+    "SESSION_USER_KEY",
+]

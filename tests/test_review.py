@@ -377,6 +377,53 @@ def test_login_keeps_a_local_next_path(app):
     assert response.headers["Location"] == "/review/?status=alle"
 
 
+@pytest.mark.parametrize("change", ["set_password", "deactivate"])
+def test_a_new_password_or_deactivation_ends_open_sessions(client, catalogue, change):
+    assert client.get("/review/").status_code == 200
+    conn = store.connect(catalogue[0])
+    try:
+        if change == "set_password":
+            review.set_password(conn, "anna", "een-heel-nieuw-wachtwoord", min_password_chars=12)
+        else:
+            review.deactivate_reviewer(conn, "anna")
+    finally:
+        conn.close()
+    response = client.get("/review/", headers={"Accept": "text/html"})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    # the session was cleared, not merely refused once
+    with client.session_transaction() as session:
+        assert "reviewer" not in session
+
+
+def test_password_change_of_another_reviewer_leaves_a_session_alone(client, catalogue):
+    conn = store.connect(catalogue[0])
+    review.set_password(conn, "bram", "een-heel-nieuw-wachtwoord", min_password_chars=12)
+    conn.close()
+    assert client.get("/review/").status_code == 200
+
+
+def test_a_deactivated_reviewer_cannot_log_in_or_save(app, catalogue):
+    client = app.test_client()
+    assert login(client).status_code == 302
+    fields = item_form(client, "xss-1")
+    conn = store.connect(catalogue[0])
+    review.deactivate_reviewer(conn, "anna")
+    response = _save(client, "xss-1", LABELS_A, fields=fields)
+    assert response.status_code == 401  # refused as logged out, not a server error
+    assert conn.execute("SELECT count(*) FROM reviews").fetchone()[0] == 0
+    assert login(client).status_code == 401
+    conn.close()
+
+
+def test_a_save_by_an_account_gone_inactive_is_refused_in_dutch(conn):
+    review.deactivate_reviewer(conn, "anna")
+    with pytest.raises(review.ReviewError, match="onbekende beoordelaar"):
+        review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
+                           based_on=None, note=None)
+    with pytest.raises(review.ReviewError, match="onbekende beoordelaar"):
+        review.deactivate_reviewer(conn, "niemand")
+
+
 def test_logout_ends_the_session(client):
     token = csrf_from(client.get("/review/").text)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
