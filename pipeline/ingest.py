@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import Iterable, Iterator
 
 from . import errors
 from .errors import InputFileError
+from .text import normalise
+
+log = logging.getLogger(__name__)
 
 REQUIRED_FIELDS = ("id", "gemeente", "omschrijving")
 OPTIONAL_FIELDS = ("naam", "gemeenten", "urls")
@@ -34,6 +38,9 @@ BINARY_SIGNATURES = {
 }
 _LIST_SPLIT = re.compile(r"\s*[;|,]\s*")
 _URL_SPLIT = re.compile(r"[\s;|,]+")
+# A valid UTF-8 multibyte sequence. A Windows-1252 export practically never contains one, so its
+# presence means the file is UTF-8 and only some lines are not.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ class IngestResult:
     source: str = ""
     encoding: str = "utf-8"
     format: str = "jsonl"
+    # File-level notes the user should see although every row could be read (mixed encodings,
+    # no rows at all).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows_in(self) -> int:
@@ -125,13 +135,18 @@ def read_initiatives(
     if not path.is_file():
         raise InputFileError(f"{path}: bestand niet gevonden / file not found")
     data = path.read_bytes()
-    text, encoding = _decode(data, path)
+    text, encoding, warnings = _decode(data, path)
     fmt = _detect_format(path, text)
     records = _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
     result = validate_records(
         records, max_text_chars=max_text_chars, max_field_chars=max_field_chars
     )
+    if result.rows_in == 0:
+        warnings.append(errors.FILE_NO_ROWS.format(path=path))
     result.source, result.encoding, result.format = str(path), encoding, fmt
+    result.warnings = warnings
+    for warning in warnings:
+        log.warning(warning)
     return result
 
 
@@ -183,7 +198,7 @@ def errors_path_for(output: str | Path) -> Path:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-def _decode(data: bytes, path: Path) -> tuple[str, str]:
+def _decode(data: bytes, path: Path) -> tuple[str, str, list[str]]:
     for signature, what in BINARY_SIGNATURES.items():
         if data.startswith(signature):
             raise InputFileError(
@@ -196,16 +211,33 @@ def _decode(data: bytes, path: Path) -> tuple[str, str]:
             f"CSV UTF-8. / Binary or UTF-16 file; save it as UTF-8 CSV or JSONL."
         )
     try:
-        return data.decode("utf-8-sig"), "utf-8"
+        return data.decode("utf-8-sig"), "utf-8", []
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise InputFileError(
-            f"{path}: tekens op byte {exc.start} zijn geen UTF-8 en geen Windows-1252. / "
-            f"Unknown text encoding."
-        ) from None
+    if not _UTF8_MULTIBYTE.search(data):
+        try:
+            return data.decode("cp1252"), "cp1252", []
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                f"{path}: tekens op byte {exc.start} zijn geen UTF-8 en geen Windows-1252. / "
+                f"Unknown text encoding."
+            ) from None
+    # UTF-8 with a few lines pasted from a Windows-1252 source: decoding the whole file as
+    # Windows-1252 would garble every accented character, so only the lines that are not UTF-8
+    # are read as Windows-1252, and the user is told which.
+    lines, fallback = [], []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                raise InputFileError(errors.FILE_UNKNOWN_ENCODING.format(path=path, line=number)) from None
+            fallback.append(number)
+    text = "\n".join(lines).removeprefix("\ufeff")
+    numbers = ", ".join(map(str, fallback))
+    return text, "utf-8+cp1252", [errors.FILE_MIXED_ENCODING.format(path=path, lines=numbers)]
 
 
 def _detect_format(path: Path, text: str) -> str:
@@ -228,6 +260,16 @@ def _detect_format(path: Path, text: str) -> str:
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, str | None]]:
     stripped = text.lstrip()
+    if stripped.startswith("{"):
+        # One pretty-printed object spread over several lines (a .json file); JSON lines with
+        # more than one object fail here and are read line by line below.
+        try:
+            item = json.loads(stripped)
+        except json.JSONDecodeError:
+            item = None
+        if isinstance(item, dict):
+            yield text[: len(text) - len(stripped)].count("\n") + 1, item, item, None
+            return
     if stripped.startswith("["):
         # A JSON array of objects: accepted too, numbered by position (1-based).
         try:
@@ -257,39 +299,69 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, st
 
 
 def _csv_records(text: str, path: Path) -> Iterator[tuple[int, dict | None, str | dict, str | None]]:
-    header_line = text.lstrip("\r\n").split("\n", 1)[0]
+    lines = io.StringIO(text, newline="").readlines()
+    header_line = next((line for line in lines if line.strip()), "")
     delimiter = max(",;\t", key=header_line.count)
     if header_line.count(delimiter) == 0:
         raise InputFileError(
             f"{path}: de eerste regel is geen kop met kolommen gescheiden door , ; of tab. / "
             f"No CSV header found."
         )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader)]
+    # No cell can be longer than the file: an over-long cell is then read and rejected as too
+    # long by validation instead of failing the whole file. strict: a stray quote is an error
+    # we report, not text the reader silently reshapes.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
+    # Blank lines above the header (Excel exports sometimes have them) are skipped.
+    header: list[str] = []
+    while not any(h.strip() for h in header):
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise InputFileError(
+                f"{path}: de kop (regel {reader.line_num}) is geen geldige CSV: {exc}. / Broken CSV header."
+            ) from None
+        if header is None:
+            raise InputFileError(
+                f"{path}: geen kop met kolomnamen gevonden. / No CSV header found."
+            )
+    header = [h.strip().lower() for h in header]
     missing = [f for f in REQUIRED_FIELDS if f not in header]
     if missing and not any(f in header for f in REQUIRED_FIELDS):
         raise InputFileError(
             f"{path}: de kop heeft geen van de kolommen {list(REQUIRED_FIELDS)} (kreeg {header}). / "
             f"The header names none of the required columns."
         )
-    previous_end = 1
-    for cells in reader:
+    # A column without a name keeps its cells under its position, so nothing is dropped.
+    names = [name or f"kolom_{position}" for position, name in enumerate(header, start=1)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputFileError(errors.FILE_REPEATED_COLUMNS.format(path=path, names=repeated))
+    previous_end = reader.line_num
+    while True:
         row = previous_end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raw = "".join(lines[row - 1 : reader.line_num])
+            if reader.line_num >= len(lines) and "end of data" in str(exc):
+                problem = errors.ROW_UNCLOSED_QUOTE.format(first=row, last=reader.line_num)
+            else:
+                problem = errors.ROW_BROKEN_CSV.format(line=reader.line_num, error=exc)
+            previous_end = reader.line_num
+            yield row, None, raw, problem
+            continue
         previous_end = reader.line_num
         if not any(c.strip() for c in cells):
             continue
-        raw = dict(zip(header, cells))
-        if len(cells) > len(header):
-            raw["(extra cellen)"] = cells[len(header):]
-            yield row, None, raw, errors.ROW_EXTRA_CELLS.format(got=len(cells), expected=len(header))
+        raw = dict(zip(names, cells))
+        if len(cells) > len(names):
+            raw["(extra cellen)"] = cells[len(names):]
+            yield row, None, raw, errors.ROW_EXTRA_CELLS.format(got=len(cells), expected=len(names))
             continue
-        fields = {name: value for name, value in zip(header, cells) if name}
-        for name in ("gemeenten",):
-            if name in fields:
-                fields[name] = [v for v in _LIST_SPLIT.split(fields[name].strip()) if v]
-        if "urls" in fields:
-            fields["urls"] = [v for v in _URL_SPLIT.split(fields["urls"].strip()) if v]
-        yield row, fields, raw, None
+        yield row, dict(raw), raw, None
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -339,13 +411,19 @@ def _validate(row, fields, raw, max_text_chars, max_field_chars):
         if value is None or value == "":
             lists[name] = ()
         elif isinstance(value, str):
-            lists[name] = (value.strip(),)
+            # A list typed as one cell (CSV, or a string in JSON): split it the same way.
+            splitter = _URL_SPLIT if name == "urls" else _LIST_SPLIT
+            lists[name] = tuple(v for v in splitter.split(value.strip()) if v)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             lists[name] = tuple(v.strip() for v in value if v.strip())
         else:
             problems.append(
                 Problem(name, errors.ROW_WRONG_TYPE.format(expected="lijst van tekst", got=type(value).__name__))
             )
+    naam_text = naam if isinstance(naam, str) else ""
+    if "omschrijving" in values and not (normalise(naam_text) + normalise(values["omschrijving"])):
+        # Only links, addresses or bullets: the models would read "" and still answer confidently.
+        problems.append(Problem("omschrijving", errors.ROW_NO_TEXT))
     if problems:
         return None, problems
     gemeenten = lists["gemeenten"] or (values["gemeente"],)

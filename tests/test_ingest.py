@@ -113,3 +113,130 @@ def test_rejected_rows_are_written_beside_the_output_with_raw_row(tmp_path):
     write_rejected(result.rejected, target)
     (line,) = [json.loads(l) for l in target.read_text(encoding="utf-8").splitlines()]
     assert line["row"] == 1 and line["field"] == "gemeente" and line["raw"]
+
+
+# --- review findings: every row named, nothing the user gave dropped or garbled ---------------
+
+
+@pytest.mark.parametrize("naam, omschrijving", [
+    (None, "https://www.delft.nl/corona"),
+    (None, "info@delft.nl"),
+    (None, "• \n• "),
+    ("www.x.nl", "https://www.delft.nl/corona  info@delft.nl"),
+])
+def test_description_with_only_links_or_bullets_is_rejected(tmp_path, naam, omschrijving):
+    row = {**GOOD, "id": "b", "naam": naam, "omschrijving": omschrijving}
+    path = write_jsonl(tmp_path / "in.jsonl", [GOOD, row])
+    result = read_initiatives(path)
+    assert [i.id for i in result.accepted] == ["a-1"]
+    (bad,) = result.rejected
+    assert (bad.row, bad.id, bad.field) == (2, "b", "omschrijving")
+    assert "links" in bad.message() and bad.raw  # raw row kept for the errors file
+
+
+def test_a_link_with_a_name_is_still_accepted(tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [{**GOOD, "omschrijving": "https://www.delft.nl/corona"}])
+    assert [i.id for i in read_initiatives(path).accepted] == ["a-1"]
+
+
+@pytest.mark.parametrize("header", [
+    "id,gemeente,omschrijving,omschrijving",
+    "id;gemeente;Omschrijving;omschrijving ",
+])
+def test_repeated_column_name_is_a_clean_error(tmp_path, header):
+    delimiter = "," if "," in header else ";"
+    path = tmp_path / "in.csv"
+    path.write_text(header + "\n" + delimiter.join(["1", "Delft", "eerste", "tweede"]) + "\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="omschrijving"):
+        read_initiatives(path)
+
+
+@pytest.mark.parametrize("stray_line", [2, 3])
+def test_utf8_file_with_one_windows_1252_line_keeps_every_accent(tmp_path, stray_line):
+    lines = ["id;gemeente;omschrijving", "1;Delft;Cliënten krijgen één loket", "2;Ede;Café voor ouderen"]
+    encoded = [line.encode("utf-8") for line in lines]
+    encoded[stray_line - 1] = lines[stray_line - 1].encode("cp1252")
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\n".join(encoded) + b"\n")
+    result = read_initiatives(path)
+    assert [i.omschrijving for i in result.accepted] == ["Cliënten krijgen één loket", "Café voor ouderen"]
+    (warning,) = result.warnings
+    assert f"regel(s) {stray_line} " in warning and "Windows-1252" in warning
+
+
+@pytest.mark.parametrize("length", [131_073, 200_000])
+def test_huge_csv_cell_is_a_rejected_row_not_a_crash(tmp_path, length):
+    path = tmp_path / "in.csv"
+    path.write_text(f"id,gemeente,omschrijving\n1,Delft,{'x' * length}\n2,Ede,kort\n", encoding="utf-8")
+    result = read_initiatives(path, max_text_chars=20_000)
+    assert [i.id for i in result.accepted] == ["2"]
+    (bad,) = result.rejected
+    assert (bad.row, bad.id, bad.field) == (2, "1", "omschrijving") and str(length) in bad.message()
+
+
+@pytest.mark.parametrize("body, bad_row, good_ids", [
+    # an unclosed quote swallows every later line: say so, keep the raw lines
+    ('1,Delft,"open\n2,Ede,tweede\n3,Epe,derde\n', 2, []),
+    ('0,Epe,goed\n1,Delft,"open\n2,Ede,tweede\n', 3, ["0"]),
+    # text after a closing quote: that row is rejected, the next one is read
+    ('1,Delft,"x"y\n2,Ede,tweede\n', 2, ["2"]),
+])
+def test_broken_quotes_are_rejected_rows_naming_the_line(tmp_path, body, bad_row, good_ids):
+    path = tmp_path / "in.csv"
+    path.write_text("id,gemeente,omschrijving\n" + body, encoding="utf-8")
+    result = read_initiatives(path)
+    assert [i.id for i in result.accepted] == good_ids
+    (bad,) = result.rejected
+    assert bad.row == bad_row and f"rij {bad_row}" in bad.message() and "regel" in bad.message()
+    assert bad.raw.startswith(body.splitlines()[bad_row - 2])
+
+
+@pytest.mark.parametrize("leading", ["\n\n", "\r\n", " \n;;\n"])
+def test_blank_lines_above_the_header_are_skipped(tmp_path, leading):
+    path = tmp_path / "in.csv"
+    path.write_text(leading + "id;gemeente;omschrijving\n1;Delft;ok\n2;Ede;\n", encoding="utf-8", newline="")
+    result = read_initiatives(path)
+    header_line = leading.count("\n") + 1
+    assert [(i.id, i.row) for i in result.accepted] == [("1", header_line + 1)]
+    assert result.rejected[0].row == header_line + 2
+
+
+@pytest.mark.parametrize("header, cells, expected", [
+    ("id,gemeente,omschrijving,", "1,Delft,tekst,bijzonder", {"kolom_4": "bijzonder"}),
+    ("id,,gemeente,omschrijving", "1,notitie,Delft,tekst", {"kolom_2": "notitie"}),
+])
+def test_cells_under_an_empty_column_name_are_kept(tmp_path, header, cells, expected):
+    path = tmp_path / "in.csv"
+    path.write_text(f"{header}\n{cells}\n", encoding="utf-8")
+    (initiative,) = read_initiatives(path).accepted
+    assert initiative.extra == expected
+
+
+@pytest.mark.parametrize("indent", [2, "\t"])
+def test_one_pretty_printed_json_object_is_one_row(tmp_path, indent):
+    path = tmp_path / "in.json"
+    path.write_text("\n" + json.dumps(GOOD, indent=indent), encoding="utf-8")
+    result = read_initiatives(path)
+    assert [(i.id, i.row) for i in result.accepted] == [("a-1", 2)] and result.rejected == []
+
+
+@pytest.mark.parametrize("text", ["id,gemeente,omschrijving\n", "id;gemeente;omschrijving\n\n\n"])
+def test_header_only_csv_warns_that_there_are_no_rows(tmp_path, text):
+    path = tmp_path / "in.csv"
+    path.write_text(text, encoding="utf-8")
+    result = read_initiatives(path)
+    assert result.rows_in == 0
+    (warning,) = result.warnings
+    assert "geen rijen" in warning
+
+
+@pytest.mark.parametrize("gemeenten, expected", [
+    ("Delft; Leiden", ("Delft", "Leiden")),
+    ("Delft|Leiden, Ede", ("Delft", "Leiden", "Ede")),
+    (["Delft", " Leiden "], ("Delft", "Leiden")),
+])
+def test_jsonl_gemeenten_as_a_string_is_split_like_csv(tmp_path, gemeenten, expected):
+    path = write_jsonl(tmp_path / "in.jsonl", [{**GOOD, "gemeenten": gemeenten, "urls": "https://a.nl https://b.nl"}])
+    (initiative,) = read_initiatives(path).accepted
+    assert initiative.gemeenten == expected
+    assert initiative.urls == ("https://a.nl", "https://b.nl")
