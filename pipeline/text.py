@@ -14,8 +14,10 @@ from typing import Iterable
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-# A word broken over a line end by the scanner: "maat-\njes" -> "maatjes".
-_HYPHEN_BREAK = re.compile(r"(\w)-\s*\n\s*(\w)")
+# A word broken over a line end by the scanner: "maat-\njes" -> "maatjes". Not a Dutch elliptical
+# hyphen ("ouderen-\nen jongerenwerk", "huur- of zorgtoeslag"): the next word is then en/of/tot,
+# and a space after the hyphen also means it was typed, not a break.
+_HYPHEN_BREAK = re.compile(r"(\w)-\r?\n\s*(?!(?:en|of|tot)\b)(\w)", re.IGNORECASE)
 _BULLETS = re.compile(r"(?m)^\s*(?:[•▪●◦■□➢►\-–*·o]|\d{1,2}[.)])\s+")
 _INLINE_BULLETS = re.compile(r"\s*[•▪●◦■□➢►·]\s*")
 _SPACE = re.compile(r"\s+")
@@ -33,7 +35,7 @@ def normalise(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch if unicodedata.category(ch) not in _CONTROL or ch in "\n\t" else " " for ch in text)
+    text = "".join(ch if unicodedata.category(ch) not in _CONTROL or ch in "\n\r\t" else " " for ch in text)
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = _BULLETS.sub(" ", text)
     text = _INLINE_BULLETS.sub(" ; ", text)

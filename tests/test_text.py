@@ -32,3 +32,16 @@ def test_model_text_puts_the_name_before_the_description_once():
 
 def test_lemmas_merge_dutch_inflections_and_drop_stop_words():
     assert lemma_text("Vrijwilligers brachten de maaltijden") == "vrijwilliger brengen maaltijd"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Ouderen-\n en jongerenwerk", "Ouderen- en jongerenwerk"),   # elliptical hyphen, not a break
+    ("Ouderen-\nen jongerenwerk", "Ouderen- en jongerenwerk"),
+    ("huur-\nof zorgtoeslag", "huur- of zorgtoeslag"),
+    ("0-\ntot 4-jarigen", "0- tot 4-jarigen"),
+    ("buurt- \nhuizen", "buurt- huizen"),                            # typed space: not a scanner break
+    ("Maat-\r\njes", "Maatjes"),
+    ("ouderen-\nenquête", "ouderenenquête"),                           # "en" only as a whole word
+])
+def test_normalise_keeps_dutch_elliptical_hyphens(raw, expected):
+    assert normalise(raw) == expected
