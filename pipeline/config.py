@@ -115,6 +115,8 @@ class SearchConfig:
     doc_prefix: str
     limit: int
     reasons_shown: int
+    title_chars: int
+    description_chars: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class ReportConfig:
     top_groups: int
     chart_dpi: int
     blind_spot_max_rows: int
+    summary_top: int
+    title_chars: int
+    signal_chars: int
 
 
 @dataclass(frozen=True)

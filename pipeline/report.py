@@ -7,8 +7,9 @@ PNG data URIs (the HTML file can be mailed as one file). `render_report_html(...
 standalone template; the web page /rapport shows the same body inside the site layout.
 
 Input records are the published catalogue rows as described in `pipeline.search` (id, gemeente,
-naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten); groups are
-dicts {"id", "label" (optional), "members": [initiative ids]}.
+gemeenten, naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten);
+groups are dicts {"id", "label" (optional), "members": [initiative ids]}. Municipalities are
+counted by `pipeline.search.places`: a joint submission counts once for each place it names.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .errors import PipelineError
+from .search import excerpt as _excerpt
+from .search import places
+from .store import KIND_NAMES
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
+# Shown where a row names no municipality at all.
+UNKNOWN_PLACE = "(onbekend)"
 
 
 class ReportError(PipelineError, ValueError):
@@ -52,7 +58,8 @@ class Report:
     total: Count
     initiatives: Count
     signals: Count
-    gemeenten: list[Count]                 # every municipality, most rows first
+    gemeenten: list[Count]                 # every municipality, most rows first (joint rows
+                                           # count for each of their places)
     gemeenten_once: list[Count]            # municipalities with exactly one row
     themes: list[Count]                    # taxonomy order
     doelgroepen: list[Count]
@@ -70,7 +77,7 @@ class Report:
 
 
 def _sort_key(record: dict):
-    return ((record.get("gemeente") or "").casefold(), record["id"])
+    return (", ".join(places(record)).casefold(), record["id"])
 
 
 def pick_examples(records: list[dict], theme: str, *, min_replicability: int, per_theme: int,
@@ -80,7 +87,8 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
     Takes initiatives (not signals) with replicability >= `min_replicability`, best score first;
     among equal scores, ideas already found in more other municipalities first (proven elsewhere),
     then by id for a stable order. At most `per_gemeente` per municipality, one per same-idea
-    group (the others are named under "ook in"), `per_theme` in all.
+    group (the others are named under "ook in"), `per_theme` in all; a joint submission counts
+    for each of its places.
     """
     candidates = [
         r for r in records
@@ -92,11 +100,11 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
                                    -len(r.get("group_gemeenten") or ()), r["id"]))
     chosen, per_place, ideas = [], Counter(), set()
     for record in candidates:
-        place = (record.get("gemeente") or "").casefold()
+        own = {g.casefold() for g in places(record)} or {""}
         group = record.get("group_id")
-        if per_place[place] >= per_gemeente or (group is not None and group in ideas):
+        if any(per_place[g] >= per_gemeente for g in own) or (group is not None and group in ideas):
             continue
-        per_place[place] += 1
+        per_place.update(own)
         if group is not None:
             ideas.add(group)
         chosen.append(record)
@@ -120,7 +128,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
 
     per_place: dict[str, list[str]] = defaultdict(list)
     for r in records:
-        per_place[r.get("gemeente") or "(onbekend)"].append(r["id"])
+        for place in places(r) or [UNKNOWN_PLACE]:
+            per_place[place].append(r["id"])
     gemeenten = [Count(key=g, label=g, ids=v) for g, v in per_place.items()]
     gemeenten.sort(key=lambda c: (-c.n, c.label.casefold()))
 
@@ -155,14 +164,15 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
     ideas = []
     for group in groups:
         members = [by_id[m] for m in group.get("members") or () if m in by_id]
-        places = sorted({m.get("gemeente") or "" for m in members}, key=str.casefold)
+        where = sorted({g for m in members for g in places(m)}, key=str.casefold)
         if len(members) < 2:
             continue
         first = min(members, key=lambda m: m["id"])
         ideas.append({
             "id": str(group.get("id")),
-            "label": group.get("label") or first.get("naam") or _excerpt(first.get("omschrijving")),
-            "gemeenten": places,
+            "label": group.get("label") or first.get("naam")
+            or _excerpt(first.get("omschrijving"), config.title_chars),
+            "gemeenten": where,
             "members": sorted(members, key=_sort_key),
             "count": Count(key=str(group.get("id")), label="", ids=[m["id"] for m in members]),
         })
@@ -200,11 +210,6 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
                          ids=[r["id"] for r in records if not r.get("themes")]),
         records=records,
     )
-
-
-def _excerpt(text: str | None, limit: int = 90) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _png(fig, dpi: int) -> str:
@@ -279,8 +284,10 @@ def report_context(report: Report, taxonomy, config) -> dict:
         "report": report,
         "theme_name": lambda t: taxonomy.name("themes", t),
         "doelgroep_name": lambda d: taxonomy.name("doelgroepen", d),
-        "kind_names": {INITIATIVE: "initiatief", SIGNAL: "signaal"},
+        "kind_names": {kind: name.lower() for kind, name in KIND_NAMES.items()},
         "excerpt": _excerpt,
+        "places": places,
+        "score_max": max(taxonomy.replicability),
         "config": config,
     }
 

@@ -15,10 +15,15 @@ minimum replicability) then keep the matching rows in ranked order.
 
 The pure core works on plain dict *records*, one per published initiative:
 
-    {"id", "gemeente", "naam", "omschrijving", "themes": [...], "doelgroepen": [...], "kind",
+    {"id", "gemeente", "gemeenten": [every place of the row], "naam", "omschrijving",
+     "themes": [...], "doelgroepen": [...], "kind",
      "replicability": int | None, "reasons": [{"reden", "richting", "bewijs"}, ...],
      "group_id", "group_gemeenten": [other places with the same idea],
      and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
+
+A joint submission has one long `gemeente` string ("Amersfoort, Almere, ... en ...") and its
+places in `gemeenten`; `places(record)` is what counts, lists and filters by municipality (search
+and report alike), falling back to `[gemeente]` for a row without that list.
 
 Published rows are the current version of every initiative in the catalogue: rows that failed
 validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
@@ -39,16 +44,25 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import PipelineError
+from .store import KIND_NAMES, LABELS_FROM
 from .text import lemma_texts, normalise
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
 REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
-KINDS = ("initiative", "signal")
-
+KINDS = tuple(KIND_NAMES)
 
 # What users may type for a kind: the Dutch word the pages show, or the id.
-KIND_WORDS = {"initiatief": "initiative", "initiative": "initiative",
-              "signaal": "signal", "signal": "signal"}
+KIND_WORDS = {**{kind: kind for kind in KINDS},
+              **{name.casefold(): kind for kind, name in KIND_NAMES.items()}}
+
+
+def places(record: dict) -> list[str]:
+    """The municipalities of a record: its `gemeenten` list (a joint submission names several),
+    else its one `gemeente`; [] when it has neither."""
+    listed = [g for g in record.get("gemeenten") or () if g and g.strip()]
+    if listed:
+        return listed
+    return [record["gemeente"]] if record.get("gemeente") else []
 
 
 class SearchError(PipelineError, ValueError):
@@ -77,7 +91,8 @@ def resolve_kind(value: str | None) -> str | None:
         return KIND_WORDS[value.strip().casefold()]
     except KeyError:
         raise SearchError(
-            f"onbekende soort {value!r} / unknown kind; kies initiatief of signaal"
+            f"onbekende soort {value!r} / unknown kind; kies "
+            f"{' of '.join(name.lower() for name in KIND_NAMES.values())}"
         ) from None
 
 
@@ -91,6 +106,12 @@ def record_text(record: dict) -> str:
     if naam and not body.lower().startswith(naam.lower()):
         return f"{naam}. {body}"
     return body
+
+
+def excerpt(text: str | None, limit: int) -> str:
+    """`text` on one line, cut at a word to at most `limit` characters (with "…" when cut)."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:
@@ -191,7 +212,9 @@ class SearchFilters:
     min_replicability: int | None = None
 
     def validate(self, taxonomy) -> "SearchFilters":
-        """Check label ids against the taxonomy; return self. Raises SearchError naming the value."""
+        """Check label ids and the minimum score against the taxonomy; return self.
+
+        Raises SearchError naming the value."""
         for field_name, values in (("themes", self.themes), ("doelgroepen", self.doelgroepen)):
             valid = taxonomy.ids(field_name)
             for value in values:
@@ -201,10 +224,11 @@ class SearchFilters:
                     )
         if self.kind is not None and self.kind not in KINDS:
             raise SearchError(f"onbekende soort {self.kind!r} / unknown kind; kies uit: {', '.join(KINDS)}")
-        if self.min_replicability is not None and not 1 <= self.min_replicability <= 5:
+        if self.min_replicability is not None and self.min_replicability not in taxonomy.replicability:
+            scale = _scale_text(taxonomy)
             raise SearchError(
-                f"minimale overdraagbaarheid moet 1-5 zijn / minimum replicability must be 1-5, "
-                f"got {self.min_replicability!r}"
+                f"minimale overdraagbaarheid moet {scale} zijn / minimum replicability must be "
+                f"{scale}, got {self.min_replicability!r}"
             )
         return self
 
@@ -215,7 +239,7 @@ class SearchFilters:
             return False
         if self.gemeenten:
             wanted = {g.casefold() for g in self.gemeenten}
-            if (record.get("gemeente") or "").casefold() not in wanted:
+            if not wanted & {g.casefold() for g in places(record)}:
                 return False
         if self.kind is not None and record.get("kind") != self.kind:
             return False
@@ -224,6 +248,11 @@ class SearchFilters:
             if score is None or score < self.min_replicability:
                 return False
         return True
+
+
+def _scale_text(taxonomy) -> str:
+    """The replicability scale as "1-5" for messages, from the taxonomy."""
+    return f"{min(taxonomy.replicability)}-{max(taxonomy.replicability)}"
 
 
 @dataclass
@@ -315,19 +344,19 @@ def catalogue_records(conn) -> list[dict]:
     rows = store.catalogue(conn)
     # Places of a group come from its published members, not from what the grouper stored:
     # a member replaced or withdrawn since the last regroup must not be advertised.
-    place_of = {row["id"]: row.get("gemeente") or "" for row in rows}
+    places_of = {row["id"]: places(row) for row in rows}
     out = []
     for row in rows:
         group = row.get("group") or {}
-        own = (row.get("gemeente") or "").casefold()
-        others = sorted({place_of[m] for m in group.get("members") or ()
-                         if m in place_of and place_of[m] and place_of[m].casefold() != own},
-                        key=str.casefold)
+        own = {g.casefold() for g in places_of[row["id"]]}
+        others = sorted({g for m in group.get("members") or () for g in places_of.get(m, ())
+                         if g.casefold() not in own}, key=str.casefold)
         prediction = row.get("prediction") or {}
         review = row.get("review") or {}
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
+            "gemeenten": places_of[row["id"]],
             "naam": row.get("naam"),
             "omschrijving": row.get("omschrijving") or "",
             "themes": list(row.get("themes") or ()),
@@ -362,6 +391,7 @@ def records_from_rows(rows: Iterable[dict]) -> list[dict]:
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
+            "gemeenten": places(row),
             "naam": row.get("naam"),
             "omschrijving": row.get("omschrijving") or "",
             "themes": list(row.get("themes") or ()),
@@ -503,10 +533,13 @@ def page():
     if error is None:
         all_hits = current_index(records).search(query, filters)
         total, hits = len(all_hits), all_hits[: settings.search.limit]
-    places = sorted({r["gemeente"] for r in records if r.get("gemeente")}, key=str.casefold)
+    place_list = sorted({g for r in records for g in places(r)}, key=str.casefold)
     status = 400 if error else 200
     return render_template(
         "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
-        taxonomy=taxonomy, places=places, n_records=len(records), searched=bool(request.args),
+        taxonomy=taxonomy, place_options=place_list, n_records=len(records), searched=bool(request.args),
         reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),
+        title_chars=settings.search.title_chars, description_chars=settings.search.description_chars,
+        kind_names={kind: name.lower() for kind, name in KIND_NAMES.items()},
+        labels_from=LABELS_FROM, places=places, excerpt=excerpt,
     ), status

@@ -151,6 +151,36 @@ def test_charts_are_png_inside_the_file(report, taxonomy, settings):
     assert "http://" not in html and "https://" not in html   # nothing to fetch: mailable
 
 
+def test_a_joint_submission_counts_for_each_of_its_places(settings, taxonomy):
+    joint = dict(record("j", "Almere, Breda, Zwolle en ...", ["eenzaamheid"], ["ouderen"]),
+                 gemeenten=["Almere", "Breda", "Zwolle"])
+    report = build_report(ROWS + [joint], [{"id": "g", "members": ["j", "r6"]}], taxonomy,
+                          settings.report)
+    places = by_key(report.gemeenten)
+    assert "Almere, Breda, Zwolle en ..." not in places
+    assert places["Almere"] == ["j", "r1", "r2", "r3"]
+    assert places["Zwolle"] == ["j"]
+    assert report.n_gemeenten == 5
+    assert report.ideas[0]["gemeenten"] == ["Almere", "Breda", "Delft", "Zwolle"]
+    html = html_of(report, taxonomy, settings)
+    assert re.search(r'data-gemeente="Zwolle">1<', html)
+
+
+def test_examples_say_minimum_score_or_higher(report, taxonomy, settings):
+    html = html_of(report, taxonomy, settings)
+    minimum = settings.report.example_min_replicability
+    assert f"overdraagbaarheid {minimum} of hoger," in html
+    assert f"{minimum} of 5" not in html
+
+
+def test_summary_names_as_many_top_themes_as_configured(report, taxonomy, settings):
+    config = dataclasses.replace(settings.report, summary_top=1)
+    html = render_report_html(dataclasses.replace(report, charts={}), taxonomy, config)
+    line = re.search(r"Meest genoemde thema's: (.*?)</li>", html).group(1)
+    assert line.count("<a ") == 1 and "eenzaamheid" in line
+    assert "De 1 gemeenten met de meeste inzendingen leveren er 3 van de 7" in html
+
+
 def test_text_from_municipalities_is_escaped(settings, taxonomy):
     rows = [record("x", "Ede", ["schulden"], ["gezinnen"], kind="signal",
                    naam="<script>alert(1)</script>")]

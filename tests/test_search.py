@@ -68,7 +68,8 @@ def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = ()) -> Pat
     """A real catalogue file: rows (seed format) stored with their labels as one model's prediction."""
     conn = store.connect(path)
     accepted = [Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"],
-                           naam=r.get("naam")) for r in rows]
+                           naam=r.get("naam"), gemeenten=tuple(r.get("gemeenten") or ()))
+                for r in rows]
     predictions = [{
         "model_id": "test-model", "themes": r["themes"], "doelgroepen": r["doelgroepen"],
         "kind": r["kind"],
@@ -148,6 +149,22 @@ def test_filters_keep_matching_rows(filters, expected):
     assert {h.record["id"] for h in keyword_index().search("hulp", filters)} == expected
 
 
+# A joint submission: one long `gemeente` string, its places in `gemeenten`.
+JOINT = record("j", "Amersfoort, Almere, Enschede en Leiden samen", ["eenzaamheid"], ["ouderen"],
+               gemeenten=["Amersfoort", "Almere", "Enschede", "Leiden"],
+               omschrijving="Samen een belcirkel voor eenzame ouderen.")
+
+
+@pytest.mark.parametrize("place, expected", [
+    ("Enschede", {"j"}),
+    ("almere", {"a", "c", "j"}),
+    ("Amersfoort, Almere, Enschede en Leiden samen", set()),   # the joint string is no place
+])
+def test_gemeente_filter_uses_every_place_of_a_joint_submission(place, expected):
+    hits = keyword_index(TINY + [JOINT]).search("", SearchFilters(gemeenten=(place,)))
+    assert {h.record["id"] for h in hits} == expected
+
+
 def test_empty_query_lists_by_replicability_then_name():
     hits = keyword_index().search("")
     assert [h.record["id"] for h in hits] == ["a", "b", "c", "d"]
@@ -168,6 +185,16 @@ def test_limit_cuts_after_ranking():
 def test_bad_filters_name_the_value(taxonomy, filters, message):
     with pytest.raises(SearchError, match=message):
         filters.validate(taxonomy)
+
+
+def test_minimum_score_is_checked_against_the_taxonomy_scale(taxonomy):
+    import dataclasses
+
+    three = dataclasses.replace(taxonomy, replicability={k: v for k, v in
+                                                         taxonomy.replicability.items() if k <= 3})
+    SearchFilters(min_replicability=3).validate(three)
+    with pytest.raises(SearchError, match="moet 1-3 zijn"):
+        SearchFilters(min_replicability=4).validate(three)
 
 
 def test_labels_resolve_from_id_or_dutch_name(taxonomy):
@@ -271,12 +298,19 @@ def test_search_page_is_public_and_hides_reviewer_fields(app, catalogue):
     assert "/review/item/" not in html
 
 
-def test_search_page_shows_model_scores_to_a_reviewer(app):
-    from pipeline.web import SESSION_USER_KEY
+def test_search_page_shows_model_scores_to_a_reviewer(settings, app, catalogue):
+    import re
 
+    from pipeline.review import add_reviewer
+
+    password = "x" * settings.review.min_password_chars
+    conn = store.connect(catalogue[0])
+    add_reviewer(conn, "anna", password, min_password_chars=settings.review.min_password_chars)
+    conn.close()
     client = app.test_client()
-    with client.session_transaction() as session:
-        session[SESSION_USER_KEY] = "anna"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    login = client.post("/login", data={"name": "anna", "password": password, "csrf_token": token})
+    assert login.status_code == 302
     html = client.get("/zoeken", query_string={"q": "maaltijden"}).get_data(as_text=True)
     assert "data-reviewer-only" in html and "test-model" in html
     assert "/review/item/" in html
@@ -291,6 +325,26 @@ def test_search_page_filter_and_bad_filter(app, catalogue):
     response = client.get("/zoeken", query_string={"thema": "armoede"})
     assert response.status_code == 400
     assert "onbekend thema" in response.get_data(as_text=True)
+
+
+def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings, tmp_path,
+                                                                          seed_rows):
+    import re
+
+    from pipeline.web import create_app
+
+    joint = dict(seed_rows[0], id="joint-1", gemeente="Amersfoort, Almere, Enschede en ...",
+                 gemeenten=["Amersfoort", "Almere", "Enschede"])
+    rows = [joint] + [r for r in seed_rows[1:4] if r["gemeente"] not in joint["gemeenten"]]
+    path = make_catalogue(tmp_path / "catalogue.sqlite", rows)
+    client = create_app(settings, db_path=path,
+                        test_config={"TESTING": True, "SECRET_KEY": "t"}).test_client()
+    html = client.get("/zoeken", query_string={"gemeente": "Enschede"}).get_data(as_text=True)
+    assert re.findall(r'data-id="([^"]+)"', html) == ["joint-1"]
+    options = re.findall(r"<option ?(?:selected)?>([^<]+)</option>", html)
+    assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
+    assert joint["gemeente"] not in options
+    assert "Amersfoort, Almere, Enschede · joint-1" in html
 
 
 def test_description_markup_is_shown_as_text(settings, tmp_path):
