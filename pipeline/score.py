@@ -413,6 +413,7 @@ class FrankHall(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         y = np.asarray(y)
         self.classes_ = np.array(sorted(SCORES))
+        self.n_features_in_ = X.shape[1]
         self.models_ = []
         for k in self.classes_[:-1]:
             target = (y > k).astype(int)
@@ -441,7 +442,13 @@ class FrankHall(ClassifierMixin, BaseEstimator):
         return _median(self.predict_proba(X))
 
     def effects(self) -> np.ndarray:
-        return sum(m.coef_[0] for m in self.models_ if not isinstance(m, float))
+        """How much one unit of each feature raises P(y > k), summed over the thresholds."""
+        fitted = [m.coef_[0] for m in self.models_ if not isinstance(m, float)]
+        if not fitted:
+            # Every training row had the same score: every threshold is a constant, so no
+            # feature moves the score.
+            return np.zeros(self.n_features_in_)
+        return np.sum(fitted, axis=0)
 
 
 ORDINAL_MODELS = {"cumulative": CumulativeLogit, "frank_hall": FrankHall}
