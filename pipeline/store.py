@@ -55,7 +55,13 @@ Reading (functions take a connection; records are plain dicts with JSON already 
 `current_initiatives`, `initiative_versions`, `latest_predictions` (Predictor-shaped dicts),
 `latest_reviews` (the newest non-conflicting review), `groups` / `group_of`, `submissions`,
 `rejected_rows`, `counts`, and `catalogue`: every current initiative with the labels in force
-(a reviewer's where one confirmed or corrected the row, else the latest model's). Writing:
+(a reviewer's where one confirmed or corrected the row, else the latest model's).
+`current_initiatives`, `latest_reviews` and `catalogue` take ids / pks to look up a few rows in
+SQL instead of reading the whole catalogue. `catalogue_signature(conn)` is one cheap query whose
+value changes whenever `catalogue()` can change: key any cache of catalogue records on it (web
+pages: compare it per request, rebuild only when it differs). `KIND_NAMES`, `LABELS_FROM`,
+`reason_parts` and `reason_text` are the one Dutch naming of kinds/sources and the one reading of
+a replicability reason: import them rather than keeping copies. Writing:
 `store_submission` (one file in one transaction), `store_rejected_file`, `add_prediction`,
 `replace_groups`; wrap any other write in `with transaction(conn):`.
 
@@ -81,6 +87,8 @@ from .errors import PipelineError
 from .ingest import Initiative, RejectedRow
 
 SUBMISSION_STORED = "stored"
+# catalogue_state key: how many times the groups were replaced (see catalogue_signature).
+GROUPS_GENERATION = "groups_generation"
 SUBMISSION_REJECTED = "rejected"
 LABEL_FIELDS = ("themes", "doelgroepen")
 
@@ -338,6 +346,8 @@ class StoredCounts:
     new_versions: int
     rejected: int
     predictions: int
+    # Rows identical to their id's current version: nothing stored for them (see add_initiative).
+    unchanged: int = 0
 
 
 def submission_by_hash(conn: sqlite3.Connection, sha256: str) -> sqlite3.Row | None:
@@ -367,6 +377,28 @@ def add_submission(
     return cursor.lastrowid
 
 
+# The fields that make a version: a resent row equal to the current version in all of these is
+# the same version (its reviews stay in force), whatever file or row number it came in.
+VERSION_FIELDS = ("naam", "gemeente", "omschrijving", "gemeenten", "urls", "extra")
+
+
+def same_as_current(conn: sqlite3.Connection, initiative: Initiative) -> int | None:
+    """The pk of `initiative`'s current version when that version has exactly the same
+    `VERSION_FIELDS`, else None (new id, or something changed)."""
+    row = conn.execute(
+        "SELECT * FROM initiatives WHERE id = ? AND is_current = 1", (initiative.id,)
+    ).fetchone()
+    if row is None:
+        return None
+    current = _initiative_record(row)
+    sent = {
+        "naam": initiative.naam, "gemeente": initiative.gemeente,
+        "omschrijving": initiative.omschrijving, "gemeenten": list(initiative.gemeenten),
+        "urls": list(initiative.urls), "extra": dict(initiative.extra),
+    }
+    return row["pk"] if all(current[f] == sent[f] for f in VERSION_FIELDS) else None
+
+
 def add_initiative(
     conn: sqlite3.Connection,
     initiative: Initiative,
@@ -376,7 +408,8 @@ def add_initiative(
 ) -> tuple[int, int]:
     """Store `initiative` as the newest version of its id; return (pk, version).
 
-    The previous current version (if any) is kept with is_current = 0.
+    The previous current version (if any) is kept with is_current = 0. Callers that must not
+    make a new version of an unchanged row check `same_as_current` first (store_submission does).
     """
     previous = conn.execute(
         "SELECT max(version) AS v FROM initiatives WHERE id = ?", (initiative.id,)
@@ -486,8 +519,12 @@ def store_submission(
     """Store one received file, its accepted rows with their predictions and its rejected rows,
     in ONE transaction: either all of it is in the catalogue or none of it.
 
-    `predictions[i]` belongs to `accepted[i]` (the Predictor's order). `before_commit`, if given,
-    is called inside the transaction just before COMMIT (the job's crash-test hook).
+    `predictions[i]` belongs to `accepted[i]` (the Predictor's order). A row equal to its id's
+    current version (`same_as_current`: a municipality resending its list) adds no version and
+    no prediction: reviews are tied to the version, so a new identical version would silently
+    put the reviewer's labels out of force. Such rows are counted as `unchanged`.
+    `before_commit`, if given, is called inside the transaction just before COMMIT (the job's
+    crash-test hook and its last "has the file changed" check; raising there stores nothing).
     Raises `ValueError` when the lengths differ, `sqlite3.IntegrityError` when the hash is known.
     """
     if len(predictions) != len(accepted):
@@ -507,8 +544,11 @@ def store_submission(
             rows_accepted=len(accepted),
             rows_rejected=len(rejected),
         )
-        new_versions = 0
+        new_versions = unchanged = 0
         for initiative, prediction in zip(accepted, predictions):
+            if same_as_current(conn, initiative) is not None:
+                unchanged += 1
+                continue
             pk, version = add_initiative(
                 conn, initiative, submission_id=submission_id, received_at=received_at
             )
@@ -518,7 +558,8 @@ def store_submission(
             add_rejected_row(conn, row, submission_id=submission_id)
         if before_commit is not None:
             before_commit()
-    return StoredCounts(submission_id, len(accepted), new_versions, len(rejected), len(accepted))
+    added = len(accepted) - unchanged
+    return StoredCounts(submission_id, added, new_versions, len(rejected), added, unchanged)
 
 
 def store_rejected_file(
@@ -564,6 +605,9 @@ def replace_groups(conn: sqlite3.Connection, groups: Iterable[Mapping], *, group
             count += 1
         if grouped_max_pk is not None:
             set_state(conn, "grouped_max_pk", grouped_max_pk)
+        # Counted up at every regroup: new groups can have the same count as the old ones, and
+        # `catalogue_signature` must still change.
+        set_state(conn, GROUPS_GENERATION, int(get_state(conn, GROUPS_GENERATION) or 0) + 1)
     return count
 
 
@@ -572,6 +616,28 @@ def replace_groups(conn: sqlite3.Connection, groups: Iterable[Mapping], *, group
 
 def max_initiative_pk(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT coalesce(max(pk), 0) FROM initiatives").fetchone()[0]
+
+
+def catalogue_signature(conn: sqlite3.Connection) -> tuple:
+    """A cheap value (one query) that changes whenever `catalogue()` can: a new initiative
+    version, prediction or review, or a regroup. Readers cache catalogue records keyed on it.
+
+    Initiatives, predictions and reviews are only ever inserted, so their max pk moves with every
+    change; the counts guard against rows deleted by hand; groups are replaced whole, so a
+    generation counter kept in catalogue_state stands for them.
+    """
+    row = conn.execute(
+        "SELECT (SELECT coalesce(max(pk), 0) FROM initiatives),"
+        " (SELECT count(*) FROM initiatives),"
+        " (SELECT coalesce(max(pk), 0) FROM predictions),"
+        " (SELECT count(*) FROM predictions),"
+        " (SELECT coalesce(max(pk), 0) FROM reviews),"
+        " (SELECT count(*) FROM reviews),"
+        " (SELECT count(*) FROM groups),"
+        " (SELECT value FROM catalogue_state WHERE key = ?)",
+        (GROUPS_GENERATION,),
+    ).fetchone()
+    return tuple(row)
 
 
 def _initiative_record(row: sqlite3.Row) -> dict:
@@ -588,9 +654,18 @@ def current_initiatives(conn: sqlite3.Connection, ids: Iterable[str] | None = No
     Each record: pk, id, version, naam, gemeente, omschrijving, gemeenten (list), urls (list),
     extra (dict), submission_id, source_row, received_at, is_current.
     """
-    rows = conn.execute("SELECT * FROM current_initiatives ORDER BY id").fetchall()
-    wanted = None if ids is None else set(ids)
-    return [_initiative_record(r) for r in rows if wanted is None or r["id"] in wanted]
+    if ids is None:
+        rows = conn.execute("SELECT * FROM current_initiatives ORDER BY id").fetchall()
+    else:
+        # In SQL (index on id), so one item page does not read the whole catalogue.
+        rows = []
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            rows += conn.execute(
+                f"SELECT * FROM current_initiatives WHERE id IN ({marks})", chunk
+            ).fetchall()
+        rows.sort(key=lambda r: r["id"])
+    return [_initiative_record(r) for r in rows]
 
 
 def initiative_versions(conn: sqlite3.Connection, initiative_id: str) -> list[dict]:
@@ -677,19 +752,29 @@ def latest_predictions(
     return out
 
 
-def latest_reviews(conn: sqlite3.Connection) -> dict[int, dict]:
-    """The newest review of every current initiative version, keyed by initiative pk
-    (themes, doelgroepen as lists; reviewer name included).
+def latest_reviews(
+    conn: sqlite3.Connection, initiative_pks: Iterable[int] | None = None
+) -> dict[int, dict]:
+    """The newest review of every current initiative version (or of the versions
+    `initiative_pks`), keyed by initiative pk (themes, doelgroepen as lists; reviewer name
+    included).
 
     A review saved on a stale version (conflict = 1) is kept but not in force: the reviewer was
     shown the other's labels, and the item is marked disputed until someone saves again."""
-    rows = conn.execute(
+    sql = (
         "SELECT r.*, v.name AS reviewer FROM reviews r "
         "JOIN current_initiatives i ON i.pk = r.initiative_pk "
         "JOIN reviewers v ON v.pk = r.reviewer_pk "
         "WHERE r.pk = (SELECT max(q.pk) FROM reviews q "
         "WHERE q.initiative_pk = r.initiative_pk AND q.conflict = 0)"
-    ).fetchall()
+    )
+    if initiative_pks is None:
+        rows = conn.execute(sql).fetchall()
+    else:
+        rows = []
+        for chunk in _chunks(list(dict.fromkeys(initiative_pks))):
+            marks = ",".join("?" * len(chunk))
+            rows += conn.execute(sql + f" AND r.initiative_pk IN ({marks})", chunk).fetchall()
     out = {}
     for row in rows:
         record = dict(row)
@@ -725,30 +810,40 @@ def group_of(conn: sqlite3.Connection) -> dict[str, dict]:
     return {member: group for group in groups(conn) for member in group["members"]}
 
 
-def catalogue(conn: sqlite3.Connection) -> list[dict]:
-    """The catalogue as readers see it: every current initiative with its labels in force.
+def catalogue(conn: sqlite3.Connection, ids: Iterable[str] | None = None) -> list[dict]:
+    """The catalogue as readers see it: every current initiative (or those of `ids`, looked up
+    in SQL) with its labels in force.
 
     Labels in force are the latest review's where a reviewer confirmed or corrected the row
     (`labels_from` = 'review'), else the latest prediction's (`labels_from` = 'model'; 'none' when
     the row has no prediction). Each record is a `current_initiatives` record plus themes,
     doelgroepen, kind, replicability, replicability_reasons, model_id, labels_from, prediction
     (the full latest prediction or None), review (the latest review or None), group (or None).
+    When a reviewer gave another replicability than the model, the model's reasons argue for a
+    score that is not shown: they are replaced by the reviewer's note (a plain string), if any.
     """
-    predictions = latest_predictions(conn)
-    reviews = latest_reviews(conn)
+    records = current_initiatives(conn, ids)
+    pks = None if ids is None else [r["pk"] for r in records]
+    predictions = latest_predictions(conn, pks)
+    reviews = latest_reviews(conn, pks)
     group_by_id = group_of(conn)
     out = []
-    for record in current_initiatives(conn):
+    for record in records:
         prediction = predictions.get(record["pk"])
         review = reviews.get(record["pk"])
         source = review or prediction or {}
+        model_score = (prediction or {}).get("replicability")
+        reviewer_score = (review or {}).get("replicability")
+        reasons = (prediction or {}).get("replicability_reasons") or []
+        if reviewer_score is not None and reviewer_score != model_score:
+            note = ((review or {}).get("note") or "").strip()
+            reasons = [note] if note else []
         record.update(
             themes=list(source.get("themes") or []),
             doelgroepen=list(source.get("doelgroepen") or []),
             kind=source.get("kind"),
-            replicability=(review or {}).get("replicability")
-            or (prediction or {}).get("replicability"),
-            replicability_reasons=(prediction or {}).get("replicability_reasons") or [],
+            replicability=reviewer_score if reviewer_score is not None else model_score,
+            replicability_reasons=reasons,
             model_id=(prediction or {}).get("model_id"),
             labels_from="review" if review else "model" if prediction else "none",
             prediction=prediction,
@@ -855,13 +950,24 @@ def export_records(conn: sqlite3.Connection, taxonomy, *, separator: str = "; ")
     return records
 
 
+def reason_parts(reason) -> dict:
+    """One replicability reason as {"reden", "richting", "bewijs"}: the scorer's dicts as they
+    are, a plain string (older models, a reviewer's note) as {"reden": it, "richting": "",
+    "bewijs": None}."""
+    if isinstance(reason, Mapping):
+        return {
+            "reden": str(reason.get("reden") or ""),
+            "richting": reason.get("richting") or "",
+            "bewijs": reason.get("bewijs"),
+        }
+    return {"reden": str(reason), "richting": "", "bewijs": None}
+
+
 def reason_text(reason) -> str:
     """One replicability reason as text: "+ reden" / "- reden" for the scorer's dicts
     ({"reden", "richting", "bewijs"}), a plain string as it is."""
-    if isinstance(reason, Mapping):
-        direction = reason.get("richting")
-        return f"{direction} {reason.get('reden', '')}" if direction else str(reason.get("reden", ""))
-    return str(reason)
+    parts = reason_parts(reason)
+    return f"{parts['richting']} {parts['reden']}" if parts["richting"] else parts["reden"]
 
 
 def rejected_records(conn: sqlite3.Connection) -> list[dict]:

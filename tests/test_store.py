@@ -204,7 +204,7 @@ def test_groups_are_replaced_whole(conn):
     assert store.get_state(conn, "grouped_max_pk") == "3"
 
 
-def _add_review(conn, initiative_pk, themes, name="anna"):
+def _add_review(conn, initiative_pk, themes, name="anna", replicability=5, note=None):
     with store.transaction(conn):
         reviewer = conn.execute("SELECT pk FROM reviewers WHERE name = ?", (name,)).fetchone()
         if reviewer is None:
@@ -216,8 +216,8 @@ def _add_review(conn, initiative_pk, themes, name="anna"):
             reviewer_pk = reviewer[0]
         conn.execute(
             "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, kind, "
-            "replicability) VALUES (?, ?, ?, ?, '[\"ouderen\"]', 'initiative', 5)",
-            (initiative_pk, reviewer_pk, store.now(), store._json(list(themes))),
+            "replicability, note) VALUES (?, ?, ?, ?, '[\"ouderen\"]', 'initiative', ?, ?)",
+            (initiative_pk, reviewer_pk, store.now(), store._json(list(themes)), replicability, note),
         )
 
 
@@ -229,6 +229,97 @@ def test_catalogue_prefers_the_reviewers_labels_over_the_model(conn):
     assert (rows["a"]["themes"], rows["a"]["labels_from"], rows["a"]["replicability"]) == (
         ["gezondheid_zorg"], "review", 5)
     assert (rows["b"]["themes"], rows["b"]["labels_from"]) == (["eenzaamheid"], "model")
+
+
+def test_resending_unchanged_rows_adds_no_version_and_keeps_the_review_in_force(conn):
+    sent = [_initiative("a", naam="Bel", urls=("https://x.nl",), gemeenten=("Almere", "Ede"),
+                        extra={"jaar": 2021}), _initiative("b")]
+    _store(conn, "f1.jsonl", sent)
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["a"], ["gezondheid_zorg"])
+    # The municipality sends its whole list again: "a" as it was, "b" changed.
+    counts = _store(conn, "f2.jsonl", [sent[0], _initiative("b", text="Nu ook in Ede.")])
+    assert (counts.unchanged, counts.initiatives, counts.new_versions) == (1, 1, 1)
+    assert [v["version"] for v in store.initiative_versions(conn, "a")] == [1]
+    assert [v["version"] for v in store.initiative_versions(conn, "b")] == [1, 2]
+    assert store.counts(conn)["predictions"] == 3  # none for the unchanged row
+    rows = {r["id"]: r for r in store.catalogue(conn)}
+    assert (rows["a"]["labels_from"], rows["a"]["themes"]) == ("review", ["gezondheid_zorg"])
+    assert rows["b"]["omschrijving"] == "Nu ook in Ede."
+
+
+@pytest.mark.parametrize("field, value", [
+    ("naam", "Bel-maatje"), ("gemeente", "Ede"), ("gemeenten", ("Almere",)),
+    ("urls", ("https://y.nl",)), ("extra", {"jaar": 2022}),
+])
+def test_a_change_in_any_sent_field_is_a_new_version(conn, field, value):
+    first = _initiative("a", naam="Bel", urls=("https://x.nl",), gemeenten=("Almere", "Ede"),
+                        extra={"jaar": 2021})
+    _store(conn, "f1.jsonl", [first])
+    changed = Initiative(**{**first.__dict__, field: value})
+    assert _store(conn, "f2.jsonl", [changed]).new_versions == 1
+
+
+def _store_scored(conn, rows, replicability):
+    return store.store_submission(
+        conn, file_name="f.jsonl", sha256="f", accepted=rows, rejected=[],
+        predictions=[_prediction(replicability=replicability) for _ in rows],
+    )
+
+
+def test_a_reviewers_other_score_drops_the_models_reasons(conn, settings):
+    _store_scored(conn, [_initiative("a"), _initiative("b"), _initiative("c")], replicability=3)
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["a"], ["eenzaamheid"], replicability=5, note="Al in drie gemeenten gedaan.")
+    _add_review(conn, pks["b"], ["eenzaamheid"], replicability=1)
+    _add_review(conn, pks["c"], ["eenzaamheid"], replicability=3)  # agrees with the model
+    rows = {r["id"]: r for r in store.catalogue(conn)}
+    assert (rows["a"]["replicability"], rows["a"]["replicability_reasons"]) == (
+        5, ["Al in drie gemeenten gedaan."])
+    assert (rows["b"]["replicability"], rows["b"]["replicability_reasons"]) == (1, [])
+    assert rows["c"]["replicability_reasons"] == ["Weinig budget nodig.", "Vrijwilligers zijn er al."]
+    from pipeline.config import load_taxonomy
+
+    exported = {r["Id"]: r for r in store.export_records(conn, load_taxonomy(settings.paths.taxonomy))}
+    assert (exported["a"]["Overdraagbaarheid"], exported["a"]["Redenen"]) == (
+        5, "Al in drie gemeenten gedaan.")
+    assert exported["b"]["Redenen"] == ""
+
+
+def test_a_few_ids_are_looked_up_without_reading_the_whole_catalogue(conn):
+    _store(conn, "f1.jsonl", [_initiative(i) for i in ("c", "a", "b", "d")])
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    _add_review(conn, pks["b"], ["gezondheid_zorg"])
+    assert [r["id"] for r in store.current_initiatives(conn, ["d", "b", "onbekend", "b"])] == ["b", "d"]
+    rows = store.catalogue(conn, ["b", "c"])
+    assert [(r["id"], r["labels_from"]) for r in rows] == [("b", "review"), ("c", "model")]
+    assert set(store.latest_reviews(conn, [pks["c"]])) == set()
+    assert set(store.latest_reviews(conn, [pks["b"], pks["c"]])) == {pks["b"]}
+    assert store.catalogue(conn, []) == []
+
+
+def test_the_catalogue_signature_changes_with_every_change_readers_see(conn):
+    seen = [store.catalogue_signature(conn)]
+
+    def changed():
+        seen.append(store.catalogue_signature(conn))
+        return seen[-1] != seen[-2]
+
+    assert not changed()
+    _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b")])
+    assert changed()
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    with store.transaction(conn):
+        store.add_prediction(conn, pks["a"], _prediction("m-2"))
+    assert changed()
+    _add_review(conn, pks["b"], ["gezondheid_zorg"])
+    assert changed()
+    group = {"group_id": "g-1", "members": ["a", "b"], "naam": "Bellen"}
+    store.replace_groups(conn, [group])
+    assert changed()
+    store.replace_groups(conn, [dict(group, naam="Bellen anders")])  # same count, other groups
+    assert changed()
+    assert not changed()
 
 
 def test_stale_initiatives_skip_reviewed_rows_and_rows_of_the_current_model(conn):
