@@ -344,34 +344,24 @@ from flask import Blueprint, Response, current_app, render_template  # noqa: E40
 blueprint = Blueprint("report", __name__)
 
 
-def catalogue_signature(conn) -> tuple:
-    """Changes whenever anything the report shows changes: rows, predictions, reviews, groups."""
-    return tuple(conn.execute(
-        "SELECT (SELECT max(pk) FROM initiatives), (SELECT max(pk) FROM predictions), "
-        "(SELECT max(pk) FROM reviews), (SELECT max(created_at) FROM groups), "
-        "(SELECT count(*) FROM group_members)"
-    ).fetchone())
-
-
 def _current_report() -> tuple[Report, object]:
-    """The report on the app's catalogue, rebuilt (charts too) only when the catalogue changed."""
+    """The report on the app's catalogue (records through `search.app_catalogue`), rebuilt
+    (charts too) only when the catalogue changed."""
     import threading
 
     from .config import load_taxonomy
-    from .search import catalogue_groups, catalogue_records
+    from .search import app_catalogue
     from .web import get_db
 
     settings = current_app.config["SETTINGS"]
     cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})
-    conn = get_db()
-    signature = catalogue_signature(conn)
+    snapshot = app_catalogue(get_db())
     with cache["lock"]:
-        if cache.get("signature") != signature:
-            taxonomy = load_taxonomy(settings.paths.taxonomy)
-            report = build_report(catalogue_records(conn), catalogue_groups(conn), taxonomy,
-                                  settings.report)
+        if cache.get("signature") != snapshot.signature:
+            taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
+            report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report)
             report.charts = render_charts(report, settings.report)
-            cache.update(signature=signature, report=report, taxonomy=taxonomy)
+            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy)
         return cache["report"], cache["taxonomy"]
 
 

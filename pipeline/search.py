@@ -326,15 +326,10 @@ class SearchIndex:
 
 
 def _reasons(raw) -> list[dict]:
-    """Reasons as dicts {"reden", "richting", "bewijs"}; a plain string becomes {"reden": it}."""
-    out = []
-    for reason in raw or ():
-        if isinstance(reason, str):
-            out.append({"reden": reason, "richting": None, "bewijs": None})
-        elif isinstance(reason, dict) and reason.get("reden"):
-            out.append({"reden": reason["reden"], "richting": reason.get("richting"),
-                        "bewijs": reason.get("bewijs")})
-    return out
+    """Reasons as dicts {"reden", "richting", "bewijs"} (`store.reason_parts`); empty ones left out."""
+    from .store import reason_parts
+
+    return [parts for parts in map(reason_parts, raw or ()) if parts["reden"].strip()]
 
 
 def catalogue_records(conn) -> list[dict]:
@@ -473,8 +468,38 @@ PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
     "q", "thema", "doelgroep", "gemeente", "soort", "min_score")
 
 
+@dataclass(frozen=True)
+class CatalogueSnapshot:
+    """The published records and groups of a catalogue as of `signature`
+    (`store.catalogue_signature`). Shared between requests and pages: read, never modify."""
+
+    signature: tuple
+    records: list[dict]
+    groups: list[dict]
+
+
+def app_catalogue(conn) -> CatalogueSnapshot:
+    """The records and groups of the app's catalogue, reread only when
+    `store.catalogue_signature(conn)` (one cheap query) changed since the last request.
+
+    The one cache of catalogue records of a web app: /zoeken and /rapport both read through it.
+    """
+    import threading
+
+    from . import store
+
+    cache = current_app.extensions.setdefault("pipeline.catalogue", {"lock": threading.Lock()})
+    signature = store.catalogue_signature(conn)
+    with cache["lock"]:
+        snapshot = cache.get("snapshot")
+        if snapshot is None or snapshot.signature != signature:
+            snapshot = CatalogueSnapshot(signature, catalogue_records(conn), catalogue_groups(conn))
+            cache["snapshot"] = snapshot
+        return snapshot
+
+
 def _app_cache() -> dict:
-    """Per-app state: the taxonomy and the last fitted ranker with the texts it was fitted on."""
+    """Per-app state of the search page: the taxonomy and the last fitted ranker."""
     import threading
 
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
@@ -485,18 +510,20 @@ def _app_cache() -> dict:
     return cache
 
 
-def current_index(records: list[dict]) -> SearchIndex:
-    """A SearchIndex over `records`, refitting the ranker only when the texts changed (new or
-    changed initiatives), not when labels or reviews changed."""
+def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
+    """A SearchIndex over the snapshot's records. The ranker is refitted only when the texts
+    changed (new or changed initiatives), not when labels or reviews changed; the texts are
+    compared only when the catalogue signature moved."""
     cache = _app_cache()
-    signature = text_signature(records)
     with cache["lock"]:
         index = cache.get("index")
-        if index is None or index.signature != signature:
-            index = search_index_from_settings(records, current_app.config["SETTINGS"],
-                                               signature=signature)
-            cache["index"] = index
-    return SearchIndex(records=records, ranker=index.ranker, signature=signature)
+        if cache.get("catalogue_signature") != snapshot.signature:
+            texts = text_signature(snapshot.records)
+            if index is None or index.signature != texts:
+                index = search_index_from_settings(snapshot.records,
+                                                   current_app.config["SETTINGS"], signature=texts)
+            cache.update(index=index, catalogue_signature=snapshot.signature)
+    return SearchIndex(records=snapshot.records, ranker=index.ranker, signature=index.signature)
 
 
 def filters_from_args(args, taxonomy) -> SearchFilters:
@@ -523,7 +550,8 @@ def page():
 
     settings = current_app.config["SETTINGS"]
     taxonomy = _app_cache()["taxonomy"]
-    records = catalogue_records(get_db())
+    snapshot = app_catalogue(get_db())
+    records = snapshot.records
     query = request.args.get(PARAM_QUERY, "").strip()
     error, hits, total = None, [], 0
     try:
@@ -531,7 +559,7 @@ def page():
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
     if error is None:
-        all_hits = current_index(records).search(query, filters)
+        all_hits = current_index(snapshot).search(query, filters)
         total, hits = len(all_hits), all_hits[: settings.search.limit]
     place_list = sorted({g for r in records for g in places(r)}, key=str.casefold)
     status = 400 if error else 200

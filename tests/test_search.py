@@ -64,8 +64,10 @@ def corpus_index(settings):
     return search_index_from_settings(records_from_rows(rows), settings)
 
 
-def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = ()) -> Path:
-    """A real catalogue file: rows (seed format) stored with their labels as one model's prediction."""
+def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = (),
+                   file_name: str = "test.jsonl") -> Path:
+    """A real catalogue file: rows (seed format) stored with their labels as one model's prediction,
+    as if they came in `file_name` (call again with another name to add a file)."""
     conn = store.connect(path)
     accepted = [Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"],
                            naam=r.get("naam"), gemeenten=tuple(r.get("gemeenten") or ()))
@@ -79,9 +81,10 @@ def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = ()) -> Pat
         "replicability_reasons": [{"reden": r.get("reason") or "reden", "richting": "+",
                                    "bewijs": None}],
     } for r in rows]
-    store.store_submission(conn, file_name="test.jsonl", sha256=path.name, accepted=accepted,
-                           rejected=[], predictions=predictions)
-    store.replace_groups(conn, groups)
+    store.store_submission(conn, file_name=file_name, sha256=f"{path.name}/{file_name}",
+                           accepted=accepted, rejected=[], predictions=predictions)
+    if groups:
+        store.replace_groups(conn, groups)
     conn.close()
     return path
 
@@ -345,6 +348,28 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
     assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
     assert joint["gemeente"] not in options
     assert "Amersfoort, Almere, Enschede · joint-1" in html
+
+
+def test_pages_reread_the_catalogue_only_after_it_changed(app, catalogue, seed_rows):
+    from pipeline.search import app_catalogue
+    from pipeline.web import get_db
+
+    def snapshot():
+        with app.test_request_context():
+            return app_catalogue(get_db())
+
+    path, rows = catalogue
+    client = app.test_client()
+    assert client.get("/zoeken", query_string={"q": "hulp"}).status_code == 200
+    first = snapshot()
+    assert client.get("/rapport").status_code == 200
+    client.get("/zoeken", query_string={"q": "eten"})
+    assert snapshot() is first                      # nothing changed: nothing reread
+    new = seed_rows[len(rows)]
+    make_catalogue(path, [new], file_name="nieuw.jsonl")   # a new file in the same catalogue
+    html = client.get("/zoeken", query_string={"gemeente": new["gemeente"]}).get_data(as_text=True)
+    assert f'data-id="{new["id"]}"' in html
+    assert snapshot() is not first and len(snapshot().records) == len(rows) + 1
 
 
 def test_description_markup_is_shown_as_text(settings, tmp_path):
