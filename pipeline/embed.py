@@ -18,6 +18,7 @@ import hashlib
 import os
 import sqlite3
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
@@ -64,6 +65,25 @@ class E5Encoder:
         return _as_rows(self._model.encode(texts, is_query=self.prefix == "query: "))
 
 
+@lru_cache(maxsize=256)
+def _file_digest(path: str, size: int, mtime_ns: int) -> bytes:
+    # size and mtime are in the key so an edited file is hashed again; an unchanged one (every
+    # model load in a process) only once.
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").digest()
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A hash of every file under `folder` (names and contents, weights included), so vectors
+    cached for one set of weights are never reused for another."""
+    fingerprint = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = file.stat()
+        fingerprint.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        fingerprint.update(_file_digest(str(file), stat.st_size, stat.st_mtime_ns))
+    return fingerprint.hexdigest()
+
+
 class SentenceTransformerEncoder:
     """Any sentence-transformers model in a local folder; never reaches a model hub."""
 
@@ -76,10 +96,7 @@ class SentenceTransformerEncoder:
             )
         self.model_path = path
         self.prefix = prefix
-        fingerprint = hashlib.sha256()
-        for name in sorted(p.name for p in path.iterdir() if p.suffix in {".json", ".txt"}):
-            fingerprint.update(name.encode() + (path / name).read_bytes())
-        self.encoder_id = f"st/{path.name}-{fingerprint.hexdigest()[:12]}/{prefix.strip() or 'plain'}"
+        self.encoder_id = f"st/{path.name}-{folder_fingerprint(path)[:12]}/{prefix.strip() or 'plain'}"
         self._model = None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -128,6 +145,9 @@ class CachedEncoder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
+        if not texts:
+            # The wrapped encoder knows its width; callers stack or index (0, d) arrays.
+            return self.encoder.embed([])
         keys = [self._key(t) for t in texts]
         found: dict[str, np.ndarray] = {}
         conn = self._connect() if self.cache_path else None
@@ -156,8 +176,6 @@ class CachedEncoder:
         finally:
             if conn is not None:
                 conn.close()
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
         return np.vstack([found[k] for k in keys])
 
     def _batches(self, texts: list[str]):

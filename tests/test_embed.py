@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -31,7 +33,10 @@ def test_sentence_transformers_adapter_gives_normalised_rows(minilm_path):
     vectors = encoder.embed(["one text", "another text"])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert "all-minilm" in encoder.encoder_id.lower() or "model" in encoder.encoder_id
+    assert encoder.encoder_id.startswith(f"st/{Path(minilm_path).name}-")
+    assert encoder.encoder_id.endswith("/query:")  # make_encoder's default prefix
+    plain = make_encoder("sentence-transformers", model_path=minilm_path, prefix="")
+    assert plain.encoder_id.endswith("/plain") and plain.encoder_id != encoder.encoder_id
 
 
 def test_e5_encoder_from_the_project_cache(settings):
@@ -56,3 +61,23 @@ def test_vectorizer_refuses_a_different_encoder_than_it_was_fitted_with(tmp_path
     vectorizer.encoder_id_ = "some/other/encoder"
     with pytest.raises(EncoderError, match="retrain"):
         vectorizer.transform(["x"])
+
+
+@pytest.mark.parametrize("changed", ["model.safetensors", "pytorch_model.bin", "1_Pooling/config.json"])
+def test_sentence_transformers_id_changes_with_the_weights(tmp_path, changed):
+    folder = tmp_path / "model"
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin", "1_Pooling/config.json"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"old weights")
+    before = make_encoder("sentence-transformers", model_path=str(folder)).encoder_id
+    (folder / changed).write_bytes(b"new weights!")
+    after = make_encoder("sentence-transformers", model_path=str(folder)).encoder_id
+    assert before != after
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_embedding_nothing_gives_zero_rows_of_the_encoder_width(tmp_path, minilm_path, cached):
+    cache = tmp_path / "c.sqlite" if cached else None
+    encoder = make_encoder("sentence-transformers", model_path=minilm_path, cache_path=cache)
+    vectors = encoder.embed([])
+    assert vectors.shape == (0, 384) and vectors.dtype == np.float32
