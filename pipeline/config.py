@@ -61,6 +61,7 @@ class ServeConfig:
     session_lifetime_minutes: int
     max_failed_logins: int
     failed_login_window_minutes: int
+    secure_cookies: bool
 
 
 @dataclass(frozen=True)

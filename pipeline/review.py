@@ -730,23 +730,6 @@ auth_blueprint = Blueprint("auth", __name__)
 blueprint = Blueprint("review", __name__, url_prefix="/review")
 agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
 
-# Defence in depth behind escaping: the review pages load scripts and styles only from this site,
-# so even a description that slipped through escaping could not run a script. (Search and report
-# pages inline their styles and set their own policy.)
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-
-
-def _strict_policy(response):
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    return response
-
-
-for _blueprint in (auth_blueprint, blueprint, agreement_blueprint):
-    _blueprint.after_request(_strict_policy)
-
 # The session cookie holds the ids a reviewer skipped; browsers cap a cookie at 4 KB, so only the
 # most recent ones are kept (older skips simply return to their place in the queue).
 MAX_SKIPPED_IN_SESSION = 100

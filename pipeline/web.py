@@ -18,9 +18,12 @@ show reviewer-only fields to reviewers only.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -121,6 +124,74 @@ def _close_db(_exc=None):
         db.close()
 
 
+# Defence in depth behind escaping, on every response (review, search, report, errors): scripts
+# and styles come only from this site, so a description that slipped through escaping could not
+# run a script. The few inline <style>/<script> blocks our own templates hold (search and report
+# pages) are allowed by their SHA-256 (`inline_hashes`), never by 'unsafe-inline'.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'{scripts}; style-src 'self'{styles}; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+_INLINE_BLOCK = re.compile(r"<(script|style)(\s[^>]*)?>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE)
+_TEMPLATE_MARKUP = ("{{", "{%", "{#")
+# Only links with these schemes become clickable; a sender's "javascript:..." stays plain text.
+WEB_LINK_SCHEMES = ("http", "https")
+
+
+def inline_hashes(sources: dict[str, str]) -> dict[str, list[str]]:
+    """CSP source expressions ('sha256-...') for the inline <script> and <style> blocks of
+    template `sources` ({name: text}), as {"script": [...], "style": [...]}.
+
+    A block that holds template markup ({{ }}, {% %}) renders differently per request and cannot
+    be hashed ahead: it is left out (and would be blocked by the browser), with a warning naming
+    the template. Scripts with a src attribute are not inline and need no hash.
+    """
+    out: dict[str, list[str]] = {"script": [], "style": []}
+    for name, text in sorted(sources.items()):
+        for match in _INLINE_BLOCK.finditer(text):
+            tag, attributes, body = match.group(1).lower(), match.group(2) or "", match.group(3)
+            if tag == "script" and re.search(r"\bsrc\s*=", attributes, re.IGNORECASE):
+                continue
+            if any(mark in body for mark in _TEMPLATE_MARKUP):
+                log.warning("inline <%s> in %s holds template markup: the browser will block it "
+                            "(move it to pipeline/static/)", tag, name)
+                continue
+            digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+            expression = f"'sha256-{digest}'"
+            if expression not in out[tag]:
+                out[tag].append(expression)
+    return out
+
+
+def content_security_policy(app: Flask) -> str:
+    """The Content-Security-Policy of every response of `app` (see CONTENT_SECURITY_POLICY)."""
+    loader = app.jinja_env.loader
+    sources = {}
+    for name in loader.list_templates():
+        if name.endswith((".html", ".htm")):
+            sources[name] = loader.get_source(app.jinja_env, name)[0]
+    hashes = inline_hashes(sources)
+    return CONTENT_SECURITY_POLICY.format(
+        scripts="".join(" " + h for h in hashes["script"]),
+        styles="".join(" " + h for h in hashes["style"]),
+    )
+
+
+def is_web_link(url) -> bool:
+    """True for an absolute http(s) URL with a host: safe to put in an href. A sender's
+    "javascript:", "data:" or relative value is shown as text instead of a link."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in WEB_LINK_SCHEMES and bool(parts.netloc)
+
+
 # Reviewers read times in Dutch local time; the catalogue stores UTC.
 DISPLAY_TIMEZONE = "Europe/Amsterdam"
 
@@ -176,6 +247,7 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.serve.session_lifetime_minutes),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.serve.secure_cookies,
         # The CSRF token lives as long as the session; a separate shorter limit would make a
         # reviewer who reads a long text lose their corrections.
         WTF_CSRF_TIME_LIMIT=None,
@@ -230,14 +302,18 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
             return redirect(url_for("review.queue"))
         return redirect(url_for("auth.login"))
 
+    policy = content_security_policy(app)
+
     @app.after_request
     def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
     app.add_template_filter(format_time, "tijd")
+    app.add_template_test(is_web_link, "web_link")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)
     if not app.config.get("TESTING"):

@@ -26,6 +26,10 @@ XSS_TEXT = (
     '<img src=x onerror="window.__xss = 2"> Buurtbewoners bellen wekelijks met eenzame ouderen.'
 )
 
+# A municipality's links as sent: only the http(s) one may become clickable.
+SENDER_URLS = ("https://testdorp.example/belcirkel", "javascript:window.__xss = 3",
+               " JavaScript:window.__xss = 4", "data:text/html,<script>alert(1)</script>")
+
 
 def _prediction(themes, doelgroepen, *, scores, kind="initiative", p_signal=0.1, score=4,
                 reasons=()):
@@ -51,7 +55,8 @@ def build_catalogue(path: Path, corpus_rows) -> dict:
         for r in rows
     ]
     initiatives.append(
-        Initiative(id="xss-1", gemeente="Testdorp", omschrijving=XSS_TEXT, naam="<b>Belcirkel</b>")
+        Initiative(id="xss-1", gemeente="Testdorp", omschrijving=XSS_TEXT, naam="<b>Belcirkel</b>",
+                   urls=SENDER_URLS)
     )
     evidence = "bellen wekelijks"
     predictions = [
@@ -456,11 +461,78 @@ def test_secret_key_is_generated_once_outside_the_code(web_settings, catalogue):
     assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
 
 
-def test_review_pages_allow_only_scripts_from_the_site(client):
-    response = client.get("/review/item/xss-1")
+def _inline_blocks(html: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(3)) for m in re.finditer(
+        r"<(script|style)(\s[^>]*)?>(.*?)</\1>", html, re.DOTALL) if "src=" not in (m.group(2) or "")]
+
+
+@pytest.mark.parametrize("path, reviewer", [
+    ("/zoeken", False), ("/rapport", False), ("/login", False), ("/bestaat-niet", False),
+    ("/review/item/xss-1", True), ("/review/overeenstemming", True),
+])
+def test_every_page_sends_a_policy_that_allows_its_own_inline_blocks_only(app, path, reviewer):
+    import base64
+    import hashlib
+
+    client = app.test_client()
+    if reviewer:
+        login(client)
+    response = client.get(path)
     policy = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+    assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # The page still works under it: each inline <style>/<script> it holds is allowed by hash.
+    for tag, body in _inline_blocks(response.text):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in directives[f"{tag}-src"], (path, tag, body[:60])
+
+
+def test_an_inline_script_injected_into_a_page_is_not_allowed(app):
+    import base64
+    import hashlib
+
+    from pipeline.web import inline_hashes
+
+    injected = "window.__xss = 1"
+    digest = base64.b64encode(hashlib.sha256(injected.encode()).digest()).decode()
+    policy = app.test_client().get("/zoeken").headers["Content-Security-Policy"]
+    assert digest not in policy
+    # blocks with template markup change per request and are never hashed ahead
+    hashes = inline_hashes({"a.html": "<script>var x = {{ x }};</script><script src=/s.js></script>"
+                                      "<style>p { color: red }</style>"})
+    assert hashes["script"] == [] and len(hashes["style"]) == 1
+
+
+@pytest.mark.parametrize("url, linked", [
+    ("https://gemeente.example/x", True), ("http://gemeente.example", True),
+    ("HTTPS://gemeente.example", True), ("javascript:alert(1)", False),
+    (" javascript:alert(1)", False), ("java\tscript:alert(1)", False), ("data:text/html,x", False),
+    ("//evil.example", False), ("www.gemeente.example", False), ("https:/x", False), (None, False),
+])
+def test_only_http_urls_become_links(url, linked):
+    from pipeline.web import is_web_link
+
+    assert is_web_link(url) is linked
+
+
+def test_item_page_links_only_the_http_urls_of_the_sender(client):
+    html = client.get("/review/item/xss-1").text
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert "https://testdorp.example/belcirkel" in hrefs
+    assert not [h for h in hrefs if "script" in h.lower() or h.lower().lstrip().startswith("data:")]
+    assert "javascript:window.__xss = 3" in html  # still shown, as text
+
+
+def test_session_cookie_secure_follows_the_serve_setting(web_settings, catalogue):
+    for secure in (False, True):
+        serve = dataclasses.replace(web_settings.serve, secure_cookies=secure)
+        app = create_app(dataclasses.replace(web_settings, serve=serve), db_path=catalogue[0],
+                         test_config={"TESTING": True})
+        response = login(app.test_client())
+        cookie = response.headers["Set-Cookie"]
+        assert ("Secure" in cookie) is secure and "HttpOnly" in cookie
 
 
 def test_unknown_page_gets_a_dutch_error_page(client):

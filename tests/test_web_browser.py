@@ -206,3 +206,39 @@ def test_script_in_a_description_does_not_run(browser, server):
     assert "<b>Belcirkel</b>" in page.locator("#naam").inner_text()
     assert page.evaluate("window.__xss") is None and messages == []
     context.close()
+
+
+def test_public_pages_work_under_the_content_security_policy(browser, server):
+    """/zoeken and /rapport keep their inline styles and script with the policy on: the browser
+    reports no violation, and the inline style is in effect."""
+    base, _, _ = server
+    context = browser.new_context()
+    context.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    for path in ("/zoeken", "/rapport", "/login"):
+        response = page.goto(base + path)
+        assert response.status == 200 and response.header_value("content-security-policy"), path
+        assert page.evaluate("window.__violations") == [], path
+    page.goto(f"{base}/zoeken")
+    # search_page.html's inline <style>: the search box is widened to 22rem (352px)
+    width = page.evaluate("getComputedStyle(document.querySelector('form.zoek input[type=search]')).minWidth")
+    assert width == "352px"
+    assert refused == []
+    context.close()
+
+
+def test_a_javascript_url_from_a_sender_is_not_a_link(browser, server):
+    base, _, _ = server
+    context, page = _login(browser, base, "anna")
+    page.goto(f"{base}/review/item/xss-1")
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    assert "https://testdorp.example/belcirkel" in hrefs
+    assert not [h for h in hrefs if not h.startswith(("http://", "https://"))]
+    context.close()
