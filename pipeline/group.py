@@ -103,7 +103,9 @@ def as_initiative(row) -> Initiative:
     if not isinstance(row, Mapping) and hasattr(row, "keys"):  # sqlite3.Row
         row = {key: row[key] for key in row.keys()}
     if isinstance(row, Mapping):
-        missing = [key for key in ("id", "omschrijving") if not row.get(key)]
+        # Only absent or blank values are missing: id 0 is a real id.
+        missing = [key for key in ("id", "omschrijving")
+                   if row.get(key) is None or (isinstance(row.get(key), str) and not row.get(key).strip())]
         if missing:
             raise ValueError(f"row {row.get('id')!r} has no {missing[0]!r}")
         gemeenten = row.get("gemeenten") or ()
@@ -277,16 +279,16 @@ def nearest(rows, query_id: str, k: int = 5, *, config=None, encoder=None,
     return index.fit(rows, vectors=vectors).nearest(query_id, k)
 
 
+# The SimilarityIndex settings that `[group]` and a Grouper carry; taken from its signature so a
+# new index setting reaches both without a second list to keep in step.
+INDEX_PARAMS = tuple(name for name in SimilarityIndex._get_param_names() if name != "encoder")
+
+
 def index_params(config) -> dict:
+    """The SimilarityIndex keyword arguments held by `config` (a `GroupConfig` or a `Grouper`)."""
     if config is None:
         return {}
-    return {
-        "text": config.text,
-        "dense_weight": config.dense_weight,
-        "char_ngram_min": config.char_ngram_min,
-        "char_ngram_max": config.char_ngram_max,
-        "hub_neighbours": config.hub_neighbours,
-    }
+    return {name: getattr(config, name) for name in INDEX_PARAMS}
 
 
 class Grouper(ClusterMixin, BaseEstimator):
@@ -328,11 +330,7 @@ class Grouper(ClusterMixin, BaseEstimator):
         if self.min_size < 2:
             raise ValueError(f"min_size must be at least 2, got {self.min_size!r}")
         rows = [as_initiative(row) for row in X]
-        index = SimilarityIndex(
-            encoder=self.encoder, text=self.text, dense_weight=self.dense_weight,
-            char_ngram_min=self.char_ngram_min, char_ngram_max=self.char_ngram_max,
-            hub_neighbours=self.hub_neighbours,
-        ).fit(rows, vectors=vectors)
+        index = SimilarityIndex(encoder=self.encoder, **index_params(self)).fit(rows, vectors=vectors)
         self.index_ = index
         # The scores are relative to this input; the floor on the plain similarity keeps a few
         # unrelated rows (a small input) from grouping just because nothing closer exists.

@@ -202,3 +202,24 @@ def test_index_accepts_sqlite_rows(tmp_path):
     index = SimilarityIndex().fit(records, vectors=np.eye(5))
     assert index.ids_ == ["a1", "a2", "b1", "b2", "c1"]
     assert index.nearest("b1", k=1)[0].id == "b2"  # shared words carry it with orthogonal vectors
+
+
+@pytest.mark.parametrize("ident", [0, "0", 0.0])
+def test_id_zero_is_a_real_id(ident):
+    rows = [{**ROWS[0], "id": ident}] + ROWS[1:]
+    index = SimilarityIndex().fit(rows, vectors=np.eye(5))
+    assert str(ident) in index.ids_
+
+
+@pytest.mark.parametrize("change, field", [({"id": None}, "id"), ({"id": " "}, "id"), ({"omschrijving": ""}, "omschrijving")])
+def test_missing_id_or_text_is_named(change, field):
+    with pytest.raises(ValueError, match=f"no '{field}'"):
+        SimilarityIndex().fit([{**ROWS[0], **change}], vectors=np.eye(1))
+
+
+@pytest.mark.parametrize("name, value", [("text", "omschrijving"), ("dense_weight", 0.3),
+                                         ("char_ngram_min", 2), ("char_ngram_max", 4),
+                                         ("hub_neighbours", 3)])
+def test_every_index_setting_reaches_the_grouper_index(name, value):
+    grouper = Grouper(**{name: value}).fit(ROWS, vectors=np.eye(5))
+    assert grouper.index_.get_params()[name] == value
