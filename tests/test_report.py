@@ -272,6 +272,9 @@ def test_report_page_renders_in_chromium(app):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page()
+            refused = []   # what the page's Content-Security-Policy blocked
+            page.on("console", lambda message: refused.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             page.goto(f"http://127.0.0.1:{server.server_port}/rapport")
             assert page.locator("[data-telling=totaal]").inner_text() == "7"
             widths = page.eval_on_selector_all("img.grafiek", "els => els.map(e => e.naturalWidth)")
@@ -284,6 +287,7 @@ def test_report_page_renders_in_chromium(app):
             assert page.locator("header.site").is_hidden()
             page.pdf()   # printing opens every list of ids: on paper nothing can be clicked
             assert page.locator(".rapport details:not([open])").count() == 0
+            assert refused == []
             browser.close()
     finally:
         server.shutdown()

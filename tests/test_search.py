@@ -412,6 +412,9 @@ def browser():
 def test_search_page_in_chromium(browser, live_server, catalogue):
     _, rows = catalogue
     page = browser.new_page()
+    refused = []   # what the page's Content-Security-Policy blocked (its own style, say)
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
     page.goto(f"{live_server}/zoeken")
     page.fill("input[name=q]", "maaltijden voor daklozen")
     page.select_option("select[name=soort]", "initiatief")
@@ -422,3 +425,6 @@ def test_search_page_in_chromium(browser, live_server, catalogue):
     assert set(ids) == {r["id"] for r in rows if r["kind"] == "initiative"}
     assert page.locator("select[name=soort]").input_value() == "initiatief"
     assert page.locator("[data-reviewer-only]").count() == 0
+    # The page's own style applies (a hit is a card), and nothing on it was refused.
+    assert page.eval_on_selector("li.hit", "e => getComputedStyle(e).borderTopLeftRadius") == "6px"
+    assert refused == []
