@@ -165,11 +165,9 @@ def agreement(pairs: Sequence[tuple[Mapping, Mapping]], taxonomy) -> list[LabelA
     rows.append(_agreement_row("kind", "kind", "Soort (initiatief/signaal)", a, b))
     a = [x.get("replicability") for x, _ in pairs]
     b = [y.get("replicability") for _, y in pairs]
-    rows.append(
-        _agreement_row(
-            "replicability", "replicability", "Overdraagbaarheid (1-5)", a, b, weights="quadratic"
-        )
-    )
+    scale = score_scale(taxonomy)
+    naam = f"Overdraagbaarheid ({scale[0]}-{scale[-1]})" if scale else "Overdraagbaarheid"
+    rows.append(_agreement_row("replicability", "replicability", naam, a, b, weights="quadratic"))
     return rows
 
 
@@ -209,6 +207,16 @@ def password_hasher():
     return _hasher
 
 
+def _new_password_hash(password: str, min_password_chars: int) -> str:
+    """The argon2 hash of a new password; ReviewError when it is shorter than the minimum."""
+    if len(password or "") < min_password_chars:
+        raise ReviewError(
+            f"wachtwoord te kort: minstens {min_password_chars} tekens / password too short "
+            f"(at least {min_password_chars} characters)"
+        )
+    return password_hasher().hash(password)
+
+
 def add_reviewer(conn, name: str, password: str, *, min_password_chars: int) -> int:
     """Create a reviewer account; return its pk.
 
@@ -218,12 +226,7 @@ def add_reviewer(conn, name: str, password: str, *, min_password_chars: int) -> 
     name = (name or "").strip()
     if not name:
         raise ReviewError("de naam van de beoordelaar is leeg / reviewer name is empty")
-    if len(password or "") < min_password_chars:
-        raise ReviewError(
-            f"wachtwoord te kort: minstens {min_password_chars} tekens / password too short "
-            f"(at least {min_password_chars} characters)"
-        )
-    hashed = password_hasher().hash(password)
+    hashed = _new_password_hash(password, min_password_chars)
     with store.transaction(conn):
         if conn.execute("SELECT 1 FROM reviewers WHERE name = ?", (name,)).fetchone():
             raise ReviewError(f"beoordelaar {name!r} bestaat al / reviewer {name!r} already exists")
@@ -240,12 +243,7 @@ def set_password(conn, name: str, password: str, *, min_password_chars: int) -> 
     Raises ReviewError when the name is unknown or the password is too short.
     """
     name = (name or "").strip()
-    if len(password or "") < min_password_chars:
-        raise ReviewError(
-            f"wachtwoord te kort: minstens {min_password_chars} tekens / password too short "
-            f"(at least {min_password_chars} characters)"
-        )
-    hashed = password_hasher().hash(password)
+    hashed = _new_password_hash(password, min_password_chars)
     with store.transaction(conn):
         cursor = conn.execute(
             "UPDATE reviewers SET password_hash = ?, active = 1 WHERE name = ?", (hashed, name)
@@ -406,14 +404,23 @@ def validate_labels(labels: Mapping, taxonomy) -> dict:
     if kind not in KINDS:
         raise ReviewError("kies de soort: initiatief of signaal")
     out["kind"] = kind
+    scale = score_scale(taxonomy)
+    wrong_score = (f"kies een overdraagbaarheid van {scale[0]} tot en met {scale[-1]}" if scale
+                   else "de taxonomie noemt geen scores voor overdraagbaarheid")
     try:
         score = int(labels.get("replicability"))
     except (TypeError, ValueError):
-        raise ReviewError("kies een overdraagbaarheid van 1 tot en met 5") from None
-    if score not in taxonomy.replicability and not 1 <= score <= 5:
-        raise ReviewError("kies een overdraagbaarheid van 1 tot en met 5")
+        raise ReviewError(wrong_score) from None
+    if score not in scale:
+        raise ReviewError(wrong_score)
     out["replicability"] = score
     return out
+
+
+def score_scale(taxonomy) -> list[int]:
+    """The replicability scores reviewers may give, lowest first: those of the taxonomy's
+    [replicability] section (the labelling guide's 1-5)."""
+    return sorted(taxonomy.replicability)
 
 
 @dataclass(frozen=True)
@@ -451,7 +458,7 @@ def save_review(
             "SELECT is_current FROM initiatives WHERE pk = ?", (initiative_pk,)
         ).fetchone()
         if initiative is None:
-            raise ReviewError(f"onbekend initiatief (versie {initiative_pk})")
+            raise ReviewError(f"onbekende initiatiefversie (intern nummer {initiative_pk})")
         current = conn.execute(
             "SELECT max(pk) FROM reviews WHERE initiative_pk = ? AND conflict = 0",
             (initiative_pk,),
@@ -890,6 +897,7 @@ def queue():
         gemeenten=sorted({item["gemeente"] for item in items}),
         statuses=STATUSES,
         kind_names=KIND_NAMES,
+        scale=score_scale(_taxonomy()),
         skipped=set(session.get("skipped", [])),
         inf=math.inf,
     )
@@ -985,6 +993,7 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
         similar_error=similar_error,
         taxonomy=taxonomy,
         kind_names=KIND_NAMES,
+        scale=score_scale(taxonomy),
         note=note,
         error=error,
         conflict_with=conflict_with,

@@ -240,6 +240,15 @@ def test_validate_labels_names_what_is_wrong(taxonomy, labels, message):
         review.validate_labels(labels, taxonomy)
 
 
+def test_validate_labels_takes_the_score_scale_from_the_taxonomy(taxonomy):
+    labels = {"themes": ["schulden"], "doelgroepen": ["ouderen"], "kind": "signal"}
+    three = dataclasses.replace(taxonomy, replicability={1: "a", 2: "b", 3: "c"})
+    with pytest.raises(review.ReviewError, match="van 1 tot en met 3"):
+        review.validate_labels({**labels, "replicability": 4}, three)
+    assert review.validate_labels({**labels, "replicability": "3"}, three)["replicability"] == 3
+    assert review.score_scale(taxonomy) == [1, 2, 3, 4, 5]
+
+
 # --------------------------------------------------------------------------- storage
 
 
@@ -290,6 +299,12 @@ def test_every_save_is_a_new_row_and_a_stale_save_is_kept_as_conflict(conn):
     # the catalogue (what search and export show) takes the labels in force, never the conflict
     record = next(r for r in store.catalogue(conn) if r["id"] == "xss-1")
     assert record["themes"] == LABELS_B["themes"] and record["review"]["reviewer"] == "anna"
+
+
+def test_a_save_on_an_unknown_initiative_names_no_version(conn):
+    with pytest.raises(review.ReviewError, match=r"onbekende initiatiefversie \(intern nummer 999\)"):
+        review.save_review(conn, initiative_pk=999, reviewer="anna", labels=LABELS_A, based_on=None,
+                           note=None)
 
 
 def test_export_reviewed_rows_in_seed_format_train_can_read(conn, tmp_path, taxonomy, settings):
@@ -551,6 +566,30 @@ def test_queue_lists_least_certain_first_with_counts(client, catalogue):
     html = client.get("/review/").text
     assert _queue_ids(html) == catalogue[1]["queue_order"]
     assert re.search(r"Nieuw <strong>4</strong>", html)
+
+
+@pytest.mark.parametrize("query, sentence", [
+    ("", "4 initiatieven in deze selectie"), ("?gemeente=Testdorp", "1 initiatief in deze selectie"),
+    ("?status=beoordeeld", "0 initiatieven in deze selectie"),
+])
+def test_queue_counts_in_dutch(client, query, sentence):
+    assert sentence in client.get(f"/review/{query}").text
+
+
+def test_queue_and_item_offer_the_scores_of_the_taxonomy(web_settings, catalogue, tmp_path):
+    source = web_settings.paths.taxonomy.read_text(encoding="utf-8")
+    four = tmp_path / "taxonomy.toml"
+    four.write_text(re.sub(r"(?m)^5 = .*\n", "", source), encoding="utf-8")
+    paths = dataclasses.replace(web_settings.paths, taxonomy=four)
+    app = create_app(dataclasses.replace(web_settings, paths=paths), db_path=catalogue[0],
+                     test_config={"TESTING": True})
+    client = app.test_client()
+    login(client)
+    queue = client.get("/review/").text
+    options = re.search(r'<select name="score">(.*?)</select>', queue, re.DOTALL).group(1)
+    assert re.findall(r"<option[^>]*>(\d)</option>", options) == ["1", "2", "3", "4"]
+    item = client.get("/review/item/xss-1").text
+    assert "een cijfer 1-4" in item and 'value="5"' not in item.split('name="replicability"', 1)[1]
 
 
 def test_queue_filters(client, catalogue):
