@@ -533,7 +533,8 @@ def filters_from_args(args, taxonomy) -> SearchFilters:
 
     minimum = args.get(PARAM_MIN, "").strip()
     if minimum and not minimum.isdigit():
-        raise SearchError(f"minimale overdraagbaarheid moet 1-5 zijn, niet {minimum!r}")
+        raise SearchError(
+            f"minimale overdraagbaarheid moet {_scale_text(taxonomy)} zijn, niet {minimum!r}")
     return SearchFilters(
         themes=tuple(resolve_label(taxonomy, "themes", t) for t in many(PARAM_THEME)),
         doelgroepen=tuple(resolve_label(taxonomy, "doelgroepen", d) for d in many(PARAM_GROUP)),

@@ -114,6 +114,15 @@ def test_pick_examples_limits(per_gemeente, per_theme, expected):
     assert [r["id"] for r in chosen] == expected
 
 
+def test_pick_examples_counts_a_joint_submission_for_each_of_its_places():
+    joint = dict(record("j", "Almere en Zwolle", ["eenzaamheid"], ["ouderen"], replicability=5),
+                 gemeenten=["Almere", "Zwolle"])
+    zwolle = record("z", "Zwolle", ["eenzaamheid"], ["ouderen"], replicability=4)
+    chosen = pick_examples([joint, zwolle], "eenzaamheid", min_replicability=4, per_theme=5,
+                           per_gemeente=1)
+    assert [r["id"] for r in chosen] == ["j"]     # Zwolle already has its one example
+
+
 def test_ideas_count_distinct_published_municipalities(report):
     assert [(i["id"], i["gemeenten"]) for i in report.ideas] == [("g-a", ["Almere", "Breda"]),
                                                                 ("g-b", ["Almere", "Breda"])]
