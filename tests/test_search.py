@@ -339,11 +339,16 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
     joint = dict(seed_rows[0], id="joint-1", gemeente="Amersfoort, Almere, Enschede en ...",
                  gemeenten=["Amersfoort", "Almere", "Enschede"])
     rows = [joint] + [r for r in seed_rows[1:4] if r["gemeente"] not in joint["gemeenten"]]
-    path = make_catalogue(tmp_path / "catalogue.sqlite", rows)
+    group = {"group_id": "g-1", "naam": "idee", "members": ["joint-1", rows[1]["id"]],
+             "gemeenten": []}
+    path = make_catalogue(tmp_path / "catalogue.sqlite", rows, [group])
     client = create_app(settings, db_path=path,
                         test_config={"TESTING": True, "SECRET_KEY": "t"}).test_client()
+    other = client.get("/zoeken", query_string={"gemeente": rows[1]["gemeente"]}).get_data(as_text=True)
+    assert "Hetzelfde idee ook in Almere, Amersfoort, Enschede<" in other
     html = client.get("/zoeken", query_string={"gemeente": "Enschede"}).get_data(as_text=True)
     assert re.findall(r'data-id="([^"]+)"', html) == ["joint-1"]
+    assert "ook in " + rows[1]["gemeente"] in html
     options = re.findall(r"<option ?(?:selected)?>([^<]+)</option>", html)
     assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
     assert joint["gemeente"] not in options
