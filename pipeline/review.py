@@ -783,11 +783,12 @@ def _safe_next(target: str | None) -> str:
 
 
 class LoginThrottle:
-    """Failed logins per reviewer name within a sliding window (in this server process).
+    """Failed logins per key within a sliding window (in this server process).
 
-    `blocked(name)` is True once `max_failures` failures fell within `window_seconds`; a success
-    clears the name. Kept in memory: `pipeline serve` is one process, and a restart forgetting
-    the count only gives a guesser one more window.
+    `blocked(key)` is True once `max_failures` failures fell within `window_seconds`; a success
+    clears the key. The login page keys on (name, client address), so someone guessing from one
+    place cannot lock the named reviewer out everywhere else. Kept in memory: `pipeline serve` is
+    one process, and a restart forgetting the count only gives a guesser one more window.
     """
 
     def __init__(self, *, max_failures: int, window_seconds: float):
@@ -798,26 +799,30 @@ class LoginThrottle:
 
         self._lock = threading.Lock()
 
-    def _recent(self, name: str, now: float) -> list[float]:
-        recent = [t for t in self._failures.get(name, []) if now - t < self.window_seconds]
-        self._failures[name] = recent
+    def _recent(self, key, now: float) -> list[float]:
+        recent = [t for t in self._failures.get(key, []) if now - t < self.window_seconds]
+        if recent:
+            self._failures[key] = recent
+        else:  # forget keys whose window passed, so guessed names do not pile up in memory
+            self._failures.pop(key, None)
         return recent
 
-    def blocked(self, name: str) -> bool:
+    def blocked(self, key) -> bool:
         import time
 
         with self._lock:
-            return len(self._recent(name, time.monotonic())) >= self.max_failures
+            return len(self._recent(key, time.monotonic())) >= self.max_failures
 
-    def failed(self, name: str) -> None:
+    def failed(self, key) -> None:
         import time
 
         with self._lock:
-            self._recent(name, time.monotonic()).append(time.monotonic())
+            now = time.monotonic()
+            self._failures[key] = self._recent(key, now) + [now]
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, key) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop(key, None)
 
 
 def _throttle() -> LoginThrottle:
@@ -839,19 +844,21 @@ def login():
     if request.method == "POST":
         name = request.form.get("name", "").strip()
         throttle = _throttle()
-        if throttle.blocked(name.casefold()):
+        # Behind a proxy every client has the proxy's address: then this is per name again.
+        key = (name.casefold(), request.remote_addr)
+        if throttle.blocked(key):
             minutes = _settings().serve.failed_login_window_minutes
-            error = (f"Te veel mislukte pogingen voor deze naam. Probeer het over {minutes} "
-                     "minuten opnieuw.")
+            error = (f"Te veel mislukte pogingen voor deze naam vanaf dit adres. Probeer het over "
+                     f"{minutes} minuten opnieuw.")
             return render_template("login.html", error=error, name=name, next_url=next_url), 429
         if check_password(_db(), name, request.form.get("password", "")):
-            throttle.succeeded(name.casefold())
+            throttle.succeeded(key)
             session.clear()  # a fresh session at login: no fixation of an earlier cookie
             session.permanent = True
             session[SESSION_USER_KEY] = name
             session[SESSION_FINGERPRINT_KEY] = session_fingerprint(_db(), name)
             return redirect(_safe_next(next_url))
-        throttle.failed(name.casefold())
+        throttle.failed(key)
         return (
             render_template(
                 "login.html", error="Onbekende naam of onjuist wachtwoord.", name=name,

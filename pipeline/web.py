@@ -298,9 +298,10 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
 
     @app.route("/")
     def index():
+        # Reviewers start at their queue; everyone else (policy staff) at the public search.
         if g.reviewer:
             return redirect(url_for("review.queue"))
-        return redirect(url_for("auth.login"))
+        return redirect(url_for("search.page"))
 
     policy = content_security_policy(app)
 

@@ -367,6 +367,26 @@ def test_repeated_failed_logins_block_the_name_even_with_the_right_password(app,
     assert login(client, "bram", PASSWORD).status_code == 302  # other names are not affected
 
 
+def test_failed_logins_from_one_address_do_not_lock_the_reviewer_out_elsewhere(app, web_settings):
+    guesser = app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    for _ in range(web_settings.serve.max_failed_logins + 2):
+        login(guesser, "anna", "fout-wachtwoord-123")
+    assert login(guesser, "anna", PASSWORD).status_code == 429
+    anna = app.test_client()
+    anna.environ_base["REMOTE_ADDR"] = "198.51.100.4"
+    assert login(anna, "anna", PASSWORD).status_code == 302
+
+
+def test_front_page_sends_visitors_to_search_and_reviewers_to_their_queue(app):
+    visitor = app.test_client()
+    response = visitor.get("/", headers={"Accept": "text/html"})
+    assert response.status_code == 302 and response.headers["Location"] == "/zoeken"
+    reviewer = app.test_client()
+    login(reviewer)
+    assert reviewer.get("/").headers["Location"] == "/review/"
+
+
 def test_post_without_csrf_token_is_refused(client):
     response = client.post("/review/item/xss-1", data={"initiative_pk": "4", "themes": ["schulden"]})
     assert response.status_code == 400 and "beveiligingscode" in response.text
