@@ -69,6 +69,7 @@ class Report:
     signals_by_theme: list[tuple[Count, list[dict]]]
     unlabelled: Count                      # rows without any theme (not yet classified)
     records: list[dict]                    # the appendix, sorted by municipality and id
+    joint: Count = field(default_factory=lambda: Count(key="joint", label=""))  # > 1 place each
     charts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -209,6 +210,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         unlabelled=Count(key="unlabelled", label="Zonder thema",
                          ids=[r["id"] for r in records if not r.get("themes")]),
         records=records,
+        joint=Count(key="joint", label="Gezamenlijke inzendingen",
+                    ids=[r["id"] for r in records if len(places(r)) > 1]),
     )
 
 

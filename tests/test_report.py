@@ -171,8 +171,14 @@ def test_a_joint_submission_counts_for_each_of_its_places(settings, taxonomy):
     assert places["Zwolle"] == ["j"]
     assert report.n_gemeenten == 5
     assert report.ideas[0]["gemeenten"] == ["Almere", "Breda", "Delft", "Zwolle"]
+    assert report.joint.ids == ["j"]
     html = html_of(report, taxonomy, settings)
     assert re.search(r'data-gemeente="Zwolle">1<', html)
+    assert "1 inzending is van meer gemeenten samen" in html
+    # Almere (4 rows) and Breda (3): the joint row is one of the 8 submissions, counted once.
+    config = dataclasses.replace(settings.report, summary_top=2)
+    html = render_report_html(dataclasses.replace(report, charts={}), taxonomy, config)
+    assert "De 2 gemeenten met de meeste inzendingen leveren er 6 van de 8" in html
 
 
 def test_examples_say_minimum_score_or_higher(report, taxonomy, settings):
