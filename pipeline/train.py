@@ -23,7 +23,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import joblib
 import numpy as np
@@ -84,6 +84,10 @@ def _label_problems(row: dict, taxonomy: Taxonomy) -> list[tuple[str, str]]:
             problems.append((name, f"onbekend label {unknown}; geldig: {valid}"))
     if row.get("kind") not in taxonomy.kinds:
         problems.append(("kind", f"onbekend {row.get('kind')!r}; geldig: {sorted(taxonomy.kinds)}"))
+    score = row.get("replicability")
+    if score is not None and (isinstance(score, bool) or score not in taxonomy.replicability):
+        problems.append(("replicability", f"moet een van {sorted(taxonomy.replicability)} zijn "
+                                          f"(of ontbreken), kreeg {score!r}"))
     source = row.get("source", "seed")
     if source not in SOURCE_PRIORITY:
         problems.append(("source", f"onbekend {source!r}; geldig: {sorted(SOURCE_PRIORITY)}"))
@@ -110,7 +114,12 @@ def load_labelled(folder: Path, taxonomy: Taxonomy, *, max_text_chars: int = 200
     for path in files:
         data = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + data + b"\0")
-        lines = data.decode("utf-8-sig").splitlines()
+        try:
+            lines = data.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path.name}: geen UTF-8 (byte {exc.start}); bestand overgeslagen / "
+                            f"not UTF-8, file skipped")
+            continue
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -160,7 +169,9 @@ class Stage:
     targets(rows, taxonomy) -> y for those rows;
     evaluate(y_true, y_pred, taxonomy) -> metrics dict (JSON-able);
     card(metrics, settings) -> markdown lines for MODEL_CARD.md;
-    cv_groups: whether its targets take part in the stratification of the shared outer folds.
+    stratify: whether its targets take part in the stratification of the shared outer folds;
+    reads_initiatives: the estimator takes `Initiative`s (raw text and name, as in prediction)
+    instead of model texts.
     """
 
     name: str
@@ -169,6 +180,7 @@ class Stage:
     evaluate: Callable[[np.ndarray, np.ndarray, Taxonomy], dict]
     card: Callable[[dict, Settings], list[str]]
     stratify: bool = True
+    reads_initiatives: bool = False
 
 
 def label_matrix(rows: list[dict], field_name: str, labels: list[str]) -> np.ndarray:
@@ -242,7 +254,11 @@ def kind_config(classify_config):
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ConfigError(f"[classify.kind] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
-    return dataclasses.replace(classify_config, **overrides)
+    from .config import section_from_dict
+
+    merged = {f.name: getattr(classify_config, f.name) for f in dataclasses.fields(classify_config)}
+    # Through the same checks as the file itself, so a wrong type names [classify.kind].
+    return section_from_dict(type(classify_config), {**merged, **overrides}, where="[classify.kind]")
 
 
 def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
@@ -311,8 +327,9 @@ STAGES: list[Stage] = [
     _label_stage("doelgroepen"),
     Stage("kind", _kind_make, _kind_targets, _kind_evaluate, _kind_card),
     # Ordinal targets are not 0/1 label columns, so they stay out of the iterative stratification.
+    # The scorer reads the raw text (its evidence must be verbatim) in training as in prediction.
     Stage("replicability", _replicability_make, _replicability_targets, _replicability_evaluate,
-          _replicability_card, stratify=False),
+          _replicability_card, stratify=False, reads_initiatives=True),
 ]
 
 
@@ -388,20 +405,32 @@ def _mean_metrics(items: list[dict]) -> dict:
     return out
 
 
+def _object_array(items: Sequence) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = list(items)
+    return out
+
+
 def cross_validate(stages: list[Stage], texts: list[str], rows: list[dict], settings: Settings,
                    taxonomy: Taxonomy, *, folds: int, repeats: int, seed: int,
+                   initiatives: Sequence | None = None,
                    log: Callable[[str], None] = lambda message: None) -> dict:
     """Out-of-fold predictions for every stage, scored per repeat and averaged over repeats.
 
+    Stages with `reads_initiatives` get `initiatives` (required then); the others get `texts`.
     Returns {stage name: metrics dict} with "repeats" (per-repeat metrics) for each stage.
     """
+    if initiatives is None and any(stage.reads_initiatives for stage in stages):
+        raise ValueError("a stage reads initiatives: pass `initiatives` to cross_validate")
     targets = {stage.name: stage.targets(rows, taxonomy) for stage in stages}
     stratify = [targets[s.name] for s in stages if s.stratify]
     predictions = {s.name: [np.zeros_like(targets[s.name]) for _ in range(repeats)] for s in stages}
-    X = np.asarray(texts, dtype=object)
+    inputs = {False: _object_array(texts),
+              True: _object_array(initiatives if initiatives is not None else texts)}
     total = folds * repeats
     for step, (repeat, train, test) in enumerate(outer_folds(stratify, folds, repeats, seed), 1):
         for stage in stages:
+            X = inputs[stage.reads_initiatives]
             model = stage.make(settings, taxonomy, seed).fit(list(X[train]), targets[stage.name][train])
             predictions[stage.name][repeat][test] = np.asarray(model.predict(list(X[test]))).reshape(
                 len(test), *targets[stage.name].shape[1:])
@@ -441,8 +470,22 @@ def config_fingerprint(settings: Settings) -> dict:
     }
 
 
+# The modules whose code decides what a model learns: a change in any of them is a new model id,
+# so a retrain after a code change never overwrites the folder of a model already in use.
+LEARNING_MODULES = ("text", "embed", "classify", "score", "train")
+
+
+def learning_code_sha256() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for name in LEARNING_MODULES:
+        digest.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+    return digest.hexdigest()
+
+
 def make_model_id(data_sha: str, taxonomy_sha: str, fingerprint: dict, today: dt.date) -> str:
-    """`YYYYMMDD-<8 hex>`: the date plus a hash of data, taxonomy and learning settings."""
+    """`YYYYMMDD-<8 hex>`: the date plus a hash of data, taxonomy and learning settings (which
+    include the encoder id and the hash of the learning code)."""
     blob = json.dumps({"data": data_sha, "taxonomy": taxonomy_sha, "config": fingerprint},
                       sort_keys=True, default=str)
     return f"{today:%Y%m%d}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
@@ -577,7 +620,7 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
     cv = {}
     if folds >= 2:
         cv = cross_validate(stages, texts, data.rows, settings, taxonomy, folds=folds, repeats=repeats,
-                            seed=settings.train.seed, log=log)
+                            seed=settings.train.seed, initiatives=data.initiatives, log=log)
     baselines = {}
     if folds >= 2 and settings.train.baselines:
         for design in BASELINES:
@@ -589,11 +632,12 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
     fitted = {}
     for stage in stages:
         fitted[stage.name] = stage.make(settings, taxonomy, settings.train.seed).fit(
-            texts, stage.targets(data.rows, taxonomy))
+            data.initiatives if stage.reads_initiatives else texts, stage.targets(data.rows, taxonomy))
         log(f"fitted {stage.name} on all rows")
     encoder_id = _encoder_id(fitted)
     today = today or dt.date.today()
-    fingerprint = config_fingerprint(settings)
+    fingerprint = {**config_fingerprint(settings), "encoder_id": encoder_id,
+                   "code_sha256": learning_code_sha256()}
     model_id = make_model_id(data.sha256, taxonomy.sha256, fingerprint, today)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     model_dir = models_dir / model_id

@@ -117,3 +117,61 @@ def test_kind_overrides_replace_classify_keys_and_unknown_keys_are_named(setting
     assert config.embedding_weight == settings.classify.embedding_weight
     with pytest.raises(ConfigError, match=r"\[classify.kind\].*'colour'"):
         kind_config(dataclasses.replace(settings.classify, kind={"colour": 1}))
+
+
+@pytest.mark.parametrize("score", ["4", 7, 0, True])
+def test_a_bad_replicability_is_skipped_with_its_field(tmp_path, taxonomy, score):
+    write_jsonl(tmp_path / "seed.jsonl", [row("ok", replicability=4), row("bad", replicability=score),
+                                          row("none", replicability=None)])
+    data = load_labelled(tmp_path, taxonomy)
+    assert [r["id"] for r in data.rows] == ["ok", "none"]
+    assert any("rij 2 (id bad): veld 'replicability'" in p for p in data.problems)
+
+
+def test_a_file_that_is_not_utf8_is_skipped_with_its_name(tmp_path, taxonomy):
+    write_jsonl(tmp_path / "a.jsonl", [row("ok")])
+    (tmp_path / "b.jsonl").write_bytes(json.dumps(row("x", omschrijving="caf\u00e9"), ensure_ascii=False).encode("cp1252"))
+    data = load_labelled(tmp_path, taxonomy)
+    assert [r["id"] for r in data.rows] == ["ok"]
+    assert any(p.startswith("b.jsonl: geen UTF-8") for p in data.problems)
+
+
+def test_a_wrong_type_in_kind_overrides_names_the_section(settings):
+    from pipeline.errors import ConfigError
+    from pipeline.train import kind_config
+
+    with pytest.raises(ConfigError, match=r"\[classify.kind\]\.C must be of type float"):
+        kind_config(dataclasses.replace(settings.classify, kind={"C": "veel"}))
+
+
+def test_the_scorer_stage_reads_initiatives_in_training_and_cross_validation(tmp_path, settings, seed_rows):
+    from pipeline.ingest import Initiative
+    from pipeline.train import STAGES, cross_validate
+
+    seen = {}
+
+    class Spy:
+        def __init__(self, name, answer):
+            self.name, self.answer = name, answer
+
+        def fit(self, X, y):
+            seen.setdefault(self.name, set()).add(type(X[0]))
+            return self
+
+        def predict(self, X):
+            seen.setdefault(self.name, set()).add(type(X[0]))
+            return [self.answer] * len(X)
+
+    by_name = {s.name: s for s in STAGES}
+    # kind takes part in the fold stratification; the scorer does not.
+    spies = [dataclasses.replace(by_name["kind"], make=lambda *args: Spy("kind", 0)),
+             dataclasses.replace(by_name["replicability"], make=lambda *args: Spy("replicability", 3))]
+    rows = seed_rows[:20]
+    initiatives = [Initiative(r["id"], r["gemeente"], r["omschrijving"], naam=r["naam"]) for r in rows]
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    texts = [r["omschrijving"] for r in rows]
+    cross_validate(spies, texts, rows, settings, taxonomy, folds=2, repeats=1, seed=1,
+                   initiatives=initiatives)
+    assert seen == {"kind": {str}, "replicability": {Initiative}}
+    with pytest.raises(ValueError, match="initiatives"):
+        cross_validate(spies, texts, rows, settings, taxonomy, folds=2, repeats=1, seed=1)
