@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import subprocess
@@ -49,6 +50,9 @@ def main() -> None:
                 for row in rows[start : start + args.file_rows]:
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             files += 1
+        # Written "long ago": the job leaves files newer than [run] settle_seconds for later.
+        for path in inbox.iterdir():
+            os.utime(path, (time.time() - 3600, time.time() - 3600))
         command = [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)]
         kills = 0
         for _ in range(args.kills):

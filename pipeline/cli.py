@@ -236,6 +236,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path):
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
             max_text_chars=settings.ingest.max_text_chars,
             max_field_chars=settings.ingest.max_field_chars,
+            settle_seconds=settings.run.settle_seconds,
         )
     finally:
         conn.close()

@@ -171,6 +171,8 @@ class RunConfig:
     log_path: Path
     lock_name: str
     ignore_suffixes: tuple[str, ...]
+    # Files modified less than this many seconds ago are left for a later run (still arriving).
+    settle_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,20 @@
 
 For each new file in the inbox (JSONL or CSV as `pipeline.ingest` reads them), in name order:
 
+0. skip it (left for a later run, nothing recorded) while it may still be arriving: modified less
+   than `[run] settle_seconds` ago, or empty (an upload that has not written anything yet).
 1. hash its bytes (SHA-256). A hash the catalogue already has adds nothing: the file is only
    moved on (to processed/, or to rejected/ when it was unreadable) with a log line.
 2. read and validate it. A file that cannot be read at all is recorded as a rejected submission
-   and moved to `DIR/rejected/` with a Dutch + English error report beside it (`NAME.fout.txt`).
+   and moved to `DIR/rejected/` with a Dutch + English error report beside it (`NAME.fout.txt`),
+   unless it changed meanwhile (then it was half uploaded: left for the next run).
 3. classify and score the good rows (`Predictor.predict`).
-4. store the submission, its rows (each a new version of its id), their predictions and the
-   rejected rows with their messages in ONE transaction (`store.store_submission`).
-5. move the file to `DIR/processed/`.
+4. store the submission, its rows (a new version of its id unless identical to the current
+   one), their predictions and the rejected rows with their messages in ONE transaction
+   (`store.store_submission`). Just before COMMIT the file is hashed again: if it changed
+   (it grew while the models ran), the transaction is rolled back and the file waits.
+5. hash again and move the file to `DIR/processed/`; if it changed after the commit it stays
+   in the inbox, and the next run stores the whole new content (its unchanged rows add nothing).
 
 After the files, the catalogue is regrouped when it has rows the groups were not built from.
 
@@ -23,9 +29,11 @@ from overlapping: the second one says so and returns at once.
 Files whose names start with "." or end in one of `[run] ignore_suffixes` are not touched:
 uploaders write under such a name and rename when the copy is complete.
 
-Test-only hook: when the environment variable PIPELINE_RUN_PAUSE_AT is "before_commit" (inside a
-file's transaction, after its rows are written) or "after_commit" (before the file is moved), the
-job logs `pausing at <point>` on stderr and sleeps, so a test can SIGKILL it at exactly that point.
+Test-only hook: when the environment variable PIPELINE_RUN_PAUSE_AT is "after_predict" (rows
+predicted, nothing stored yet), "before_commit" (inside a file's transaction, after its rows are
+written) or "after_commit" (before the file is moved), the job logs `pausing at <point>` on stderr
+and sleeps, so a test can SIGKILL it at exactly that point, or change the file and send SIGUSR1 to
+let it go on.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
 import sqlite3
 import sys
 import time
@@ -53,7 +62,7 @@ PROCESSED_DIR = "processed"
 REJECTED_DIR = "rejected"
 REPORT_SUFFIX = ".fout.txt"
 PAUSE_ENV = "PIPELINE_RUN_PAUSE_AT"
-PAUSE_POINTS = ("before_commit", "after_commit")
+PAUSE_POINTS = ("after_predict", "before_commit", "after_commit")
 # Long enough for any test to kill the paused job; the job never pauses unless PAUSE_ENV is set.
 PAUSE_SECONDS = 600
 HASH_CHUNK_BYTES = 1 << 20
@@ -66,7 +75,7 @@ STORED = "stored"            # new rows (and/or rejected rows) stored, file move
 DUPLICATE = "duplicate"      # content already in the catalogue: nothing added, file moved on
 REJECTED = "rejected"        # file unreadable: recorded, moved to rejected/ with a report
 FAILED = "failed"            # unexpected error: nothing stored, file left in the inbox
-SKIPPED = "skipped"          # changed while being read (still uploading): left for the next run
+SKIPPED = "skipped"          # still arriving (new, empty or changing): left for the next run
 
 
 @dataclass
@@ -77,6 +86,7 @@ class FileOutcome:
     accepted: int = 0
     rejected_rows: int = 0
     new_versions: int = 0
+    unchanged: int = 0
     message: str = ""
 
 
@@ -123,13 +133,15 @@ class RunReport:
             f"{self.count(REJECTED)} unreadable",
         ]
         if self.count(SKIPPED):
-            parts.append(f"{self.count(SKIPPED)} still changing (left for the next run)")
+            parts.append(f"{self.count(SKIPPED)} still arriving (left for the next run)")
         if self.count(FAILED):
             parts.append(f"{self.count(FAILED)} FAILED (left in inbox, see log)")
         rows = sum(f.accepted for f in self.files)
         bad = sum(f.rejected_rows for f in self.files)
         versions = sum(f.new_versions for f in self.files)
-        parts.append(f"{rows} initiative(s) added ({versions} new version(s)), {bad} row(s) rejected")
+        unchanged = sum(f.unchanged for f in self.files)
+        parts.append(f"{rows} initiative(s) added ({versions} new version(s)), {unchanged} unchanged, "
+                     f"{bad} row(s) rejected")
         if self.regrouped:
             parts.append(f"regrouped: {self.groups} group(s)")
         return f"pipeline run: {', '.join(parts)} in {self.seconds:.1f}s"
@@ -212,12 +224,30 @@ def error_report(file_name: str, sha256: str, received_at: str, error: str) -> s
     )
 
 
+class _Resume(Exception):
+    pass
+
+
+def _resume(signum, frame):
+    raise _Resume
+
+
+class FileChanged(Exception):
+    """The file's bytes differ from the hash the run started with (it is still arriving)."""
+
+
 def _pause_if_asked(point: str, name: str) -> None:
     if os.environ.get(PAUSE_ENV) == point:
         message = f"pausing at {point} for {name} ({PAUSE_ENV} is set: test hook)"
-        log.warning(message)
-        print(message, file=sys.stderr, flush=True)
-        time.sleep(PAUSE_SECONDS)
+        previous = signal.signal(signal.SIGUSR1, _resume)
+        try:
+            log.warning(message)
+            print(message, file=sys.stderr, flush=True)
+            time.sleep(PAUSE_SECONDS)
+        except _Resume:  # the test changed what it wanted to and lets the job go on
+            pass
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
 
 
 class InboxJob:
@@ -232,8 +262,10 @@ class InboxJob:
 
     def __init__(self, inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
                  grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
-                 ignore_suffixes=(), max_text_chars: int = 20000, max_field_chars: int = 2000):
+                 ignore_suffixes=(), max_text_chars: int = 20000, max_field_chars: int = 2000,
+                 settle_seconds: float = 0.0):
         self.inbox = Path(inbox)
+        self.settle_seconds = settle_seconds
         self.conn = conn
         self.predictor_factory = predictor_factory
         self.grouper_factory = grouper_factory
@@ -274,8 +306,28 @@ class InboxJob:
                 report.files.append(FileOutcome("(regroup)", FAILED, message=str(exc)))
         return report
 
+    def still_arriving(self, path: Path) -> str | None:
+        """Why `path` must wait for a later run (recent or empty), or None when it can be read.
+        Nothing is recorded for such a file: recording an empty file's hash would mark every later
+        empty upload as already known, and a half upload would be rejected for good."""
+        info = path.stat()
+        age = time.time() - info.st_mtime
+        if age < self.settle_seconds:
+            return f"modified {age:.0f}s ago (settle_seconds {self.settle_seconds:g})"
+        if info.st_size == 0:
+            return "empty"
+        return None
+
+    def _check_unchanged(self, path: Path, sha: str) -> None:
+        if file_sha256(path) != sha:
+            raise FileChanged(path.name)
+
     def process_file(self, path: Path, timer: StageTimer) -> FileOutcome:
         name = path.name
+        waiting = self.still_arriving(path)
+        if waiting:
+            log.info("%s: %s; left in the inbox for the next run", name, waiting)
+            return FileOutcome(name, SKIPPED, message=waiting)
         with timer("read"):
             sha = file_sha256(path)
         known = store.submission_by_hash(self.conn, sha)
@@ -286,6 +338,8 @@ class InboxJob:
                 result = read_initiatives(path, max_text_chars=self.max_text_chars,
                                           max_field_chars=self.max_field_chars)
         except InputFileError as exc:
+            if file_sha256(path) != sha:
+                return self._changed(name, sha)
             with timer("database"):
                 store.store_rejected_file(self.conn, file_name=name, sha256=sha, error=str(exc))
             known = store.submission_by_hash(self.conn, sha)
@@ -296,10 +350,7 @@ class InboxJob:
         with timer("read"):
             changed = file_sha256(path) != sha
         if changed:
-            # Still being written (the sender did not upload under a temporary name): the rows
-            # read may be half the file. Leave it for the next run.
-            log.warning("%s: changed while being read; left in the inbox for the next run", name)
-            return FileOutcome(name, SKIPPED, sha, message="changed while being read")
+            return self._changed(name, sha)
         for row in result.rejected:
             log.warning("%s", row.message(name))
         predictions = []
@@ -314,20 +365,46 @@ class InboxJob:
                     encoder.embed([text_of(i) for i in result.accepted])
             with timer("predict"):
                 predictions = predictor.predict(result.accepted)
-        with timer("database"):
-            counts = store.store_submission(
-                self.conn, file_name=name, sha256=sha, accepted=result.accepted,
-                rejected=result.rejected, predictions=predictions,
-                before_commit=lambda: _pause_if_asked("before_commit", name),
-            )
+        _pause_if_asked("after_predict", name)
+
+        def before_commit():
+            _pause_if_asked("before_commit", name)
+            # Last look inside the transaction: rows added to the file while the models ran
+            # were never read, so storing now would mark the grown file as done without them.
+            self._check_unchanged(path, sha)
+
+        try:
+            with timer("database"):
+                counts = store.store_submission(
+                    self.conn, file_name=name, sha256=sha, accepted=result.accepted,
+                    rejected=result.rejected, predictions=predictions, before_commit=before_commit,
+                )
+        except FileChanged:
+            return self._changed(name, sha)
         _pause_if_asked("after_commit", name)
-        with timer("move"):
-            move_to(path, self.inbox / PROCESSED_DIR, sha)
         log.info(
-            "%s: stored as submission %d: %d initiative(s) (%d new version(s)), %d rejected row(s)",
-            name, counts.submission_id, counts.initiatives, counts.new_versions, counts.rejected,
+            "%s: stored as submission %d: %d initiative(s) (%d new version(s)), %d unchanged, "
+            "%d rejected row(s)", name, counts.submission_id, counts.initiatives,
+            counts.new_versions, counts.unchanged, counts.rejected,
         )
-        return FileOutcome(name, STORED, sha, counts.initiatives, counts.rejected, counts.new_versions)
+        outcome = FileOutcome(name, STORED, sha, counts.initiatives, counts.rejected,
+                              counts.new_versions, counts.unchanged)
+        with timer("move"):
+            if file_sha256(path) != sha:
+                # Changed between the commit and now: what was read is stored; the next run reads
+                # the new content whole (rows equal to what is stored add nothing).
+                log.warning("%s: changed after it was stored; left in the inbox for the next run",
+                            name)
+                outcome.message = "changed after it was stored; left in the inbox"
+            else:
+                move_to(path, self.inbox / PROCESSED_DIR, sha)
+        return outcome
+
+    def _changed(self, name: str, sha: str) -> FileOutcome:
+        # Still being written (the sender did not upload under a temporary name): what was read
+        # may be half the file. Nothing of it is stored; the next run reads it whole.
+        log.warning("%s: changed while being processed; left in the inbox for the next run", name)
+        return FileOutcome(name, SKIPPED, sha, message="changed while being processed")
 
     def _finish_known(self, path: Path, sha: str, known, timer: StageTimer, *, quiet=False) -> FileOutcome:
         """A file whose content the catalogue has: write the report if it was unreadable, move it."""
@@ -373,7 +450,8 @@ class InboxJob:
 def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
               grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
               ignore_suffixes=(), lock_name: str = ".pipeline-run.lock",
-              max_text_chars: int = 20000, max_field_chars: int = 2000) -> RunReport:
+              max_text_chars: int = 20000, max_field_chars: int = 2000,
+              settle_seconds: float = 0.0) -> RunReport:
     """Process every new file in `inbox` into the catalogue `conn` (see the module docstring).
 
     Returns a `RunReport`; `report.busy` is True (and nothing was done) when another run holds
@@ -397,6 +475,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
             inbox, conn, predictor_factory=predictor_factory, grouper_factory=grouper_factory,
             embedder_factory=embedder_factory, ignore_suffixes=ignore_suffixes,
             max_text_chars=max_text_chars, max_field_chars=max_field_chars,
+            settle_seconds=settle_seconds,
         ).run(report)
     except PipelineError as exc:
         log.error("run stopped, the remaining files wait in the inbox: %s", exc)

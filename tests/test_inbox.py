@@ -7,11 +7,13 @@ job again and counts rows: none lost, none doubled.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,18 @@ def workdir(tmp_path):
     return inbox, tmp_path / "catalogue.sqlite", tmp_path / "run.log"
 
 
-def run_job(inbox, db, log, *, env=None, check=True):
+def settle(inbox):
+    """Date the inbox's files an hour back: the job leaves files newer than [run] settle_seconds
+    for a later run (they may still be arriving)."""
+    past = time.time() - 3600
+    for path in inbox.iterdir() if inbox.is_dir() else ():
+        if path.is_file():
+            os.utime(path, (past, past))
+
+
+def run_job(inbox, db, log, *, env=None, check=True, settled=True):
+    if settled:
+        settle(inbox)
     result = subprocess.run(
         [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env={**os.environ, **(env or {})},
@@ -56,6 +69,7 @@ def run_job(inbox, db, log, *, env=None, check=True):
 
 def start_paused(inbox, db, log, point):
     """Start the job with the pause hook and wait until it says it is paused at `point`."""
+    settle(inbox)
     process = subprocess.Popen(
         [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -119,6 +133,19 @@ def test_an_unreadable_file_goes_to_rejected_with_a_dutch_and_english_report(wor
     assert "export.csv: unreadable" in log.read_text(encoding="utf-8")
 
 
+def test_empty_and_half_uploaded_files_wait_and_are_never_recorded(workdir):
+    inbox, db, log = workdir
+    (inbox / "leeg.csv").write_bytes(b"")
+    settle(inbox)  # old enough, but empty: an upload that has not written anything yet
+    (inbox / "half.csv").write_text("id;gem", encoding="utf-8")  # just arrived: half a header
+    result = run_job(inbox, db, log, settled=False)
+    assert "2 still arriving" in result.stdout and "0 unreadable" in result.stdout
+    assert {p.name for p in pending_files(inbox)} == {"leeg.csv", "half.csv"}
+    assert not (inbox / "rejected").exists()
+    assert catalogue_counts(db)["submissions"] == 0
+    assert "leeg.csv: empty" in log.read_text(encoding="utf-8")
+
+
 def test_a_missing_inbox_is_a_clean_error(tmp_path):
     result = run_job(tmp_path / "nope", tmp_path / "c.sqlite", tmp_path / "run.log", check=False)
     assert result.returncode == 1
@@ -128,6 +155,7 @@ def test_a_missing_inbox_is_a_clean_error(tmp_path):
 def test_without_a_model_the_run_stops_cleanly_and_the_file_waits(workdir, rows, tmp_path):
     inbox, db, log = workdir
     write_jsonl(inbox / "a.jsonl", rows[:1])
+    settle(inbox)
     result = subprocess.run(
         [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log),
          "--model", str(tmp_path / "geen-model")],
@@ -222,6 +250,68 @@ def test_killed_in_the_middle_of_a_file_the_next_run_loses_and_doubles_nothing(w
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == ["01.jsonl", "02.jsonl"]
     expected = "1 already known" if point == "after_commit" else "0 already known"
     assert expected in result.stdout
+
+
+@needs_model
+def test_a_half_uploaded_file_is_stored_whole_once_complete(workdir, rows):
+    inbox, db, log = workdir
+    (inbox / "a.csv").write_text("id;gemeente;omsch", encoding="utf-8")
+    (inbox / "b.jsonl").write_bytes(b"")
+    run_job(inbox, db, log, settled=False)
+    csv_with_bad_rows(inbox / "a.csv", rows[:2])  # the uploads complete under the same names
+    write_jsonl(inbox / "b.jsonl", rows[2:3])
+    result = run_job(inbox, db, log)
+    assert "2 stored, 0 already known, 0 unreadable" in result.stdout
+    counts = catalogue_counts(db)
+    assert (counts["submissions"], counts["initiatives"], counts["rejected_rows"]) == (2, 3, 2)
+    assert pending_files(inbox) == []
+
+
+@needs_model
+@pytest.mark.parametrize("point", ["after_predict", "after_commit"])
+def test_a_file_that_grows_during_a_run_stays_and_is_stored_whole_next_run(workdir, rows, point):
+    inbox, db, log = workdir
+    path = write_jsonl(inbox / "01.jsonl", rows[:2])
+    process = start_paused(inbox, db, log, point)
+    with open(path, "a", encoding="utf-8") as handle:  # the sender's upload goes on
+        for row in rows[2:4]:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    process.send_signal(signal.SIGUSR1)  # the hook's "go on"
+    out, err = process.communicate(timeout=RUN_TIMEOUT)
+    assert process.returncode == 0, out + err
+    assert path.exists()  # not moved: rows 3 and 4 were never read
+    assert catalogue_counts(db)["initiatives"] == (0 if point == "after_predict" else 2)
+
+    result = run_job(inbox, db, log)
+    counts = catalogue_counts(db)
+    assert (counts["initiatives"], counts["current_initiatives"], counts["predictions"]) == (4, 4, 4)
+    assert [p.name for p in (inbox / "processed").iterdir()] == ["01.jsonl"]
+    assert pending_files(inbox) == []
+    if point == "after_commit":
+        assert "2 initiative(s) added (0 new version(s)), 2 unchanged" in result.stdout
+
+
+@needs_model
+def test_resending_unchanged_rows_keeps_the_review_in_force(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "a.jsonl", rows[:2])
+    run_job(inbox, db, log)
+    conn = store.connect(db)
+    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    with store.transaction(conn):
+        reviewer = conn.execute("INSERT INTO reviewers (name, password_hash, created_at) "
+                                "VALUES ('anna', 'x', ?)", (store.now(),)).lastrowid
+        conn.execute("INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, kind) "
+                     "VALUES (?, ?, ?, '[\"schulden\"]', 'signal')",
+                     (pks[rows[0]["id"]], reviewer, store.now()))
+    changed = dict(rows[1], omschrijving=rows[1]["omschrijving"] + " Aangevuld in 2021.")
+    write_jsonl(inbox / "b.jsonl", [rows[0], changed])  # the whole list again, one row changed
+    result = run_job(inbox, db, log)
+    assert "1 initiative(s) added (1 new version(s)), 1 unchanged" in result.stdout
+    assert [v["version"] for v in store.initiative_versions(conn, rows[0]["id"])] == [1]
+    assert [v["version"] for v in store.initiative_versions(conn, rows[1]["id"])] == [1, 2]
+    reviewed = {r["id"]: r for r in store.catalogue(conn)}[rows[0]["id"]]
+    assert (reviewed["labels_from"], reviewed["themes"]) == ("review", ["schulden"])
 
 
 @needs_model
