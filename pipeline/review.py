@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -353,10 +354,11 @@ def reviews_of(conn, initiative_pks: Sequence[int]) -> dict[int, list[dict]]:
 
 
 def all_current_reviews(conn) -> dict[int, list[dict]]:
-    """Every review of every current initiative version, oldest first, keyed by initiative pk."""
+    """Every review of every current initiative version, oldest first, keyed by initiative pk
+    (with the initiative's id in `initiative_id`)."""
     out: dict[int, list[dict]] = {}
     for row in conn.execute(
-        "SELECT r.*, v.name AS reviewer FROM reviews r "
+        "SELECT r.*, v.name AS reviewer, i.id AS initiative_id FROM reviews r "
         "JOIN current_initiatives i ON i.pk = r.initiative_pk "
         "JOIN reviewers v ON v.pk = r.reviewer_pk ORDER BY r.pk"
     ):
@@ -591,17 +593,17 @@ def _status_of(reviews: Sequence[Mapping]) -> str:
     return review_status(latest_per_reviewer(reviews))
 
 
-def queue_items(conn, taxonomy, *, kind_threshold: float) -> list[dict]:
-    """Every current initiative with what the queue shows and filters on, least certain first.
+def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
+    """Every current initiative with the model's labels and certainty, least certain first.
 
-    Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
-    labels in force: the review's if reviewed, else the model's), certainty, status, reviews (count).
+    The expensive part of the queue (every latest prediction read and scored), without review
+    state, so it can be kept while reviewers save (`QueueCache`). Each item: pk, id, naam,
+    gemeente, omschrijving, and the model's themes, doelgroepen, kind, replicability, certainty.
     """
-    reviews = all_current_reviews(conn)
+    predictions = store.latest_predictions(conn)
     items = []
-    for record in store.catalogue(conn):
-        prediction = record["prediction"] or {}
-        item_reviews = reviews.get(record["pk"], [])
+    for record in store.current_initiatives(conn):
+        prediction = predictions.get(record["pk"]) or {}
         items.append(
             {
                 "pk": record["pk"],
@@ -609,17 +611,93 @@ def queue_items(conn, taxonomy, *, kind_threshold: float) -> list[dict]:
                 "naam": record["naam"],
                 "gemeente": record["gemeente"],
                 "omschrijving": record["omschrijving"],
-                "themes": record["themes"],
-                "doelgroepen": record["doelgroepen"],
-                "kind": record["kind"],
-                "replicability": record["replicability"],
+                "themes": list(prediction.get("themes") or []),
+                "doelgroepen": list(prediction.get("doelgroepen") or []),
+                "kind": prediction.get("kind"),
+                "replicability": prediction.get("replicability"),
                 "certainty": certainty(prediction, kind_threshold),
-                "status": _status_of(item_reviews),
-                "reviews": len(item_reviews),
             }
         )
     items.sort(key=lambda item: (item["certainty"], item["id"]))
     return items
+
+
+def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[Mapping]]) -> list[dict]:
+    """`model_items` (new dicts, same order) with the labels in force, status and review count.
+
+    Where a review is in force (`in_force`) its labels replace the model's, as in
+    store.catalogue; `reviews` is `all_current_reviews` (initiative pk -> reviews, oldest first).
+    """
+    out = []
+    for item in model_items:
+        item_reviews = reviews.get(item["pk"], ())
+        current = in_force(item_reviews)
+        labels = {}
+        if current is not None:
+            labels = {
+                "themes": list(current["themes"]),
+                "doelgroepen": list(current["doelgroepen"]),
+                "kind": current["kind"],
+                "replicability": current["replicability"]
+                if current["replicability"] is not None else item["replicability"],
+            }
+        out.append({**item, **labels, "status": _status_of(item_reviews),
+                    "reviews": len(item_reviews)})
+    return out
+
+
+def queue_items(conn, taxonomy=None, *, kind_threshold: float) -> list[dict]:
+    """Every current initiative with what the queue shows and filters on, least certain first.
+
+    Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
+    labels in force: the review's if reviewed, else the model's), certainty, status, reviews (count).
+    Reads the whole catalogue: the web app keeps the model part in a `QueueCache` instead.
+    """
+    return with_reviews(model_queue_items(conn, kind_threshold=kind_threshold),
+                        all_current_reviews(conn))
+
+
+def model_signature(conn) -> tuple:
+    """A cheap value (one query) that changes whenever `model_queue_items` can: a new initiative
+    version or a new prediction. Both tables only ever grow; counts guard against rows deleted by
+    hand. Reviews are left out on purpose: they change at every save and are read per request."""
+    return tuple(conn.execute(
+        "SELECT (SELECT coalesce(max(pk), 0) FROM initiatives), (SELECT count(*) FROM initiatives),"
+        " (SELECT coalesce(max(pk), 0) FROM predictions), (SELECT count(*) FROM predictions)"
+    ).fetchone())
+
+
+class QueueCache:
+    """The model part of the review queue (`model_queue_items`), kept per app process and rebuilt
+    only when `model_signature` changes; the reviews are laid over it per request.
+
+    Reading and scoring every prediction is the slow part (5,000 rows: ~0.4 s); reviews are a
+    small table. So opening the queue, or saving and going to the next item, costs one signature
+    query and one reviews query while nothing new came in. Safe under the threaded server.
+    """
+
+    def __init__(self, *, kind_threshold: float):
+        import threading
+
+        self.kind_threshold = kind_threshold
+        self._lock = threading.Lock()
+        self._signature = None
+        self._items: tuple = ()
+        self.builds = 0  # how often the model part was read (for tests and benchmarks)
+
+    def model_items(self, conn) -> tuple:
+        """The cached `model_queue_items` (read again first when the catalogue changed)."""
+        signature = model_signature(conn)  # before reading: a change meanwhile triggers a rebuild
+        with self._lock:
+            if signature != self._signature:
+                self._items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
+                self._signature = signature
+                self.builds += 1
+            return self._items
+
+    def items(self, conn) -> list[dict]:
+        """`queue_items` of the catalogue behind `conn`, from the cache."""
+        return with_reviews(self.model_items(conn), all_current_reviews(conn))
 
 
 @dataclass(frozen=True)
@@ -680,15 +758,8 @@ def filter_queue(items: Sequence[Mapping], filters: QueueFilters, skipped: Seque
     return chosen, counts
 
 
-def reason_parts(reason) -> dict:
-    """A replicability reason as {"reden", "richting", "bewijs"} (older models gave plain text)."""
-    if isinstance(reason, Mapping):
-        return {
-            "reden": reason.get("reden") or "",
-            "richting": reason.get("richting") or "",
-            "bewijs": reason.get("bewijs"),
-        }
-    return {"reden": str(reason), "richting": "", "bewijs": None}
+# One reading of a replicability reason for every page (the scorer's dicts, older plain strings).
+reason_parts = store.reason_parts
 
 
 def history_rows(reviews: Sequence[Mapping], taxonomy) -> list[dict]:
@@ -876,8 +947,21 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def queue_cache() -> QueueCache:
+    """This app's `QueueCache`."""
+    extensions = current_app.extensions
+    if "pipeline_queue" not in extensions:
+        extensions.setdefault(
+            "pipeline_queue", QueueCache(kind_threshold=_settings().review.kind_threshold)
+        )
+    return extensions["pipeline_queue"]
+
+
 def _queue_context():
-    return queue_items(_db(), _taxonomy(), kind_threshold=_settings().review.kind_threshold)
+    # Once per request: the queue page and save-and-next each need it once.
+    if "queue_items" not in g:
+        g.queue_items = queue_cache().items(_db())
+    return g.queue_items
 
 
 @blueprint.route("")
@@ -926,6 +1010,9 @@ def _current_record(initiative_id: str) -> dict:
     return records[0]
 
 
+_SIMILARITY_LOCK = threading.Lock()
+
+
 def similar_initiatives(record: Mapping, k: int) -> list[dict]:
     """The `k` current initiatives from other municipalities most like `record`.
 
@@ -938,15 +1025,17 @@ def similar_initiatives(record: Mapping, k: int) -> list[dict]:
     conn = _db()
     state = store.max_initiative_pk(conn)
     cache = current_app.extensions.setdefault("pipeline_similarity", {})
-    if cache.get("state") != state:
-        rows = store.current_initiatives(conn)
-        if "encoder" not in cache:
-            cache["encoder"] = encoder_from_config(_settings().embed)
-        index = grouping.SimilarityIndex(
-            encoder=cache["encoder"], **grouping.index_params(getattr(_settings(), "group", None))
-        )
-        cache.update(state=state, index=index.fit(rows), rows={r["id"]: r for r in rows})
-    index, rows = cache["index"], cache["rows"]
+    # One rebuild at a time under the threaded server; readers take index and rows as one pair.
+    with _SIMILARITY_LOCK:
+        if cache.get("state") != state:
+            rows = store.current_initiatives(conn)
+            if "encoder" not in cache:
+                cache["encoder"] = encoder_from_config(_settings().embed)
+            index = grouping.SimilarityIndex(
+                encoder=cache["encoder"], **grouping.index_params(getattr(_settings(), "group", None))
+            )
+            cache.update(state=state, index=index.fit(rows), rows={r["id"]: r for r in rows})
+        index, rows = cache["index"], cache["rows"]
     if record["id"] not in rows:
         return []
     out = []
@@ -1107,7 +1196,9 @@ def agreement_pairs(conn) -> list[tuple[Mapping, Mapping, Mapping]]:
     """(item, first reviewer's latest, second reviewer's latest) for every current initiative
     version that two or more reviewers reviewed."""
     reviews = all_current_reviews(conn)
-    records = {r["pk"]: r for r in store.current_initiatives(conn)}
+    twice = [rows[0]["initiative_id"] for rows in reviews.values()
+             if len(latest_per_reviewer(rows)) >= 2]
+    records = {r["pk"]: r for r in store.current_initiatives(conn, twice)} if twice else {}
     out = []
     for pk, item_reviews in sorted(reviews.items()):
         latest = latest_per_reviewer(item_reviews)

@@ -612,6 +612,35 @@ def test_queue_and_item_offer_the_scores_of_the_taxonomy(web_settings, catalogue
     assert "een cijfer 1-4" in item and 'value="5"' not in item.split('name="replicability"', 1)[1]
 
 
+def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalogue):
+    order = catalogue[1]["queue_order"]
+    client = app.test_client()
+    login(client)
+    assert _queue_ids(client.get("/review/").text) == order
+    cache = app.extensions["pipeline_queue"]
+    assert cache.builds == 1
+    client.get("/review/?status=alle")
+    response = _save(client, order[0], LABELS_B, then="next")  # save-and-next
+    assert response.headers["Location"].startswith(f"/review/item/{order[1]}")
+    # the saved labels are in force in the queue (digitaal is the reviewer's, not the model's) ...
+    assert order[0] in _queue_ids(client.get("/review/?status=beoordeeld&thema=digitaal").text)
+    assert cache.builds == 1  # ... without reading every prediction again
+    conn = store.connect(catalogue[0])
+    try:
+        store.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
+                               accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
+                                                    omschrijving="Een nieuw initiatief.")],
+                               predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
+        assert "nieuw-1" in _queue_ids(client.get("/review/").text)
+        assert cache.builds == 2  # a new row: read again
+        # the cached queue says what the uncached one and the catalogue say
+        assert cache.items(conn) == review.queue_items(conn, kind_threshold=0.5)
+        in_force = {r["id"]: (r["themes"], r["replicability"]) for r in store.catalogue(conn)}
+        assert {i["id"]: (i["themes"], i["replicability"]) for i in cache.items(conn)} == in_force
+    finally:
+        conn.close()
+
+
 def test_queue_filters(client, catalogue):
     assert _queue_ids(client.get("/review/?thema=eenzaamheid").text) == [catalogue[1]["queue_order"][0], "xss-1"]
     assert _queue_ids(client.get("/review/?doelgroep=ouderen").text) == ["xss-1"]
