@@ -9,12 +9,16 @@ Pure core (no Flask, no SQL):
 - `agreement(pairs, taxonomy)`: percent agreement and Cohen's kappa per label.
 
 Storage (functions that take a catalogue connection; tables `reviewers` and `reviews` of
-pipeline/store.py): `add_reviewer`, `check_password` (argon2); `save_review`: every save is a new
+pipeline/store.py): `add_reviewer`, `set_password`, `deactivate_reviewer`, `check_password`
+(argon2), `session_fingerprint` (what a login session is checked against on every request, so a
+new password or deactivation ends it); `save_review`: every save is a new
 row with who, when, what was shown (`before`) and what was saved. Optimistic concurrency: the form
 carries the review it was based on (`based_on_review_pk`); a save based on a stale one is stored
 too, marked `conflict`, and the other stays in force. The labels in force are those of the newest
 non-conflicting review (store.latest_reviews; search, report, export and reclassify read them).
-`queue_items`, `reviews_of`, `export_reviewed` (the seed format of data/labelled/).
+`queue_items` (= `model_queue_items`, the slow part that `QueueCache` keeps per app until a new
+row or prediction arrives, plus `with_reviews`, read per request), `reviews_of`, `export_reviewed`
+(the seed format of data/labelled/).
 
 Web (Flask blueprints that pipeline/web.py registers): `auth_blueprint` (/login, /logout),
 `blueprint` (/review/ queue, /review/item/<id> item page and save, /review/item/<id>/overslaan),

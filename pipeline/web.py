@@ -8,12 +8,19 @@
 - protects every POST form with Flask-WTF's CSRFProtect (templates put `csrf_token()` in a hidden
   field `csrf_token`),
 - signs sessions with a key read from `[serve] secret_key_file` (generated there on first start,
-  never a constant in code) and lets them expire after `[serve] session_lifetime_minutes`,
+  never a constant in code), lets them expire after `[serve] session_lifetime_minutes`, sends the
+  cookie over HTTPS only when `[serve] secure_cookies`, and ends a session as soon as its
+  reviewer's password changed or the account was deactivated (a digest of the password hash is
+  kept in the session and compared on every request),
+- sends one Content-Security-Policy (no inline script or style except our templates' own blocks,
+  by hash) and the other security headers on every response, public pages and errors included,
+- offers templates the test `web_link` (only http(s) URLs may go into an href),
 - renders every error in one place (`error.html`, in Dutch),
 - opens one catalogue connection per request (`get_db()`), closed when the request ends.
 
 `g.reviewer` is the logged-in reviewer's name or None on every request; public pages use it to
-show reviewer-only fields to reviewers only.
+show reviewer-only fields to reviewers only. "/" sends reviewers to their queue and everyone else
+to the public search.
 """
 
 from __future__ import annotations
