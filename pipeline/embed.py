@@ -107,7 +107,9 @@ class SentenceTransformerEncoder:
             self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
         texts = [self.prefix + t for t in texts]
         if not texts:
-            dim = self._model.get_sentence_embedding_dimension()
+            # Renamed in newer sentence-transformers; the old name still works but warns.
+            width = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+            dim = width()
             return np.zeros((0, dim), dtype=np.float32)
         return _as_rows(self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False))
 

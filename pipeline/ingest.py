@@ -5,8 +5,11 @@ every bad row as a `RejectedRow` that names the row number, the id where known, 
 is wrong, with the raw row kept so nothing is lost. A file that is not what it claims to be raises
 `InputFileError`. `write_rejected()` writes the rejected rows beside an output file.
 
-CSV: comma, semicolon or tab separated; UTF-8 with or without BOM, or Windows-1252. Lists
-(`gemeenten`, `urls`) are cells separated by `;`, `,` or `|` (or whitespace for urls).
+CSV: comma, semicolon or tab separated; UTF-8 with or without BOM, or Windows-1252 (a UTF-8 file
+with a few Windows-1252 lines is read line by line and says which lines). Lists (`gemeenten`,
+`urls`) are cells (or JSON strings) separated by `;`, `,` or `|` (or whitespace for urls). A
+column without a name keeps its cells as `kolom_N`. File-level notes that do not stop the read
+(mixed encodings, no rows) are in `IngestResult.warnings` and logged as warnings.
 """
 
 from __future__ import annotations
