@@ -62,6 +62,7 @@ class ServeConfig:
     max_failed_logins: int
     failed_login_window_minutes: int
     secure_cookies: bool
+    display_timezone: str
 
 
 @dataclass(frozen=True)

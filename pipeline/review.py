@@ -41,7 +41,7 @@ from .errors import PipelineError
 
 STATUSES = ("nieuw", "beoordeeld", "betwist")
 LABEL_FIELDS = ("themes", "doelgroepen")
-KINDS = ("initiative", "signal")
+KINDS = tuple(store.KIND_NAMES)  # "initiative", "signal"
 
 
 # --------------------------------------------------------------------------- pure core
@@ -790,7 +790,8 @@ def history_rows(reviews: Sequence[Mapping], taxonomy) -> list[dict]:
     return rows
 
 
-KIND_NAMES = {"initiative": "initiatief", "signal": "signaal"}
+# The store's Dutch kind names, lower case as they stand mid-sentence on the review pages.
+KIND_NAMES = {kind: name.lower() for kind, name in store.KIND_NAMES.items()}
 
 
 # --------------------------------------------------------------------------- web
@@ -1178,9 +1179,10 @@ def save(initiative_id: str):
     session["skipped"] = skipped
     if result.conflict:
         other = result.in_force or {}
+        when = format_time(other.get("created_at"), _settings().serve.display_timezone)
         flash(
             f"Let op: {other.get('reviewer', 'een andere beoordelaar')} heeft dit initiatief "
-            f"intussen al opgeslagen ({format_time(other.get('created_at'))}). Hieronder staan diens "
+            f"intussen al opgeslagen ({when}). Hieronder staan diens "
             "labels. Uw versie is ook bewaard (als conflict in de geschiedenis); het initiatief "
             "staat nu als betwist tot iemand het opnieuw opslaat.",
             "conflict",

@@ -199,12 +199,9 @@ def is_web_link(url) -> bool:
     return parts.scheme.lower() in WEB_LINK_SCHEMES and bool(parts.netloc)
 
 
-# Reviewers read times in Dutch local time; the catalogue stores UTC.
-DISPLAY_TIMEZONE = "Europe/Amsterdam"
-
-
-def format_time(value: str | None) -> str:
-    """An ISO 8601 time from the catalogue as Dutch local time, "23-11-2026 20:14"; "" for None."""
+def format_time(value: str | None, timezone: str) -> str:
+    """An ISO 8601 time from the catalogue (UTC) in `timezone` ([serve] display_timezone),
+    "23-11-2026 20:14"; "" for None, the value itself when it is no ISO time."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -215,7 +212,7 @@ def format_time(value: str | None) -> str:
     except ValueError:
         return value
     if moment.tzinfo is not None:
-        moment = moment.astimezone(ZoneInfo(DISPLAY_TIMEZONE))
+        moment = moment.astimezone(ZoneInfo(timezone))
     return moment.strftime("%d-%m-%Y %H:%M")
 
 
@@ -320,7 +317,8 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
-    app.add_template_filter(format_time, "tijd")
+    timezone = _checked_timezone(settings.serve.display_timezone)
+    app.add_template_filter(lambda value: format_time(value, timezone), "tijd")
     app.add_template_test(is_web_link, "web_link")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)
@@ -328,6 +326,21 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         app.register_error_handler(Exception, render_error)
     app.teardown_appcontext(_close_db)
     return app
+
+
+def _checked_timezone(name: str) -> str:
+    """`name` when it is a known IANA time zone; ConfigError at start rather than on a page."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .errors import ConfigError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[serve] display_timezone {name!r} is not a known time zone (e.g. 'Europe/Amsterdam')"
+        ) from None
+    return name
 
 
 def _session_reviewer() -> str | None:

@@ -570,6 +570,23 @@ def test_session_cookie_secure_follows_the_serve_setting(web_settings, catalogue
         assert ("Secure" in cookie) is secure and "HttpOnly" in cookie
 
 
+def test_times_are_shown_in_the_configured_timezone(web_settings, catalogue):
+    from pipeline.errors import ConfigError
+    from pipeline.web import format_time
+
+    stored = "2026-11-23T20:14:00+00:00"
+    assert format_time(stored, "Europe/Amsterdam") == "23-11-2026 21:14"
+    assert format_time(None, "UTC") == "" and format_time("gisteren", "UTC") == "gisteren"
+    for zone, shown in (("UTC", "23-11-2026 20:14"), ("Europe/Amsterdam", "23-11-2026 21:14")):
+        serve = dataclasses.replace(web_settings.serve, display_timezone=zone)
+        app = create_app(dataclasses.replace(web_settings, serve=serve), db_path=catalogue[0],
+                         test_config={"TESTING": True})
+        assert app.jinja_env.filters["tijd"](stored) == shown
+    serve = dataclasses.replace(web_settings.serve, display_timezone="Europe/Nergenshuizen")
+    with pytest.raises(ConfigError, match="display_timezone 'Europe/Nergenshuizen'"):
+        create_app(dataclasses.replace(web_settings, serve=serve), db_path=catalogue[0])
+
+
 def test_unknown_page_gets_a_dutch_error_page(client):
     response = client.get("/review/item/bestaat-niet")
     assert response.status_code == 404 and "Niet gevonden" in response.text
