@@ -74,6 +74,8 @@ class ReviewConfig:
     similar_k: int
     export_path: Path
     min_password_chars: int
+    title_chars: int
+    score_hint_chars: int
 
 
 @dataclass(frozen=True)

@@ -994,6 +994,7 @@ def queue():
         statuses=STATUSES,
         kind_names=KIND_NAMES,
         scale=score_scale(_taxonomy()),
+        title_chars=_settings().review.title_chars,
         skipped=set(session.get("skipped", [])),
         inf=math.inf,
     )
@@ -1095,6 +1096,8 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
         taxonomy=taxonomy,
         kind_names=KIND_NAMES,
         scale=score_scale(taxonomy),
+        title_chars=_settings().review.title_chars,
+        score_hint_chars=_settings().review.score_hint_chars,
         note=note,
         error=error,
         conflict_with=conflict_with,

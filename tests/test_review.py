@@ -658,6 +658,24 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
         conn.close()
 
 
+def test_untitled_rows_are_titled_by_the_configured_length(web_settings, catalogue):
+    text = "Wekelijkse inloop voor ouderen in het buurthuis met koffie, een krant en hulp bij formulieren."
+    conn = store.connect(catalogue[0])
+    store.store_submission(conn, file_name="n.jsonl", sha256="n", rejected=[],
+                           accepted=[Initiative(id="zonder-naam", gemeente="Testdorp", omschrijving=text)],
+                           predictions=[_prediction(["eenzaamheid"], ["ouderen"], scores={})])
+    conn.close()
+    for chars in (30, 60):
+        config = dataclasses.replace(web_settings.review, title_chars=chars)
+        app = create_app(dataclasses.replace(web_settings, review=config), db_path=catalogue[0],
+                         test_config={"TESTING": True})
+        client = app.test_client()
+        login(client)
+        html = client.get("/review/?gemeente=Testdorp").text
+        title = re.search(r'href="/review/item/zonder-naam[^"]*">([^<]*)</a>', html).group(1)
+        assert title.endswith("...") and len(title) <= chars and text.startswith(title[:-3])
+
+
 def test_queue_filters(client, catalogue):
     assert _queue_ids(client.get("/review/?thema=eenzaamheid").text) == [catalogue[1]["queue_order"][0], "xss-1"]
     assert _queue_ids(client.get("/review/?doelgroep=ouderen").text) == ["xss-1"]
