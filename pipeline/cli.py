@@ -103,17 +103,21 @@ def similar_command(settings, query_id, input_path, k, as_json):
 # --- search / report (pipeline/search.py, pipeline/report.py) ---------------------------------
 
 
-def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int) -> None:
+def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int, title_chars: int) -> None:
+    from .search import places
+    from .store import KIND_NAMES
+
     r = hit.record
-    title = r.get("naam") or (r.get("omschrijving") or "")[:70]
-    click.echo(f"{rank}. {r['id']}  score {hit.score:.3f}  {r.get('gemeente')}: {title}")
+    title = r.get("naam") or (r.get("omschrijving") or "")[:title_chars]
+    click.echo(f"{rank}. {r['id']}  score {hit.score:.3f}  {', '.join(places(r))}: {title}")
     themes = ", ".join(taxonomy.name("themes", t) for t in r.get("themes") or ()) or "-"
     groups = ", ".join(taxonomy.name("doelgroepen", d) for d in r.get("doelgroepen") or ()) or "-"
-    kind = {"initiative": "initiatief", "signal": "signaal"}.get(r.get("kind"), "-")
+    kind = KIND_NAMES.get(r.get("kind"), "-").lower()
     click.echo(f"   thema's: {themes} | doelgroepen: {groups} | soort: {kind}")
     if r.get("replicability"):
         reasons = "; ".join(x["reden"] for x in (r.get("reasons") or [])[:reasons_shown])
-        click.echo(f"   overdraagbaarheid {r['replicability']}/5" + (f": {reasons}" if reasons else ""))
+        top = max(taxonomy.replicability)
+        click.echo(f"   overdraagbaarheid {r['replicability']}/{top}" + (f": {reasons}" if reasons else ""))
     if r.get("group_gemeenten"):
         click.echo(f"   ook in {', '.join(r['group_gemeenten'])}")
 
@@ -156,7 +160,7 @@ def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen
             # The CLI user is the operator on the server: the model fields are theirs to see.
             click.echo(json.dumps({"rank": rank, **hit.to_dict(reviewer=True)}, ensure_ascii=False))
         else:
-            _echo_hit(rank, hit, taxonomy, settings.search.reasons_shown)
+            _echo_hit(rank, hit, taxonomy, settings.search.reasons_shown, settings.search.title_chars)
     if not hits and not as_json:
         click.echo("Geen resultaten / no hits.", err=True)
 

@@ -491,11 +491,11 @@ class GroupRun:
         grouped = sum(len(g.members) for g in self.groups)
         cross = sum(1 for g in self.groups if len(g.gemeenten) > 1)
         text = (
-            f"{len(self.groups)} groepen ({cross} met meer dan een gemeente) van "
-            f"{grouped} van {len(self.ingest.accepted)} initiatieven naar {self.out_path}"
+            f"{len(self.groups)} groups ({cross} across municipalities) holding {grouped} of "
+            f"{len(self.ingest.accepted)} initiatives; written to {self.out_path}"
         )
         if self.ingest.rejected:
-            text += f"; {len(self.ingest.rejected)} rijen afgewezen, zie {self.errors_path}"
+            text += f"; {len(self.ingest.rejected)} rows rejected, see {self.errors_path}"
         return text
 
 

@@ -166,7 +166,7 @@ def test_group_command_writes_one_line_per_group_and_reports_rejected_rows(tmp_p
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [line["members"] for line in lines] == [["a1", "a2"], ["b1", "b2"]]
     assert set(lines[0]) == {"group_id", "members", "gemeenten", "naam", "kernwoorden", "cohesie"}
-    assert "2 groepen" in result.output and "1 rijen afgewezen" in result.output
+    assert "2 groups" in result.output and "1 rows rejected" in result.output
     errors = (tmp_path / "groups.errors.jsonl").read_text(encoding="utf-8")
     assert '"x9"' in errors and "omschrijving" in errors
 
