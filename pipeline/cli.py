@@ -212,8 +212,11 @@ def _setup_run_log(log_path: Path) -> None:
               help="Model folder (default: the released model, models/LATEST).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Operator log file (default: [run] log_path).")
+@click.option("--settle-seconds", "settle_seconds", type=click.FloatRange(min=0), default=None,
+              help="Leave files changed less than this many seconds ago for the next run "
+                   "(default: [run] settle_seconds; 0 to take files just copied in by hand).")
 @pass_settings
-def run_command(settings, inbox, db_path, model_dir, log_path):
+def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
     """The scheduled job: classify, score, store and group every new file in the inbox.
 
     Done files move to INBOX/processed/, unreadable ones to INBOX/rejected/ with a report. Prints
@@ -240,7 +243,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path):
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
             max_text_chars=settings.ingest.max_text_chars,
             max_field_chars=settings.ingest.max_field_chars,
-            settle_seconds=settings.run.settle_seconds,
+            settle_seconds=settings.run.settle_seconds if settle_seconds is None else settle_seconds,
         )
     finally:
         conn.close()

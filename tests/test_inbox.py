@@ -55,11 +55,11 @@ def settle(inbox):
             os.utime(path, (past, past))
 
 
-def run_job(inbox, db, log, *, env=None, check=True, settled=True):
+def run_job(inbox, db, log, *, env=None, check=True, settled=True, extra_args=()):
     if settled:
         settle(inbox)
     result = subprocess.run(
-        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
+        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log), *extra_args],
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env={**os.environ, **(env or {})},
     )
     if check:
@@ -144,6 +144,16 @@ def test_empty_and_half_uploaded_files_wait_and_are_never_recorded(workdir):
     assert not (inbox / "rejected").exists()
     assert catalogue_counts(db)["submissions"] == 0
     assert "leeg.csv: empty" in log.read_text(encoding="utf-8")
+
+
+def test_settle_seconds_zero_takes_a_file_just_copied_in(workdir, rows):
+    inbox, db, log = workdir
+    write_jsonl(inbox / "nu.jsonl", rows[:2])
+    waiting = run_job(inbox, db, log, settled=False)
+    assert "1 still arriving" in waiting.stdout and catalogue_counts(db)["initiatives"] == 0
+    taken = run_job(inbox, db, log, settled=False, extra_args=("--settle-seconds", "0"))
+    assert "1 stored" in taken.stdout, taken.stdout
+    assert catalogue_counts(db)["initiatives"] == 2
 
 
 def test_a_missing_inbox_is_a_clean_error(tmp_path):
