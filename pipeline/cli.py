@@ -407,6 +407,23 @@ def reviewer_passwd_command(settings, name, db_path, password_stdin):
     click.echo(f"password of reviewer {name.strip()!r} changed")
 
 
+@reviewer_group.command("deactivate")
+@click.argument("name")
+@db_option
+@pass_settings
+def reviewer_deactivate_command(settings, name, db_path):
+    """Stop reviewer NAME from logging in; their reviews stay. `passwd` reactivates."""
+    from . import store
+    from .review import deactivate_reviewer
+
+    conn = store.connect_from_config(settings.store, db_path)
+    try:
+        deactivate_reviewer(conn, name)
+    finally:
+        conn.close()
+    click.echo(f"reviewer {name.strip()!r} deactivated; their sessions end at the next request")
+
+
 @reviewer_group.command("list")
 @db_option
 @pass_settings

@@ -822,6 +822,18 @@ def test_cli_reviewer_passwd_and_list(catalogue, settings):
         ["anna", "0 reviews"], ["bram", "0 reviews"]]
 
 
+def test_cli_reviewer_deactivate_stops_login(catalogue, settings):
+    db = str(catalogue[0])
+    result = _cli(settings.source, "reviewer", "deactivate", "bram", "--db", db)
+    assert result.exit_code == 0, result.output
+    conn = store.connect(catalogue[0])
+    assert not review.check_password(conn, "bram", PASSWORD)
+    assert review.check_password(conn, "anna", PASSWORD)
+    conn.close()
+    result = _cli(settings.source, "reviewer", "deactivate", "niemand", "--db", db)
+    assert result.exit_code == 1 and "onbekende beoordelaar" in result.output
+
+
 def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, settings):
     missing = tmp_path / "geen.sqlite"
     out = tmp_path / "reviewed.jsonl"
