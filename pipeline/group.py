@@ -37,7 +37,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import PipelineError
-from .ingest import IngestResult, Initiative, errors_path_for, read_initiatives, write_rejected
+from .ingest import IngestResult, Initiative, errors_path_for, read_initiatives, write_jsonl, write_rejected
 from .text import lemma_texts, model_text, normalise
 
 TEXT_FIELDS = ("naam+omschrijving", "omschrijving")
@@ -469,13 +469,8 @@ def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Seq
 
 
 def write_groups(groups: Sequence[Group], path: str | Path) -> Path:
-    """Write one JSON line per group to `path` (UTF-8, Dutch text unescaped)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for group in groups:
-            handle.write(json.dumps(group.to_dict(), ensure_ascii=False) + "\n")
-    return path
+    """Write one JSON line per group to `path`."""
+    return write_jsonl((group.to_dict() for group in groups), path)
 
 
 @dataclass

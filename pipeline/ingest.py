@@ -181,14 +181,19 @@ def validate_records(
     return IngestResult(accepted, rejected)
 
 
-def write_rejected(rejected: list[RejectedRow], path: str | Path) -> Path:
-    """Write rejected rows as JSONL (message and the raw row) to `path`."""
+def write_jsonl(records: Iterable[dict], path: str | Path) -> Path:
+    """Write one JSON object per line to `path` (UTF-8, Dutch text unescaped); make its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        for item in rejected:
-            handle.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
+
+
+def write_rejected(rejected: list[RejectedRow], path: str | Path) -> Path:
+    """Write rejected rows as JSONL (message and the raw row) to `path`."""
+    return write_jsonl((item.to_dict() for item in rejected), path)
 
 
 def errors_path_for(output: str | Path) -> Path:
