@@ -7,6 +7,7 @@ Each command builds objects from the settings, calls library functions, and turn
 from __future__ import annotations
 
 import functools
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -229,8 +230,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
 
     _setup_run_log(log_path or settings.run.log_path)
     inbox = inbox or settings.run.inbox
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         # The factories run only when needed (a run with nothing new loads no model). No separate
         # embedding step: the model embeds through its own cached encoder, and embedding here
         # too would cost double whenever the two caches differ; the "predict" seconds in the log
@@ -245,8 +245,6 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
             max_field_chars=settings.ingest.max_field_chars,
             settle_seconds=settings.run.settle_seconds if settle_seconds is None else settle_seconds,
         )
-    finally:
-        conn.close()
     click.echo(report.summary())
     if not report.ok:
         raise SystemExit(1)
@@ -263,11 +261,8 @@ def reclassify_command(settings, db_path, model_dir):
     from .inbox import reclassify
 
     predictor = _load_predictor(settings, model_dir)
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         report = reclassify(conn, predictor)
-    finally:
-        conn.close()
     click.echo(report.summary())
 
 
@@ -285,16 +280,13 @@ def export_command(settings, fmt, out_path, db_path, rejected):
     from . import store
     from .config import load_taxonomy
 
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         if rejected:
             records, columns = store.rejected_records(conn), store.REJECTED_COLUMNS
         else:
             taxonomy = load_taxonomy(settings.paths.taxonomy)
             records = store.export_records(conn, taxonomy, separator=settings.export.list_separator)
             columns = store.EXPORT_COLUMNS
-    finally:
-        conn.close()
     store.write_export(records, out_path, fmt, columns=columns, sheet_name=settings.export.sheet_name,
                        csv_delimiter=settings.export.csv_delimiter)
     what = "afgewezen rijen" if rejected else "initiatieven"
@@ -379,11 +371,8 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
     from .review import add_reviewer
 
     password = _read_new_password(password_stdin)
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         add_reviewer(conn, name, password, min_password_chars=settings.review.min_password_chars)
-    finally:
-        conn.close()
     click.echo(f"reviewer {name.strip()!r} added")
 
 
@@ -399,11 +388,8 @@ def reviewer_passwd_command(settings, name, db_path, password_stdin):
     from .review import set_password
 
     password = _read_new_password(password_stdin)
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         set_password(conn, name, password, min_password_chars=settings.review.min_password_chars)
-    finally:
-        conn.close()
     click.echo(f"password of reviewer {name.strip()!r} changed")
 
 
@@ -416,11 +402,8 @@ def reviewer_deactivate_command(settings, name, db_path):
     from . import store
     from .review import deactivate_reviewer
 
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         deactivate_reviewer(conn, name)
-    finally:
-        conn.close()
     click.echo(f"reviewer {name.strip()!r} deactivated; their sessions end at the next request")
 
 
@@ -432,11 +415,8 @@ def reviewer_list_command(settings, db_path):
     from . import store
     from .review import list_reviewers
 
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         rows = list_reviewers(conn)
-    finally:
-        conn.close()
     for row in rows:
         state = "" if row["active"] else "  (inactive)"
         click.echo(f"{row['name']}\t{row['reviews']} reviews\tsince {row['created_at']}{state}")
@@ -471,11 +451,8 @@ def export_labels_command(settings, db_path, out_path, if_exists):
     if if_exists and not db_path.exists():
         click.echo(f"no catalogue at {db_path}: no reviewed labels to export")
         return
-    conn = store.connect_from_config(settings.store, db_path)
-    try:
+    with closing(store.connect_from_config(settings.store, db_path)) as conn:
         records = export_reviewed(conn)
-    finally:
-        conn.close()
     rows, kept = merge_with_existing(records, out_path)
     write_jsonl_atomic(rows, out_path)
     extra = f" (+{kept} kept from the earlier file)" if kept else ""
