@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -499,8 +499,7 @@ def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
     JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`).
 
     Raises `InputFileError` when the input is not readable at all."""
-    result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
-                              max_field_chars=settings.ingest.max_field_chars)
+    result = read_initiatives(input_path, **asdict(settings.ingest))
     errors_path = None
     if result.rejected:
         errors_path = write_rejected(result.rejected, errors_path_for(out_path))
@@ -519,8 +518,7 @@ def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
 
     Raises `UnknownIdError` when no accepted row has that id (naming the rejected row if it was
     one)."""
-    result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
-                              max_field_chars=settings.ingest.max_field_chars)
+    result = read_initiatives(input_path, **asdict(settings.ingest))
     if query_id not in {row.id for row in result.accepted}:
         rejected = [r for r in result.rejected if r.id == query_id]
         if rejected:

@@ -17,7 +17,7 @@ newer model); an entry without a stage in the bundle is skipped (older model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -168,8 +168,7 @@ def write_predictions(settings: Settings, input_path: Path, out_path: Path, pred
 
     from .ingest import errors_path_for, read_initiatives, write_rejected
 
-    result = read_initiatives(input_path, max_text_chars=settings.ingest.max_text_chars,
-                              max_field_chars=settings.ingest.max_field_chars)
+    result = read_initiatives(input_path, **asdict(settings.ingest))
     for rejected in result.rejected:
         warn(rejected.message(str(input_path)))
     errors_path = errors_path_for(out_path)
