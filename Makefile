@@ -9,7 +9,7 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install train test test-fast bench browser lock clean-cache
+.PHONY: install train test test-fast lint bench browser lock clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -34,8 +34,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
 
-test: install browser
+test: install browser lint
 	$(BIN)/pytest -q
+
+## ruff over the package, the tests and the benchmarks (configured in pyproject.toml)
+lint: install
+	$(BIN)/ruff check pipeline tests bench
 
 ## Tests without the browser end-to-end tests
 test-fast: install

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_classify.py [--repeats 3] [--ablations]
 
-Every design is scored on the same iteratively stratified outer folds (train.outer_folds, the
+Every design is scored on the same iteratively stratified outer folds (pipeline.training.cv.outer_folds, the
 [train] seed), each fold fitted from scratch on the training part only. The baselines are
 pipeline.train.baseline_stages (also cross-validated by every `pipeline train` for the card):
 
@@ -25,8 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline import train  # noqa: E402
-from pipeline.config import load_settings, load_taxonomy  # noqa: E402
+from pipeline.training.cv import cross_validate
+from pipeline.training.data import load_labelled
+from pipeline.training.stages import STAGES, baseline_stages
+from pipeline.core.config import load_settings, load_taxonomy
 
 
 ABLATIONS = {
@@ -53,13 +55,13 @@ def main(argv=None) -> None:
     warnings.filterwarnings("ignore")
     settings = load_settings()
     taxonomy = load_taxonomy(settings.paths.taxonomy)
-    data = train.load_labelled(settings.paths.labelled, taxonomy)
+    data = load_labelled(settings.paths.labelled, taxonomy)
     texts = data.texts
     folds = args.folds or settings.train.folds
-    designs = {name: (settings, train.baseline_stages(key)) for name, key in
+    designs = {name: (settings, baseline_stages(key)) for name, key in
                [("(a) word TF-IDF + LR", "word-tfidf-lr"), ("(b) zero-shot cosine", "zero-shot"),
                 ("(c) e5 + LR, threshold 0.5", "e5-lr")]}
-    ours = [s for s in train.STAGES if s.name in ("themes", "doelgroepen", "kind")]
+    ours = [s for s in STAGES if s.name in ("themes", "doelgroepen", "kind")]
     designs["(d) ours (released config)"] = (settings, ours)
     if args.ablations:
         for name, over in ABLATIONS.items():
@@ -75,7 +77,7 @@ def main(argv=None) -> None:
     results = {}
     for name, (st, stages) in designs.items():
         start = time.time()
-        cv = train.cross_validate(stages, texts, data.rows, st, taxonomy, folds=folds, repeats=args.repeats,
+        cv = cross_validate(stages, texts, data.rows, st, taxonomy, folds=folds, repeats=args.repeats,
                                   seed=settings.train.seed)
         results[name] = cv
         print(f"{name:{width}s} {cv['themes']['micro']['f1']:12.3f} {cv['themes']['macro']['f1']:6.3f} "

@@ -37,12 +37,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.embed import encoder_from_config  # noqa: E402
-from pipeline.group import (  # noqa: E402
-    CANNOT_LINK, Grouper, SimilarityIndex, cut, group_text, index_params,
-)
-from pipeline.ingest import Initiative, read_initiatives  # noqa: E402
+from pipeline.core.config import load_settings
+from pipeline.models.embed import encoder_from_config
+from pipeline.models.group import CANNOT_LINK, Grouper, SimilarityIndex, cut, group_text, index_params
+from pipeline.ingest.reader import read_initiatives
 
 STANDARD_GRID = np.round(np.arange(-2.0, 2.0001, 0.1), 2)   # hub-corrected scores, in SDs
 COSINE_GRID = np.round(np.arange(0.05, 0.96, 0.01), 2)       # plain cosines
@@ -189,7 +187,7 @@ def quality(settings, rows, groups, encoder, png: Path | None) -> None:
     chosen = results[-1]
     print(f"\nchosen / cosine-mix baseline pairwise F1 (best thresholds): "
           f"{best(chosen[4])['f1'] / base:.2f}x")
-    print(f"\nthreshold curve of the chosen mix:")
+    print("\nthreshold curve of the chosen mix:")
     print("  thr     P      R      F1     B3-F1  grouped  strict-P strict-F1")
     for point in chosen[4]:
         print(f"  {point['threshold']:+.1f}  {point['p']:.3f}  {point['r']:.3f}  {point['f1']:.3f}  "

@@ -4,7 +4,7 @@ queue cache?
 Builds a catalogue of --rows rows (the corpus repeated with new ids, predictions with random
 label scores; no model needed) in a temporary folder, then times through the Flask test client:
 the queue page (cold: first request; warm: the model part cached) and save-and-next, against the
-uncached `review.queue_items` measured in the same run.
+uncached `queue.queue_items` measured in the same run.
 
     .venv/bin/python bench/bench_review.py [--rows 5000] [--repeat 5]
 """
@@ -24,10 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import review, store  # noqa: E402
-from pipeline.config import load_settings, load_taxonomy  # noqa: E402
-from pipeline.ingest import Initiative  # noqa: E402
-from pipeline.web import create_app  # noqa: E402
+from pipeline.catalogue import accounts
+from pipeline.catalogue import queue
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.core.config import load_settings, load_taxonomy
+from pipeline.core.records import Initiative
+from pipeline.app.factory import create_app
 
 PASSWORD = "een-lang-bench-wachtwoord"
 
@@ -55,11 +58,11 @@ def build(path: Path, settings, n: int) -> None:
             "replicability_score": 3.0,
             "replicability_reasons": [],
         })
-    conn = store.connect(path)
+    conn = schema.connect(path)
     try:
-        store.store_submission(conn, file_name="bench.jsonl", sha256="bench", accepted=initiatives,
+        writes.store_submission(conn, file_name="bench.jsonl", sha256="bench", accepted=initiatives,
                                rejected=[], predictions=predictions)
-        review.add_reviewer(conn, "bench", PASSWORD, min_password_chars=12)
+        accounts.add_reviewer(conn, "bench", PASSWORD, min_password_chars=12)
     finally:
         conn.close()
 
@@ -90,8 +93,8 @@ def main() -> None:
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
         client.post("/login", data={"name": "bench", "password": PASSWORD, "csrf_token": token})
 
-        conn = store.connect(db)
-        uncached = timed(lambda: review.queue_items(conn, kind_threshold=0.5), args.repeat)
+        conn = schema.connect(db)
+        uncached = timed(lambda: queue.queue_items(conn, kind_threshold=0.5), args.repeat)
         start = time.perf_counter()
         assert client.get("/review/").status_code == 200
         cold = time.perf_counter() - start

@@ -29,13 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import store  # noqa: E402
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.embed import encoder_from_config  # noqa: E402
-from pipeline.group import Grouper  # noqa: E402
-from pipeline.inbox import STAGES, run_inbox  # noqa: E402
-from pipeline.text import lemma_texts, model_text  # noqa: E402
-from pipeline.ingest import Initiative  # noqa: E402
+from pipeline.catalogue import readmodel
+from pipeline.catalogue import schema
+from pipeline.core.config import load_settings
+from pipeline.models.embed import encoder_from_config
+from pipeline.models.group import Grouper
+from pipeline.jobs.inbox import STAGES, run_inbox
+from pipeline.core.text import lemma_texts, model_text
+from pipeline.core.records import Initiative
 
 
 def corpus_rows(settings) -> list[dict]:
@@ -80,7 +81,7 @@ def model_encoder(predictor, fallback):
 def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, expect: int | None = None):
     inbox = workdir / "inbox"
     files = fill_inbox(inbox, rows, file_rows)
-    conn = store.connect_from_config(settings.store, workdir / "catalogue.sqlite")
+    conn = schema.connect_from_config(settings.store, workdir / "catalogue.sqlite")
     try:
         report = run_inbox(
             inbox, conn,
@@ -93,7 +94,7 @@ def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, ex
             max_text_chars=settings.ingest.max_text_chars,
             max_field_chars=settings.ingest.max_field_chars,
         )
-        counts = store.counts(conn)
+        counts = readmodel.counts(conn)
     finally:
         conn.close()
     assert report.ok, [f for f in report.files if f.status != "stored"]
@@ -104,8 +105,8 @@ def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, ex
 def predict_stage_seconds(predictor, rows: list[dict]) -> dict[str, float]:
     """Seconds of each stage of the model bundle (themes, doelgroepen, kind, replicability, ...)
     on `rows`: splits the job's "predict" time into classification and scoring."""
-    from pipeline.ingest import validate_records
-    from pipeline.predict import OUTPUTS, Batch
+    from pipeline.ingest.reader import validate_records
+    from pipeline.models.predict import OUTPUTS, Batch
 
     initiatives = validate_records([(i, r, r, None) for i, r in enumerate(rows, start=1)]).accepted
     batch = Batch(initiatives, [model_text(i) for i in initiatives], predictor.taxonomy,
@@ -146,7 +147,7 @@ def main() -> None:
                         help="rows of one new file sent to the largest catalogue (a typical 15-minute run)")
     args = parser.parse_args()
 
-    from pipeline.predict import Predictor
+    from pipeline.models.predict import Predictor
 
     settings = load_settings()
     base = corpus_rows(settings)

@@ -41,14 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from sklearn.linear_model import Ridge  # noqa: E402
 
-from pipeline.config import load_settings, load_taxonomy  # noqa: E402
-from pipeline.embed import encoder_from_config  # noqa: E402
-from pipeline.ingest import Initiative  # noqa: E402
-from pipeline.score import (  # noqa: E402
-    CueMatcher, build_scorer, cv_folds, load_cues, ordinal_metrics,
-)
-from pipeline.text import model_text  # noqa: E402
-from pipeline.train import STAGES  # noqa: E402
+from pipeline.core.config import load_settings, load_taxonomy
+from pipeline.models.embed import encoder_from_config
+from pipeline.core.records import Initiative
+from pipeline.models.score import CueMatcher, build_scorer, cv_folds, load_cues, ordinal_metrics
+from pipeline.core.text import model_text
+from pipeline.training.train import STAGES
 
 
 def labelled_rows(folder: Path) -> list[dict]:

@@ -25,9 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.embed import encoder_from_config  # noqa: E402
-from pipeline.search import HybridRanker, record_text, records_from_rows  # noqa: E402
+from pipeline.core.config import load_settings
+from pipeline.models.embed import encoder_from_config
+from pipeline.models.ranking import HybridRanker
+from pipeline.catalogue.search import record_text
+from pipeline.catalogue.records import records_from_rows
 
 # (field, label id, query). One or two per label, in the words of a policy officer.
 QUERIES: list[tuple[str, str, str]] = [
@@ -200,7 +202,7 @@ def main() -> None:
 def latency(settings, records: list[dict], copies: int = 8) -> None:
     """Index build and per-query time for the corpus and for `copies` times the corpus (texts
     repeated under new ids: their embeddings come from the cache, lemmas and TF-IDF are real work)."""
-    from pipeline.search import search_index_from_settings
+    from pipeline.catalogue.search import search_index_from_settings
 
     for n_copies in (1, copies):
         rows = [dict(r, id=f"{r['id']}-{k}") for k in range(n_copies) for r in records]

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import load_settings  # noqa: E402
-from pipeline.ingest import read_initiatives  # noqa: E402
-from pipeline.predict import Predictor  # noqa: E402
-from pipeline.train import STAGES, train_model  # noqa: E402
+from pipeline.core.config import load_settings
+from pipeline.ingest.reader import read_initiatives
+from pipeline.models.predict import Predictor
+from pipeline.training.train import STAGES, train_model
 
 
 def make_rows(corpus, n):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_settings
+from pipeline.core.config import load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT_ROOT / "data" / "corpus" / "initiatives.jsonl"
@@ -39,3 +40,19 @@ def tmp_settings(settings, tmp_path):
     """Settings whose models folder is a temporary one (for tests that train)."""
     paths = dataclasses.replace(settings.paths, models=tmp_path / "models")
     return dataclasses.replace(settings, paths=paths)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests skip on a developer machine without Chromium, but in CI (CI set) a missing
+    Chromium is an error: a CI that silently skips them would pass untested."""
+    if CHROMIUM.exists():
+        return
+    browser_items = [item for item in items if item.get_closest_marker("browser")
+                     or "chromium" in item.name]
+    if browser_items and os.environ.get("CI"):
+        raise pytest.UsageError(
+            f"CI: {len(browser_items)} browser test(s) selected but {CHROMIUM} is missing "
+            "(run `make browser`, or deselect them with -m 'not browser')")

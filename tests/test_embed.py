@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.embed import EmbeddingVectorizer, make_encoder
-from pipeline.errors import EncoderError
+from pipeline.models.embed import EmbeddingVectorizer, make_encoder
+from pipeline.core.errors import EncoderError
 
 
 @pytest.fixture(scope="module")

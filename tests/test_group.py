@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -10,18 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_jsonl
-from pipeline.cli import main
-from pipeline.embed import encoder_from_config
-from pipeline.group import (
-    Grouper,
-    SimilarityIndex,
-    UnknownIdError,
-    cut,
-    group_id,
-    hub_corrected,
-    nearest,
-)
-from pipeline.ingest import Initiative
+from pipeline.cli.main import main
+from pipeline.models.embed import encoder_from_config
+from pipeline.models.group import Grouper, SimilarityIndex, UnknownIdError, cut, group_id, hub_corrected, nearest
+from pipeline.core.records import Initiative
 
 # Two obvious pairs (laptops for pupils, extra food parcels) and one unrelated row.
 ROWS = [

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store
-from pipeline.inbox import PAUSE_ENV, pending_files, reclassify
+from pipeline.catalogue import readmodel
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.jobs.inbox import PAUSE_ENV, pending_files
+from pipeline.jobs.reclassify import reclassify
 
 from conftest import PROJECT_ROOT, write_jsonl
 
@@ -92,9 +95,9 @@ def kill(process):
 
 
 def catalogue_counts(db):
-    conn = store.connect(db)
+    conn = schema.connect(db)
     try:
-        return store.counts(conn)
+        return readmodel.counts(conn)
     finally:
         conn.close()
 
@@ -128,7 +131,7 @@ def test_an_unreadable_file_goes_to_rejected_with_a_dutch_and_english_report(wor
     assert (inbox / "rejected" / "export.csv").exists()
     report = (inbox / "rejected" / "export.csv.fout.txt").read_text(encoding="utf-8")
     assert "NEDERLANDS" in report and "ENGLISH" in report and "Excel" in report
-    (submission,) = store.submissions(store.connect(db))
+    (submission,) = readmodel.submissions(schema.connect(db))
     assert (submission["status"], submission["file_name"]) == ("rejected", "export.csv")
     assert "export.csv: unreadable" in log.read_text(encoding="utf-8")
 
@@ -198,16 +201,16 @@ def test_good_bad_and_broken_files_in_one_run(workdir, rows):
     assert (inbox / "rejected" / "03-kapot.jsonl.fout.txt").exists()
     assert pending_files(inbox) == []
 
-    conn = store.connect(db)
-    stored = {r["id"]: r for r in store.current_initiatives(conn)}
+    conn = schema.connect(db)
+    stored = {r["id"]: r for r in readmodel.current_initiatives(conn)}
     assert stored[rows[0]["id"]]["omschrijving"] == rows[0]["omschrijving"]  # exactly as given
     model_id = (MODELS / "LATEST").read_text().strip()
-    assert {p["model_id"] for p in store.latest_predictions(conn).values()} == {model_id}
-    rejected = {r["id"]: r for r in store.rejected_rows(conn)}
+    assert {p["model_id"] for p in readmodel.latest_predictions(conn).values()} == {model_id}
+    rejected = {r["id"]: r for r in readmodel.rejected_rows(conn)}
     assert set(rejected) == {"leeg-1", "zonder-gemeente"}
     assert rejected["leeg-1"]["field"] == "omschrijving" and rejected["leeg-1"]["row"] == 4
     assert "rij 4" in rejected["leeg-1"]["message"]
-    assert store.get_state(conn, "grouped_max_pk") == str(store.max_initiative_pk(conn))
+    assert schema.get_state(conn, "grouped_max_pk") == str(readmodel.max_initiative_pk(conn))
     assert "rij 4 (id leeg-1)" in log.read_text(encoding="utf-8")
 
 
@@ -235,11 +238,11 @@ def test_the_same_id_in_a_new_file_is_a_new_version(workdir, rows):
     write_jsonl(inbox / "b.jsonl", [changed])
     result = run_job(inbox, db, log)
     assert "1 new version(s)" in result.stdout
-    conn = store.connect(db)
-    versions = store.initiative_versions(conn, rows[0]["id"])
+    conn = schema.connect(db)
+    versions = readmodel.initiative_versions(conn, rows[0]["id"])
     assert [(v["version"], v["is_current"]) for v in versions] == [(1, 0), (2, 1)]
     assert versions[0]["omschrijving"] == rows[0]["omschrijving"]
-    assert store.counts(conn)["current_initiatives"] == 1
+    assert readmodel.counts(conn)["current_initiatives"] == 1
 
 
 @needs_model
@@ -306,21 +309,21 @@ def test_resending_unchanged_rows_keeps_the_review_in_force(workdir, rows):
     inbox, db, log = workdir
     write_jsonl(inbox / "a.jsonl", rows[:2])
     run_job(inbox, db, log)
-    conn = store.connect(db)
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
-    with store.transaction(conn):
+    conn = schema.connect(db)
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
+    with schema.transaction(conn):
         reviewer = conn.execute("INSERT INTO reviewers (name, password_hash, created_at) "
-                                "VALUES ('anna', 'x', ?)", (store.now(),)).lastrowid
+                                "VALUES ('anna', 'x', ?)", (schema.now(),)).lastrowid
         conn.execute("INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, kind) "
                      "VALUES (?, ?, ?, '[\"schulden\"]', 'signal')",
-                     (pks[rows[0]["id"]], reviewer, store.now()))
+                     (pks[rows[0]["id"]], reviewer, schema.now()))
     changed = dict(rows[1], omschrijving=rows[1]["omschrijving"] + " Aangevuld in 2021.")
     write_jsonl(inbox / "b.jsonl", [rows[0], changed])  # the whole list again, one row changed
     result = run_job(inbox, db, log)
     assert "1 initiative(s) added (1 new version(s)), 1 unchanged" in result.stdout
-    assert [v["version"] for v in store.initiative_versions(conn, rows[0]["id"])] == [1]
-    assert [v["version"] for v in store.initiative_versions(conn, rows[1]["id"])] == [1, 2]
-    reviewed = {r["id"]: r for r in store.catalogue(conn)}[rows[0]["id"]]
+    assert [v["version"] for v in readmodel.initiative_versions(conn, rows[0]["id"])] == [1]
+    assert [v["version"] for v in readmodel.initiative_versions(conn, rows[1]["id"])] == [1, 2]
+    reviewed = {r["id"]: r for r in readmodel.catalogue(conn)}[rows[0]["id"]]
     assert (reviewed["labels_from"], reviewed["themes"]) == ("review", ["schulden"])
 
 
@@ -343,47 +346,47 @@ def test_a_second_run_while_one_is_busy_says_so_and_exits_0(workdir, rows):
 
 @needs_model
 def test_reclassify_repredicts_old_rows_but_never_reviewed_ones(tmp_path, rows, settings):
-    from pipeline.predict import Predictor
+    from pipeline.models.predict import Predictor
 
-    conn = store.connect(tmp_path / "c.sqlite")
-    from pipeline.ingest import validate_records
+    conn = schema.connect(tmp_path / "c.sqlite")
+    from pipeline.ingest.reader import validate_records
 
     accepted = validate_records([(i, r, r, None) for i, r in enumerate(rows[:3], start=1)]).accepted
     old = [{"model_id": "oud-model", "themes": ["schulden"], "doelgroepen": [], "kind": "signal",
             "scores": {}} for _ in accepted]
-    store.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
+    writes.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
                            predictions=old)
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
-    with store.transaction(conn):
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
+    with schema.transaction(conn):
         reviewer = conn.execute("INSERT INTO reviewers (name, password_hash, created_at) "
-                                "VALUES ('anna', 'x', ?)", (store.now(),)).lastrowid
+                                "VALUES ('anna', 'x', ?)", (schema.now(),)).lastrowid
         conn.execute("INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, kind) "
                      "VALUES (?, ?, ?, '[\"schulden\"]', 'signal')",
-                     (pks[rows[0]["id"]], reviewer, store.now()))
+                     (pks[rows[0]["id"]], reviewer, schema.now()))
 
     predictor = Predictor.load(None, settings)
     report = reclassify(conn, predictor)
     assert (report.predicted, report.skipped_reviewed) == (2, 1)
-    latest = store.latest_predictions(conn)
+    latest = readmodel.latest_predictions(conn)
     assert latest[pks[rows[0]["id"]]]["model_id"] == "oud-model"
     assert latest[pks[rows[1]["id"]]]["model_id"] == predictor.model_id
-    reviewed = {r["id"]: r for r in store.catalogue(conn)}[rows[0]["id"]]
+    reviewed = {r["id"]: r for r in readmodel.catalogue(conn)}[rows[0]["id"]]
     assert (reviewed["themes"], reviewed["labels_from"]) == (["schulden"], "review")
     assert reclassify(conn, predictor).predicted == 0  # nothing left to do
-    assert store.counts(conn)["predictions"] == 5
+    assert readmodel.counts(conn)["predictions"] == 5
 
 
 @needs_model
 def test_reclassify_command_prints_its_summary(tmp_path, rows, settings):
     from click.testing import CliRunner
 
-    from pipeline.cli import main
-    from pipeline.ingest import validate_records
+    from pipeline.cli.main import main
+    from pipeline.ingest.reader import validate_records
 
     db = tmp_path / "c.sqlite"
-    conn = store.connect(db)
+    conn = schema.connect(db)
     accepted = validate_records([(1, rows[0], rows[0], None)]).accepted
-    store.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
+    writes.store_submission(conn, file_name="f", sha256="f", accepted=accepted, rejected=[],
                            predictions=[{"model_id": "oud-model", "kind": "initiative"}])
     conn.close()
     result = CliRunner().invoke(main, ["reclassify", "--db", str(db)], obj={"settings": settings})

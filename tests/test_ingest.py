@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from pipeline.errors import InputFileError
-from pipeline.ingest import errors_path_for, read_initiatives, write_rejected
+from pipeline.core.errors import InputFileError
+from pipeline.core.records import errors_path_for, write_rejected
+from pipeline.ingest.reader import read_initiatives
 
 from conftest import write_jsonl
 
@@ -70,7 +71,7 @@ def test_missing_or_empty_required_field_names_row_and_field(tmp_path, change, f
     assert [i.id for i in result.accepted] == ["ok"]
     (bad,) = result.rejected
     assert bad.row == 2 and bad.field == field
-    assert f"rij 2" in bad.message() and f"'{field}'" in bad.message()
+    assert "rij 2" in bad.message() and f"'{field}'" in bad.message()
 
 
 def test_duplicate_id_is_rejected_with_the_first_row(tmp_path):

@@ -8,11 +8,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
-from pipeline.errors import ModelNotFoundError
-from pipeline.ingest import Initiative
-from pipeline.predict import Predictor
-from pipeline.train import train_model
+from pipeline.cli.main import main
+from pipeline.core.errors import ModelNotFoundError
+from pipeline.core.records import Initiative
+from pipeline.models.predict import Predictor
+from pipeline.training.train import train_model
 
 from conftest import PROJECT_ROOT, write_jsonl
 

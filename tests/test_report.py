@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import store
-from pipeline.cli import main
-from pipeline.config import load_taxonomy
-from pipeline.ingest import Initiative
-from pipeline.report import build_report, pick_examples, render_report_html
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.cli.main import main
+from pipeline.core.config import load_taxonomy
+from pipeline.core.records import Initiative
+from pipeline.app.report import build_report, pick_examples, render_report_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -220,16 +221,16 @@ def test_empty_catalogue_says_so(settings, taxonomy):
 
 @pytest.fixture
 def catalogue(tmp_path):
-    conn = store.connect(tmp_path / "catalogue.sqlite")
+    conn = schema.connect(tmp_path / "catalogue.sqlite")
     accepted = [Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"],
                            naam=r["naam"]) for r in ROWS]
     predictions = [{"model_id": "m", "themes": r["themes"], "doelgroepen": r["doelgroepen"],
                     "kind": r["kind"], "scores": {}, "replicability": r["replicability"],
                     "replicability_score": float(r["replicability"]),
                     "replicability_reasons": r["reasons"]} for r in ROWS]
-    store.store_submission(conn, file_name="f.jsonl", sha256="h", accepted=accepted, rejected=[],
+    writes.store_submission(conn, file_name="f.jsonl", sha256="h", accepted=accepted, rejected=[],
                            predictions=predictions)
-    store.replace_groups(conn, [{"group_id": g["id"], "naam": g["label"], "members": g["members"],
+    writes.replace_groups(conn, [{"group_id": g["id"], "naam": g["label"], "members": g["members"],
                                  "gemeenten": []} for g in GROUPS])
     conn.close()
     return tmp_path / "catalogue.sqlite"
@@ -257,7 +258,7 @@ def test_report_command_without_catalogue_fails_cleanly(settings, tmp_path):
 
 @pytest.fixture
 def app(settings, catalogue):
-    from pipeline.web import create_app
+    from pipeline.app.factory import create_app
 
     return create_app(settings, db_path=catalogue, test_config={"TESTING": True, "SECRET_KEY": "t"})
 

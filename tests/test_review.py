@@ -14,11 +14,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import review, store
-from pipeline.cli import main
-from pipeline.config import load_taxonomy
-from pipeline.ingest import Initiative
-from pipeline.web import create_app
+from pipeline.app import review_views
+from pipeline.catalogue import accounts
+from pipeline.catalogue import queue
+from pipeline.catalogue import reviews
+from pipeline.catalogue import readmodel
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.cli.main import main
+from pipeline.core.config import load_taxonomy
+from pipeline.core.records import Initiative
+from pipeline.app.factory import create_app
 
 PASSWORD = "correct-paard-batterij"
 XSS_TEXT = (
@@ -78,12 +84,12 @@ def build_catalogue(path: Path, corpus_rows) -> dict:
                     reasons=[{"reden": "Vrijwilligers kunnen dit meteen doen", "richting": "+",
                               "bewijs": evidence}]),
     ]
-    conn = store.connect(path)
+    conn = schema.connect(path)
     try:
-        store.store_submission(conn, file_name="test.jsonl", sha256="test-sha", accepted=initiatives,
+        writes.store_submission(conn, file_name="test.jsonl", sha256="test-sha", accepted=initiatives,
                                rejected=[], predictions=predictions)
         for name in ("anna", "bram"):
-            review.add_reviewer(conn, name, PASSWORD, min_password_chars=12)
+            accounts.add_reviewer(conn, name, PASSWORD, min_password_chars=12)
     finally:
         conn.close()
     return {
@@ -110,7 +116,7 @@ def catalogue(tmp_path, corpus_rows):
 
 @pytest.fixture
 def conn(catalogue):
-    connection = store.connect(catalogue[0])
+    connection = schema.connect(catalogue[0])
     yield connection
     connection.close()
 
@@ -161,10 +167,10 @@ def test_certainty_is_the_smallest_margin_over_fields_and_kind():
                    "kind": 0.2},
     }
     # themes: weakest chosen 0.35, strongest left out 0.3 -> 0.025; doelgroepen 0.3; kind 0.3
-    assert review.certainty(prediction, 0.5) == pytest.approx(0.025)
+    assert queue.certainty(prediction, 0.5) == pytest.approx(0.025)
     unsure_kind = {"themes": ["a"], "scores": {"themes": {"a": 0.99, "b": 0.01}, "kind": 0.52}}
-    assert review.certainty(unsure_kind, 0.5) == pytest.approx(0.02)
-    assert review.certainty({}, 0.5) == float("inf")
+    assert queue.certainty(unsure_kind, 0.5) == pytest.approx(0.02)
+    assert queue.certainty({}, 0.5) == float("inf")
 
 
 @pytest.mark.parametrize(
@@ -179,19 +185,19 @@ def test_certainty_is_the_smallest_margin_over_fields_and_kind():
     ],
 )
 def test_review_status(latest, expected):
-    assert review.review_status(latest) == expected
+    assert reviews.review_status(latest) == expected
 
 
 def test_highlight_escapes_the_text_and_marks_evidence():
     text = 'Wij <script>x()</script> bellen "ouderen" & buren'
-    html = review.highlight(text, ['"ouderen" & buren', None, "niet in de tekst"])
+    html = review_views.highlight(text, ['"ouderen" & buren', None, "niet in de tekst"])
     assert "<script>" not in html
     assert "&lt;script&gt;x()&lt;/script&gt;" in html
     assert html.endswith("<mark>&#34;ouderen&#34; &amp; buren</mark>")
 
 
 def test_highlight_merges_overlapping_evidence():
-    html = review.highlight("abcdef", ["bcd", "cde"])
+    html = review_views.highlight("abcdef", ["bcd", "cde"])
     assert str(html) == "a<mark>bcde</mark>f"
 
 
@@ -205,7 +211,7 @@ def test_agreement_percent_and_kappa_per_label(taxonomy):
         (labels(["schulden"]), labels(["schulden"])),
         (labels(["digitaal"]), labels(["digitaal"], kind="signal")),
     ]
-    rows = {(r.field, r.label): r for r in review.agreement(pairs, taxonomy)}
+    rows = {(r.field, r.label): r for r in reviews.agreement(pairs, taxonomy)}
     lonely = rows[("themes", "eenzaamheid")]
     assert lonely.n == 4 and lonely.percent == pytest.approx(75.0)
     # yes/no: A = [1,1,0,0], B = [1,0,0,0] -> po 0.75, pe 0.5*0.25 + 0.5*0.75 = 0.5 -> kappa 0.5
@@ -215,7 +221,7 @@ def test_agreement_percent_and_kappa_per_label(taxonomy):
     assert rows[("themes", "onderwijs")].percent == 100.0 and rows[("themes", "onderwijs")].kappa is None
     assert rows[("kind", "kind")].percent == pytest.approx(75.0)
     assert rows[("replicability", "replicability")].percent == pytest.approx(75.0)
-    assert review.agreement([], taxonomy) == []
+    assert reviews.agreement([], taxonomy) == []
 
 
 @pytest.mark.parametrize(
@@ -236,17 +242,17 @@ def test_agreement_percent_and_kappa_per_label(taxonomy):
     ],
 )
 def test_validate_labels_names_what_is_wrong(taxonomy, labels, message):
-    with pytest.raises(review.ReviewError, match=message):
-        review.validate_labels(labels, taxonomy)
+    with pytest.raises(accounts.ReviewError, match=message):
+        reviews.validate_labels(labels, taxonomy)
 
 
 def test_validate_labels_takes_the_score_scale_from_the_taxonomy(taxonomy):
     labels = {"themes": ["schulden"], "doelgroepen": ["ouderen"], "kind": "signal"}
     three = dataclasses.replace(taxonomy, replicability={1: "a", 2: "b", 3: "c"})
-    with pytest.raises(review.ReviewError, match="van 1 tot en met 3"):
-        review.validate_labels({**labels, "replicability": 4}, three)
-    assert review.validate_labels({**labels, "replicability": "3"}, three)["replicability"] == 3
-    assert review.score_scale(taxonomy) == [1, 2, 3, 4, 5]
+    with pytest.raises(accounts.ReviewError, match="van 1 tot en met 3"):
+        reviews.validate_labels({**labels, "replicability": 4}, three)
+    assert reviews.validate_labels({**labels, "replicability": "3"}, three)["replicability"] == 3
+    assert reviews.score_scale(taxonomy) == [1, 2, 3, 4, 5]
 
 
 # --------------------------------------------------------------------------- storage
@@ -255,9 +261,9 @@ def test_validate_labels_takes_the_score_scale_from_the_taxonomy(taxonomy):
 def test_passwords_are_stored_as_argon2_hashes_and_checked(conn):
     stored = conn.execute("SELECT password_hash FROM reviewers WHERE name = 'anna'").fetchone()[0]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
-    assert review.check_password(conn, "anna", PASSWORD)
-    assert not review.check_password(conn, "anna", PASSWORD + "x")
-    assert not review.check_password(conn, "niemand", PASSWORD)
+    assert accounts.check_password(conn, "anna", PASSWORD)
+    assert not accounts.check_password(conn, "anna", PASSWORD + "x")
+    assert not accounts.check_password(conn, "niemand", PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -265,8 +271,8 @@ def test_passwords_are_stored_as_argon2_hashes_and_checked(conn):
     [("anna", "nog-een-lang-wachtwoord", "bestaat al"), ("carla", "kort", "te kort"), ("  ", PASSWORD, "leeg")],
 )
 def test_add_reviewer_refuses(conn, name, password, message):
-    with pytest.raises(review.ReviewError, match=message):
-        review.add_reviewer(conn, name, password, min_password_chars=12)
+    with pytest.raises(accounts.ReviewError, match=message):
+        accounts.add_reviewer(conn, name, password, min_password_chars=12)
 
 
 LABELS_A = {"themes": ["eenzaamheid"], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 5}
@@ -280,57 +286,57 @@ def _pk(conn, initiative_id):
 
 def test_every_save_is_a_new_row_and_a_stale_save_is_kept_as_conflict(conn):
     pk = _pk(conn, "xss-1")
-    first = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
+    first = reviews.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
                                based_on=None, note="eerste")
     assert not first.conflict
     # bram opened the form before anna saved: his form is based on the model (None)
-    second = review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
+    second = reviews.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
                                 based_on=None, note="tweede")
     assert second.conflict and second.in_force["reviewer"] == "anna"
     # anna corrects her own save: based on the review in force, no conflict
-    third = review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_B,
+    third = reviews.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_B,
                                based_on=first.review_pk, note=None)
     assert not third.conflict and third.in_force["pk"] == third.review_pk
     rows = conn.execute("SELECT reviewer_pk, conflict, note, before FROM reviews ORDER BY pk").fetchall()
     assert [(r["conflict"], r["note"]) for r in rows] == [(0, "eerste"), (1, "tweede"), (0, None)]
     # "what it was" comes from the server: the model's labels, then the review the form showed
     model = {"themes": ["eenzaamheid"], "doelgroepen": ["ouderen"], "kind": "initiative", "replicability": 4}
-    assert [json.loads(r["before"]) for r in rows] == [model, model, review.labels_of(LABELS_A)]
+    assert [json.loads(r["before"]) for r in rows] == [model, model, reviews.labels_of(LABELS_A)]
     # the catalogue (what search and export show) takes the labels in force, never the conflict
-    record = next(r for r in store.catalogue(conn) if r["id"] == "xss-1")
+    record = next(r for r in readmodel.catalogue(conn) if r["id"] == "xss-1")
     assert record["themes"] == LABELS_B["themes"] and record["review"]["reviewer"] == "anna"
 
 
 def test_a_save_on_an_unknown_initiative_names_no_version(conn):
-    with pytest.raises(review.ReviewError, match=r"onbekende initiatiefversie \(intern nummer 999\)"):
-        review.save_review(conn, initiative_pk=999, reviewer="anna", labels=LABELS_A, based_on=None,
+    with pytest.raises(accounts.ReviewError, match=r"onbekende initiatiefversie \(intern nummer 999\)"):
+        reviews.save_review(conn, initiative_pk=999, reviewer="anna", labels=LABELS_A, based_on=None,
                            note=None)
 
 
 def test_export_reviewed_rows_in_seed_format_train_can_read(conn, tmp_path, taxonomy, settings):
-    from pipeline.train import load_labelled
+    from pipeline.training.data import load_labelled
 
     pk = _pk(conn, "xss-1")
-    review.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
+    reviews.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
                        based_on=None, note="Eenvoudig met vrijwilligers.")
-    review.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
+    reviews.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
                        based_on=None, note="conflict, niet in force")
-    rows = review.export_reviewed(conn)
+    rows = reviews.export_reviewed(conn)
     assert len(rows) == 1
     row = rows[0]
     assert row["id"] == "xss-1" and row["omschrijving"] == XSS_TEXT and row["source"] == "review"
     assert (row["themes"], row["replicability"], row["reason"]) == (
         ["eenzaamheid"], 5, "Eenvoudig met vrijwilligers.")
     folder = tmp_path / "labelled"
-    review.write_jsonl_atomic(rows, folder / "reviewed.jsonl")
+    reviews.write_jsonl_atomic(rows, folder / "reviewed.jsonl")
     data = load_labelled(folder, taxonomy)
     assert data.from_review == 1 and not data.problems
 
 
 def test_export_keeps_rows_of_an_earlier_export_the_catalogue_lacks(tmp_path):
     path = tmp_path / "reviewed.jsonl"
-    review.write_jsonl_atomic([{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["a"]}], path)
-    rows, kept = review.merge_with_existing([{"id": "x", "themes": ["b"]}], path)
+    reviews.write_jsonl_atomic([{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["a"]}], path)
+    rows, kept = reviews.merge_with_existing([{"id": "x", "themes": ["b"]}], path)
     assert kept == 1
     assert rows == [{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["b"]}]
 
@@ -390,7 +396,7 @@ def test_front_page_sends_visitors_to_search_and_reviewers_to_their_queue(app):
 def test_post_without_csrf_token_is_refused(client):
     response = client.post("/review/item/xss-1", data={"initiative_pk": "4", "themes": ["schulden"]})
     assert response.status_code == 400 and "beveiligingscode" in response.text
-    conn = store.connect(client.application.config["DATABASE"])
+    conn = schema.connect(client.application.config["DATABASE"])
     assert conn.execute("SELECT count(*) FROM reviews").fetchone()[0] == 0
     conn.close()
     assert client.post("/login", data={"name": "anna", "password": PASSWORD}).status_code == 400
@@ -420,12 +426,12 @@ def test_login_keeps_a_local_next_path(app):
 @pytest.mark.parametrize("change", ["set_password", "deactivate"])
 def test_a_new_password_or_deactivation_ends_open_sessions(client, catalogue, change):
     assert client.get("/review/").status_code == 200
-    conn = store.connect(catalogue[0])
+    conn = schema.connect(catalogue[0])
     try:
         if change == "set_password":
-            review.set_password(conn, "anna", "een-heel-nieuw-wachtwoord", min_password_chars=12)
+            accounts.set_password(conn, "anna", "een-heel-nieuw-wachtwoord", min_password_chars=12)
         else:
-            review.deactivate_reviewer(conn, "anna")
+            accounts.deactivate_reviewer(conn, "anna")
     finally:
         conn.close()
     response = client.get("/review/", headers={"Accept": "text/html"})
@@ -436,8 +442,8 @@ def test_a_new_password_or_deactivation_ends_open_sessions(client, catalogue, ch
 
 
 def test_password_change_of_another_reviewer_leaves_a_session_alone(client, catalogue):
-    conn = store.connect(catalogue[0])
-    review.set_password(conn, "bram", "een-heel-nieuw-wachtwoord", min_password_chars=12)
+    conn = schema.connect(catalogue[0])
+    accounts.set_password(conn, "bram", "een-heel-nieuw-wachtwoord", min_password_chars=12)
     conn.close()
     assert client.get("/review/").status_code == 200
 
@@ -446,8 +452,8 @@ def test_a_deactivated_reviewer_cannot_log_in_or_save(app, catalogue):
     client = app.test_client()
     assert login(client).status_code == 302
     fields = item_form(client, "xss-1")
-    conn = store.connect(catalogue[0])
-    review.deactivate_reviewer(conn, "anna")
+    conn = schema.connect(catalogue[0])
+    accounts.deactivate_reviewer(conn, "anna")
     response = _save(client, "xss-1", LABELS_A, fields=fields)
     assert response.status_code == 401  # refused as logged out, not a server error
     assert conn.execute("SELECT count(*) FROM reviews").fetchone()[0] == 0
@@ -456,12 +462,12 @@ def test_a_deactivated_reviewer_cannot_log_in_or_save(app, catalogue):
 
 
 def test_a_save_by_an_account_gone_inactive_is_refused_in_dutch(conn):
-    review.deactivate_reviewer(conn, "anna")
-    with pytest.raises(review.ReviewError, match="onbekende beoordelaar"):
-        review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
+    accounts.deactivate_reviewer(conn, "anna")
+    with pytest.raises(accounts.ReviewError, match="onbekende beoordelaar"):
+        reviews.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
                            based_on=None, note=None)
-    with pytest.raises(review.ReviewError, match="onbekende beoordelaar"):
-        review.deactivate_reviewer(conn, "niemand")
+    with pytest.raises(accounts.ReviewError, match="onbekende beoordelaar"):
+        accounts.deactivate_reviewer(conn, "niemand")
 
 
 def test_logout_ends_the_session(client):
@@ -528,7 +534,7 @@ def test_an_inline_script_injected_into_a_page_is_not_allowed(app):
     import base64
     import hashlib
 
-    from pipeline.web import inline_hashes
+    from pipeline.app.factory import inline_hashes
 
     injected = "window.__xss = 1"
     digest = base64.b64encode(hashlib.sha256(injected.encode()).digest()).decode()
@@ -547,7 +553,7 @@ def test_an_inline_script_injected_into_a_page_is_not_allowed(app):
     ("//evil.example", False), ("www.gemeente.example", False), ("https:/x", False), (None, False),
 ])
 def test_only_http_urls_become_links(url, linked):
-    from pipeline.web import is_web_link
+    from pipeline.app.factory import is_web_link
 
     assert is_web_link(url) is linked
 
@@ -571,8 +577,8 @@ def test_session_cookie_secure_follows_the_serve_setting(web_settings, catalogue
 
 
 def test_times_are_shown_in_the_configured_timezone(web_settings, catalogue):
-    from pipeline.errors import ConfigError
-    from pipeline.web import format_time
+    from pipeline.core.errors import ConfigError
+    from pipeline.app.context import format_time
 
     stored = "2026-11-23T20:14:00+00:00"
     assert format_time(stored, "Europe/Amsterdam") == "23-11-2026 21:14"
@@ -642,17 +648,17 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
     # the saved labels are in force in the queue (digitaal is the reviewer's, not the model's) ...
     assert order[0] in _queue_ids(client.get("/review/?status=beoordeeld&thema=digitaal").text)
     assert cache.builds == 1  # ... without reading every prediction again
-    conn = store.connect(catalogue[0])
+    conn = schema.connect(catalogue[0])
     try:
-        store.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
+        writes.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
                                accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
                                                     omschrijving="Een nieuw initiatief.")],
                                predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
         assert "nieuw-1" in _queue_ids(client.get("/review/").text)
         assert cache.builds == 2  # a new row: read again
         # the cached queue says what the uncached one and the catalogue say
-        assert cache.items(conn) == review.queue_items(conn, kind_threshold=0.5)
-        in_force = {r["id"]: (r["themes"], r["replicability"]) for r in store.catalogue(conn)}
+        assert cache.items(conn) == queue.queue_items(conn, kind_threshold=0.5)
+        in_force = {r["id"]: (r["themes"], r["replicability"]) for r in readmodel.catalogue(conn)}
         assert {i["id"]: (i["themes"], i["replicability"]) for i in cache.items(conn)} == in_force
     finally:
         conn.close()
@@ -660,8 +666,8 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
 
 def test_untitled_rows_are_titled_by_the_configured_length(web_settings, catalogue):
     text = "Wekelijkse inloop voor ouderen in het buurthuis met koffie, een krant en hulp bij formulieren."
-    conn = store.connect(catalogue[0])
-    store.store_submission(conn, file_name="n.jsonl", sha256="n", rejected=[],
+    conn = schema.connect(catalogue[0])
+    writes.store_submission(conn, file_name="n.jsonl", sha256="n", rejected=[],
                            accepted=[Initiative(id="zonder-naam", gemeente="Testdorp", omschrijving=text)],
                            predictions=[_prediction(["eenzaamheid"], ["ouderen"], scores={})])
     conn.close()
@@ -788,10 +794,10 @@ def test_cli_reviewer_add_export_labels(catalogue, tmp_path, settings):
     result = _cli(config, "reviewer", "add", "dirk", "--db", str(db),
                   input="nog-een-wachtwoord\nnog-een-wachtwoord\n")
     assert result.exit_code == 0, result.output
-    conn = store.connect(db)
-    assert review.check_password(conn, "carla", "een-goed-wachtwoord")
-    assert review.check_password(conn, "dirk", "nog-een-wachtwoord")
-    review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="carla", labels=LABELS_A,
+    conn = schema.connect(db)
+    assert accounts.check_password(conn, "carla", "een-goed-wachtwoord")
+    assert accounts.check_password(conn, "dirk", "nog-een-wachtwoord")
+    reviews.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="carla", labels=LABELS_A,
                        based_on=None, note=None)
     conn.close()
     result = _cli(config, "reviewer", "add", "carla", "--db", str(db), "--password-stdin",
@@ -809,9 +815,9 @@ def test_cli_reviewer_passwd_and_list(catalogue, settings):
     result = _cli(settings.source, "reviewer", "passwd", "bram", "--db", db, "--password-stdin",
                   input="een-nieuw-wachtwoord\n")
     assert result.exit_code == 0, result.output
-    conn = store.connect(catalogue[0])
-    assert review.check_password(conn, "bram", "een-nieuw-wachtwoord")
-    assert not review.check_password(conn, "bram", PASSWORD)
+    conn = schema.connect(catalogue[0])
+    assert accounts.check_password(conn, "bram", "een-nieuw-wachtwoord")
+    assert not accounts.check_password(conn, "bram", PASSWORD)
     conn.close()
     result = _cli(settings.source, "reviewer", "passwd", "niemand", "--db", db, "--password-stdin",
                   input="een-nieuw-wachtwoord\n")
@@ -826,9 +832,9 @@ def test_cli_reviewer_deactivate_stops_login(catalogue, settings):
     db = str(catalogue[0])
     result = _cli(settings.source, "reviewer", "deactivate", "bram", "--db", db)
     assert result.exit_code == 0, result.output
-    conn = store.connect(catalogue[0])
-    assert not review.check_password(conn, "bram", PASSWORD)
-    assert review.check_password(conn, "anna", PASSWORD)
+    conn = schema.connect(catalogue[0])
+    assert not accounts.check_password(conn, "bram", PASSWORD)
+    assert accounts.check_password(conn, "anna", PASSWORD)
     conn.close()
     result = _cli(settings.source, "reviewer", "deactivate", "niemand", "--db", db)
     assert result.exit_code == 1 and "onbekende beoordelaar" in result.output
@@ -843,9 +849,9 @@ def test_cli_export_labels_if_exists_does_nothing_without_a_catalogue(tmp_path, 
 
 
 def test_reclassify_leaves_reviewed_rows_alone(conn):
-    review.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
+    reviews.save_review(conn, initiative_pk=_pk(conn, "xss-1"), reviewer="anna", labels=LABELS_A,
                        based_on=None, note=None)
-    todo, skipped = store.stale_initiatives(conn, "a-newer-model")
+    todo, skipped = readmodel.stale_initiatives(conn, "a-newer-model")
     assert skipped == 1 and "xss-1" not in {r["id"] for r in todo} and len(todo) == 3
 
 
@@ -891,9 +897,9 @@ def test_save_on_a_text_version_replaced_meanwhile_is_kept_and_flagged(app, cata
     client = app.test_client()
     login(client)
     fields = item_form(client, "xss-1")
-    conn = store.connect(catalogue[0])
+    conn = schema.connect(catalogue[0])
     new_text = Initiative(id="xss-1", gemeente="Testdorp", omschrijving="Nieuwe tekst: belcirkel voor ouderen.")
-    store.store_submission(conn, file_name="v2.jsonl", sha256="v2", accepted=[new_text], rejected=[],
+    writes.store_submission(conn, file_name="v2.jsonl", sha256="v2", accepted=[new_text], rejected=[],
                            predictions=[_prediction(["eenzaamheid"], ["ouderen"], scores={})])
     response = _save(client, "xss-1", LABELS_A, fields=fields)
     html = client.get(response.headers["Location"]).text

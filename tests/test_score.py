@@ -9,17 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.ingest import Initiative
-from pipeline.score import (
-    CumulativeLogit,
-    FrankHall,
-    ReplicabilityScorer,
-    build_scorer,
-    evaluate_scorer,
-    load_cues,
-    ordinal_metrics,
-)
+from pipeline.core.errors import ConfigError
+from pipeline.core.records import Initiative
+from pipeline.models.score import CumulativeLogit, FrankHall, ReplicabilityScorer, build_scorer, evaluate_scorer, load_cues, ordinal_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CUES = PROJECT_ROOT / "configs" / "replicability_cues.toml"
@@ -232,8 +224,8 @@ def test_trained_model_predicts_replicability_with_reasons(settings, tmp_path):
     """`train` fits the scorer beside the classifiers; `Predictor.predict` adds the three fields."""
     import dataclasses
 
-    from pipeline.predict import Predictor
-    from pipeline.train import train_model
+    from pipeline.models.predict import Predictor
+    from pipeline.training.train import train_model
 
     labelled = tmp_path / "labelled"
     labelled.mkdir()

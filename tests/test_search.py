@@ -10,21 +10,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import store
-from pipeline.cli import main
-from pipeline.config import load_taxonomy
-from pipeline.ingest import Initiative
-from pipeline.search import (
-    REVIEWER_ONLY_FIELDS,
-    HybridRanker,
-    SearchError,
-    SearchFilters,
-    SearchIndex,
-    records_from_rows,
-    resolve_kind,
-    resolve_label,
-    search_index_from_settings,
-)
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.cli.main import main
+from pipeline.core.config import load_taxonomy
+from pipeline.core.records import Initiative
+from pipeline.catalogue.search import REVIEWER_ONLY_FIELDS, SearchError, SearchFilters, SearchIndex, resolve_kind, resolve_label, search_index_from_settings
+from pipeline.models.ranking import HybridRanker
+from pipeline.catalogue.records import records_from_rows
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEED = PROJECT_ROOT / "data" / "labelled" / "seed.jsonl"
@@ -68,7 +61,7 @@ def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = (),
                    file_name: str = "test.jsonl") -> Path:
     """A real catalogue file: rows (seed format) stored with their labels as one model's prediction,
     as if they came in `file_name` (call again with another name to add a file)."""
-    conn = store.connect(path)
+    conn = schema.connect(path)
     accepted = [Initiative(id=r["id"], gemeente=r["gemeente"], omschrijving=r["omschrijving"],
                            naam=r.get("naam"), gemeenten=tuple(r.get("gemeenten") or ()))
                 for r in rows]
@@ -81,10 +74,10 @@ def make_catalogue(path: Path, rows: list[dict], groups: list[dict] = (),
         "replicability_reasons": [{"reden": r.get("reason") or "reden", "richting": "+",
                                    "bewijs": None}],
     } for r in rows]
-    store.store_submission(conn, file_name=file_name, sha256=f"{path.name}/{file_name}",
+    writes.store_submission(conn, file_name=file_name, sha256=f"{path.name}/{file_name}",
                            accepted=accepted, rejected=[], predictions=predictions)
     if groups:
-        store.replace_groups(conn, groups)
+        writes.replace_groups(conn, groups)
     conn.close()
     return path
 
@@ -122,7 +115,7 @@ def test_ranker_rejects_a_weight_outside_zero_one():
 
 
 def test_dense_weight_one_ignores_the_keyword_channel(settings):
-    from pipeline.embed import encoder_from_config
+    from pipeline.models.embed import encoder_from_config
 
     texts = ["Maaltijden voor daklozen", "Schuldhulpverlening voor gezinnen"]
     ranker = HybridRanker(query_encoder=encoder_from_config(settings.embed), dense_weight=1.0).fit(texts)
@@ -285,7 +278,7 @@ def test_cli_missing_catalogue_says_how_to_fill_it(settings, tmp_path):
 
 @pytest.fixture
 def app(settings, catalogue, tmp_path):
-    from pipeline.web import create_app
+    from pipeline.app.factory import create_app
 
     path, _ = catalogue
     return create_app(settings, db_path=path, test_config={"TESTING": True, "SECRET_KEY": "test"})
@@ -304,10 +297,10 @@ def test_search_page_is_public_and_hides_reviewer_fields(app, catalogue):
 def test_search_page_shows_model_scores_to_a_reviewer(settings, app, catalogue):
     import re
 
-    from pipeline.review import add_reviewer
+    from pipeline.catalogue.accounts import add_reviewer
 
     password = "x" * settings.review.min_password_chars
-    conn = store.connect(catalogue[0])
+    conn = schema.connect(catalogue[0])
     add_reviewer(conn, "anna", password, min_password_chars=settings.review.min_password_chars)
     conn.close()
     client = app.test_client()
@@ -334,7 +327,7 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
                                                                           seed_rows):
     import re
 
-    from pipeline.web import create_app
+    from pipeline.app.factory import create_app
 
     joint = dict(seed_rows[0], id="joint-1", gemeente="Amersfoort, Almere, Enschede en ...",
                  gemeenten=["Amersfoort", "Almere", "Enschede"])
@@ -356,8 +349,8 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
 
 
 def test_pages_reread_the_catalogue_only_after_it_changed(app, catalogue, seed_rows):
-    from pipeline.search import app_catalogue
-    from pipeline.web import get_db
+    from pipeline.app.search_views import app_catalogue
+    from pipeline.app.context import get_db
 
     def snapshot():
         with app.test_request_context():
@@ -378,7 +371,7 @@ def test_pages_reread_the_catalogue_only_after_it_changed(app, catalogue, seed_r
 
 
 def test_description_markup_is_shown_as_text(settings, tmp_path):
-    from pipeline.web import create_app
+    from pipeline.app.factory import create_app
 
     rows = [{"id": "x-1", "gemeente": "Ede", "naam": "<b>vet</b>", "themes": ["schulden"],
              "doelgroepen": [], "kind": "initiative", "replicability": 3,

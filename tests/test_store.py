@@ -7,8 +7,12 @@ import sqlite3
 
 import pytest
 
-from pipeline import store
-from pipeline.ingest import Initiative, Problem, RejectedRow
+from pipeline.catalogue import export
+from pipeline.catalogue import readmodel
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.core.records import Initiative, RejectedRow
+from pipeline.ingest.reader import Problem
 
 
 def _initiative(ident="a-1", text="Vrijwilligers bellen eenzame ouderen.", gemeente="Almere", **kw):
@@ -37,7 +41,7 @@ def _prediction(model_id="m-1", themes=("eenzaamheid",), kind="initiative", repl
 
 
 def _store(conn, name, rows, *, sha=None, rejected=(), model_id="m-1"):
-    return store.store_submission(
+    return writes.store_submission(
         conn,
         file_name=name,
         sha256=sha or name,
@@ -49,80 +53,80 @@ def _store(conn, name, rows, *, sha=None, rejected=(), model_id="m-1"):
 
 @pytest.fixture
 def conn(tmp_path):
-    connection = store.connect(tmp_path / "catalogue.sqlite")
+    connection = schema.connect(tmp_path / "catalogue.sqlite")
     yield connection
     connection.close()
 
 
 def test_connect_creates_the_schema_in_wal_mode_with_foreign_keys(tmp_path):
-    conn = store.connect(tmp_path / "sub" / "catalogue.sqlite")
-    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    conn = schema.connect(tmp_path / "sub" / "catalogue.sqlite")
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert store.counts(conn)["initiatives"] == 0
+    assert readmodel.counts(conn)["initiatives"] == 0
 
 
 def test_reconnecting_runs_no_migration_twice(tmp_path):
     path = tmp_path / "catalogue.sqlite"
-    store.connect(path).close()
-    conn = store.connect(path)
-    assert store.schema_version(conn) == len(store.MIGRATIONS)
+    schema.connect(path).close()
+    conn = schema.connect(path)
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS)
 
 
 def test_an_appended_migration_runs_on_the_next_connect(tmp_path):
     path = tmp_path / "catalogue.sqlite"
-    store.connect(path).close()
-    conn = store.connect(path)
-    extended = [*store.MIGRATIONS, "ALTER TABLE reviews ADD COLUMN status TEXT;"]
-    assert store.migrate(conn, extended) == len(extended)
+    schema.connect(path).close()
+    conn = schema.connect(path)
+    extended = [*schema.MIGRATIONS, "ALTER TABLE reviews ADD COLUMN status TEXT;"]
+    assert schema.migrate(conn, extended) == len(extended)
     conn.execute("SELECT status FROM reviews").fetchall()
 
 
 def test_a_failing_migration_leaves_the_schema_as_it_was(tmp_path):
-    conn = store.connect(tmp_path / "catalogue.sqlite")
-    broken = [*store.MIGRATIONS, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;"]
+    conn = schema.connect(tmp_path / "catalogue.sqlite")
+    broken = [*schema.MIGRATIONS, "CREATE TABLE extra (x INTEGER);\nTHIS IS NOT SQL;"]
     with pytest.raises(sqlite3.OperationalError):
-        store.migrate(conn, broken)
-    assert store.schema_version(conn) == len(store.MIGRATIONS)
+        schema.migrate(conn, broken)
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "extra" not in tables
 
 
 def test_a_catalogue_from_a_newer_program_is_refused(tmp_path):
     path = tmp_path / "catalogue.sqlite"
-    conn = store.connect(path)
-    conn.execute(f"PRAGMA user_version = {len(store.MIGRATIONS) + 1}")
+    conn = schema.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(schema.MIGRATIONS) + 1}")
     conn.close()
-    with pytest.raises(store.StoreError, match="nieuwer|newer"):
-        store.connect(path)
+    with pytest.raises(schema.StoreError, match="nieuwer|newer"):
+        schema.connect(path)
 
 
 def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path):
     path = tmp_path / "catalogue.sqlite"
     path.write_text("dit is geen database " * 100)
-    with pytest.raises(store.StoreError, match="catalogue.sqlite"):
-        store.connect(path)
+    with pytest.raises(schema.StoreError, match="catalogue.sqlite"):
+        schema.connect(path)
 
 
 def test_text_is_stored_exactly_as_given(conn):
     text = "  Ouderen   bellen\n(OCR: cliénten) <b>vet</b>  "
     _store(conn, "f1.jsonl", [_initiative(text=text, naam=" Bel-maatje ", urls=("https://x.nl",),
                                           extra={"bijdrager": "Jan"})])
-    (record,) = store.current_initiatives(conn)
+    (record,) = readmodel.current_initiatives(conn)
     assert record["omschrijving"] == text
     assert record["naam"] == " Bel-maatje "
     assert record["urls"] == ["https://x.nl"]
     assert record["extra"] == {"bijdrager": "Jan"}
-    assert store.as_initiative(record).omschrijving == text
+    assert readmodel.as_initiative(record).omschrijving == text
 
 
 def test_the_same_id_in_a_later_file_is_a_new_version_and_the_old_one_is_kept(conn):
     _store(conn, "f1.jsonl", [_initiative(text="oud")])
     counts = _store(conn, "f2.jsonl", [_initiative(text="nieuw")])
     assert counts.new_versions == 1
-    (current,) = store.current_initiatives(conn)
+    (current,) = readmodel.current_initiatives(conn)
     assert (current["omschrijving"], current["version"]) == ("nieuw", 2)
-    versions = store.initiative_versions(conn, "a-1")
+    versions = readmodel.initiative_versions(conn, "a-1")
     assert [(v["version"], v["omschrijving"], v["is_current"]) for v in versions] == [
         (1, "oud", 0), (2, "nieuw", 1)]
 
@@ -131,7 +135,7 @@ def test_the_same_content_hash_cannot_be_stored_twice(conn):
     _store(conn, "f1.jsonl", [_initiative()], sha="abc")
     with pytest.raises(sqlite3.IntegrityError):
         _store(conn, "f1-kopie.jsonl", [_initiative()], sha="abc")
-    assert store.counts(conn)["initiatives"] == 1
+    assert readmodel.counts(conn)["initiatives"] == 1
 
 
 def test_a_failure_inside_the_file_transaction_stores_nothing_of_that_file(conn):
@@ -139,30 +143,30 @@ def test_a_failure_inside_the_file_transaction_stores_nothing_of_that_file(conn)
         raise RuntimeError("crash before commit")
 
     with pytest.raises(RuntimeError):
-        store.store_submission(
+        writes.store_submission(
             conn, file_name="f.jsonl", sha256="x", accepted=[_initiative()], rejected=[],
             predictions=[_prediction()], before_commit=fail,
         )
-    assert store.counts(conn) == {k: 0 for k in store.counts(conn)}
+    assert readmodel.counts(conn) == {k: 0 for k in readmodel.counts(conn)}
 
 
 def test_rejected_rows_keep_their_message_field_and_raw_row(conn):
     bad = RejectedRow(3, "b-2", (Problem("omschrijving", "verplicht veld is leeg"),),
                       {"id": "b-2", "omschrijving": ""})
     counts = _store(conn, "f1.csv", [_initiative()], rejected=[bad])
-    (row,) = store.rejected_rows(conn)
+    (row,) = readmodel.rejected_rows(conn)
     assert (row["row"], row["id"], row["field"], row["file_name"]) == (3, "b-2", "omschrijving", "f1.csv")
     assert "rij 3" in row["message"] and "verplicht veld is leeg" in row["message"]
     assert '"omschrijving": ""' in row["raw"]
-    (submission,) = store.submissions(conn)
+    (submission,) = readmodel.submissions(conn)
     assert (submission["rows_in"], submission["rows_accepted"], submission["rows_rejected"]) == (2, 1, 1)
     assert counts.rejected == 1
 
 
 def test_latest_prediction_has_the_predictor_shape(conn):
     _store(conn, "f1.jsonl", [_initiative()])
-    (record,) = store.current_initiatives(conn)
-    prediction = store.latest_predictions(conn)[record["pk"]]
+    (record,) = readmodel.current_initiatives(conn)
+    prediction = readmodel.latest_predictions(conn)[record["pk"]]
     assert prediction["themes"] == ["eenzaamheid"]
     assert prediction["doelgroepen"] == ["ouderen"]
     assert prediction["scores"]["themes"] == {"eenzaamheid": 0.9, "voedsel_basis": 0.1}
@@ -172,11 +176,11 @@ def test_latest_prediction_has_the_predictor_shape(conn):
 
 
 def test_replicability_and_reasons_are_stored(conn):
-    stored = store.store_submission(
+    stored = writes.store_submission(
         conn, file_name="f", sha256="f", accepted=[_initiative()], rejected=[],
         predictions=[_prediction(replicability=4)],
     )
-    prediction = next(iter(store.latest_predictions(conn).values()))
+    prediction = next(iter(readmodel.latest_predictions(conn).values()))
     assert (prediction["replicability"], prediction["replicability_score"]) == (4, pytest.approx(3.8))
     assert prediction["replicability_reasons"] == ["Weinig budget nodig.", "Vrijwilligers zijn er al."]
     assert stored.predictions == 1
@@ -184,48 +188,48 @@ def test_replicability_and_reasons_are_stored(conn):
 
 def test_a_newer_prediction_is_the_one_in_force_and_the_old_is_kept(conn):
     _store(conn, "f1.jsonl", [_initiative()])
-    (record,) = store.current_initiatives(conn)
-    with store.transaction(conn):
-        store.add_prediction(conn, record["pk"], _prediction("m-2", themes=("voedsel_basis",)))
-    prediction = store.latest_predictions(conn)[record["pk"]]
+    (record,) = readmodel.current_initiatives(conn)
+    with schema.transaction(conn):
+        writes.add_prediction(conn, record["pk"], _prediction("m-2", themes=("voedsel_basis",)))
+    prediction = readmodel.latest_predictions(conn)[record["pk"]]
     assert (prediction["model_id"], prediction["themes"]) == ("m-2", ["voedsel_basis"])
-    assert store.counts(conn)["predictions"] == 2
+    assert readmodel.counts(conn)["predictions"] == 2
 
 
 def test_groups_are_replaced_whole(conn):
     _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b"), _initiative("c")])
-    store.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Bellen",
+    writes.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Bellen",
                                  "gemeenten": ["Almere"], "kernwoorden": ["bellen"], "cohesie": 0.7}])
-    store.replace_groups(conn, [{"group_id": "g-2", "members": ["b", "c"], "naam": "Bellen 2"}],
+    writes.replace_groups(conn, [{"group_id": "g-2", "members": ["b", "c"], "naam": "Bellen 2"}],
                          grouped_max_pk=3)
-    (group,) = store.groups(conn)
+    (group,) = readmodel.groups(conn)
     assert (group["group_id"], group["members"]) == ("g-2", ["b", "c"])
-    assert set(store.group_of(conn)) == {"b", "c"}
-    assert store.get_state(conn, "grouped_max_pk") == "3"
+    assert set(readmodel.group_of(conn)) == {"b", "c"}
+    assert schema.get_state(conn, "grouped_max_pk") == "3"
 
 
 def _add_review(conn, initiative_pk, themes, name="anna", replicability=5, note=None):
-    with store.transaction(conn):
+    with schema.transaction(conn):
         reviewer = conn.execute("SELECT pk FROM reviewers WHERE name = ?", (name,)).fetchone()
         if reviewer is None:
             reviewer_pk = conn.execute(
                 "INSERT INTO reviewers (name, password_hash, created_at) VALUES (?, 'x', ?)",
-                (name, store.now()),
+                (name, schema.now()),
             ).lastrowid
         else:
             reviewer_pk = reviewer[0]
         conn.execute(
             "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, kind, "
             "replicability, note) VALUES (?, ?, ?, ?, '[\"ouderen\"]', 'initiative', ?, ?)",
-            (initiative_pk, reviewer_pk, store.now(), store._json(list(themes)), replicability, note),
+            (initiative_pk, reviewer_pk, schema.now(), schema._json(list(themes)), replicability, note),
         )
 
 
 def test_catalogue_prefers_the_reviewers_labels_over_the_model(conn):
     _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b")])
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["a"], ["gezondheid_zorg"])
-    rows = {r["id"]: r for r in store.catalogue(conn)}
+    rows = {r["id"]: r for r in readmodel.catalogue(conn)}
     assert (rows["a"]["themes"], rows["a"]["labels_from"], rows["a"]["replicability"]) == (
         ["gezondheid_zorg"], "review", 5)
     assert (rows["b"]["themes"], rows["b"]["labels_from"]) == (["eenzaamheid"], "model")
@@ -235,15 +239,15 @@ def test_resending_unchanged_rows_adds_no_version_and_keeps_the_review_in_force(
     sent = [_initiative("a", naam="Bel", urls=("https://x.nl",), gemeenten=("Almere", "Ede"),
                         extra={"jaar": 2021}), _initiative("b")]
     _store(conn, "f1.jsonl", sent)
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["a"], ["gezondheid_zorg"])
     # The municipality sends its whole list again: "a" as it was, "b" changed.
     counts = _store(conn, "f2.jsonl", [sent[0], _initiative("b", text="Nu ook in Ede.")])
     assert (counts.unchanged, counts.initiatives, counts.new_versions) == (1, 1, 1)
-    assert [v["version"] for v in store.initiative_versions(conn, "a")] == [1]
-    assert [v["version"] for v in store.initiative_versions(conn, "b")] == [1, 2]
-    assert store.counts(conn)["predictions"] == 3  # none for the unchanged row
-    rows = {r["id"]: r for r in store.catalogue(conn)}
+    assert [v["version"] for v in readmodel.initiative_versions(conn, "a")] == [1]
+    assert [v["version"] for v in readmodel.initiative_versions(conn, "b")] == [1, 2]
+    assert readmodel.counts(conn)["predictions"] == 3  # none for the unchanged row
+    rows = {r["id"]: r for r in readmodel.catalogue(conn)}
     assert (rows["a"]["labels_from"], rows["a"]["themes"]) == ("review", ["gezondheid_zorg"])
     assert rows["b"]["omschrijving"] == "Nu ook in Ede."
 
@@ -261,7 +265,7 @@ def test_a_change_in_any_sent_field_is_a_new_version(conn, field, value):
 
 
 def _store_scored(conn, rows, replicability):
-    return store.store_submission(
+    return writes.store_submission(
         conn, file_name="f.jsonl", sha256="f", accepted=rows, rejected=[],
         predictions=[_prediction(replicability=replicability) for _ in rows],
     )
@@ -269,18 +273,18 @@ def _store_scored(conn, rows, replicability):
 
 def test_a_reviewers_other_score_drops_the_models_reasons(conn, settings):
     _store_scored(conn, [_initiative("a"), _initiative("b"), _initiative("c")], replicability=3)
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["a"], ["eenzaamheid"], replicability=5, note="Al in drie gemeenten gedaan.")
     _add_review(conn, pks["b"], ["eenzaamheid"], replicability=1)
     _add_review(conn, pks["c"], ["eenzaamheid"], replicability=3)  # agrees with the model
-    rows = {r["id"]: r for r in store.catalogue(conn)}
+    rows = {r["id"]: r for r in readmodel.catalogue(conn)}
     assert (rows["a"]["replicability"], rows["a"]["replicability_reasons"]) == (
         5, ["Al in drie gemeenten gedaan."])
     assert (rows["b"]["replicability"], rows["b"]["replicability_reasons"]) == (1, [])
     assert rows["c"]["replicability_reasons"] == ["Weinig budget nodig.", "Vrijwilligers zijn er al."]
-    from pipeline.config import load_taxonomy
+    from pipeline.core.config import load_taxonomy
 
-    exported = {r["Id"]: r for r in store.export_records(conn, load_taxonomy(settings.paths.taxonomy))}
+    exported = {r["Id"]: r for r in export.export_records(conn, load_taxonomy(settings.paths.taxonomy))}
     assert (exported["a"]["Overdraagbaarheid"], exported["a"]["Redenen"]) == (
         5, "Al in drie gemeenten gedaan.")
     assert exported["b"]["Redenen"] == ""
@@ -288,47 +292,47 @@ def test_a_reviewers_other_score_drops_the_models_reasons(conn, settings):
 
 def test_a_few_ids_are_looked_up_without_reading_the_whole_catalogue(conn):
     _store(conn, "f1.jsonl", [_initiative(i) for i in ("c", "a", "b", "d")])
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["b"], ["gezondheid_zorg"])
-    assert [r["id"] for r in store.current_initiatives(conn, ["d", "b", "onbekend", "b"])] == ["b", "d"]
-    rows = store.catalogue(conn, ["b", "c"])
+    assert [r["id"] for r in readmodel.current_initiatives(conn, ["d", "b", "onbekend", "b"])] == ["b", "d"]
+    rows = readmodel.catalogue(conn, ["b", "c"])
     assert [(r["id"], r["labels_from"]) for r in rows] == [("b", "review"), ("c", "model")]
-    assert set(store.latest_reviews(conn, [pks["c"]])) == set()
-    assert set(store.latest_reviews(conn, [pks["b"], pks["c"]])) == {pks["b"]}
-    assert store.catalogue(conn, []) == []
+    assert set(readmodel.latest_reviews(conn, [pks["c"]])) == set()
+    assert set(readmodel.latest_reviews(conn, [pks["b"], pks["c"]])) == {pks["b"]}
+    assert readmodel.catalogue(conn, []) == []
 
 
 def test_the_catalogue_signature_changes_with_every_change_readers_see(conn):
-    seen = [store.catalogue_signature(conn)]
+    seen = [readmodel.catalogue_signature(conn)]
 
     def changed():
-        seen.append(store.catalogue_signature(conn))
+        seen.append(readmodel.catalogue_signature(conn))
         return seen[-1] != seen[-2]
 
     assert not changed()
     _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b")])
     assert changed()
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
-    with store.transaction(conn):
-        store.add_prediction(conn, pks["a"], _prediction("m-2"))
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
+    with schema.transaction(conn):
+        writes.add_prediction(conn, pks["a"], _prediction("m-2"))
     assert changed()
     _add_review(conn, pks["b"], ["gezondheid_zorg"])
     assert changed()
     group = {"group_id": "g-1", "members": ["a", "b"], "naam": "Bellen"}
-    store.replace_groups(conn, [group])
+    writes.replace_groups(conn, [group])
     assert changed()
-    store.replace_groups(conn, [dict(group, naam="Bellen anders")])  # same count, other groups
+    writes.replace_groups(conn, [dict(group, naam="Bellen anders")])  # same count, other groups
     assert changed()
     assert not changed()
 
 
 def test_stale_initiatives_skip_reviewed_rows_and_rows_of_the_current_model(conn):
     _store(conn, "f1.jsonl", [_initiative("a"), _initiative("b"), _initiative("c")], model_id="old")
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["a"], ["gezondheid_zorg"])
-    with store.transaction(conn):
-        store.add_prediction(conn, pks["c"], _prediction("new"))
-    todo, skipped = store.stale_initiatives(conn, "new")
+    with schema.transaction(conn):
+        writes.add_prediction(conn, pks["c"], _prediction("new"))
+    todo, skipped = readmodel.stale_initiatives(conn, "new")
     assert [r["id"] for r in todo] == ["b"]
     assert skipped == 1
 
@@ -340,7 +344,7 @@ def test_stale_initiatives_skip_reviewed_rows_and_rows_of_the_current_model(conn
 def exported_catalogue(tmp_path):
     """A catalogue of two rows, one in a group, one reviewed, one with a formula-like text."""
     path = tmp_path / "catalogue.sqlite"
-    conn = store.connect(path)
+    conn = schema.connect(path)
     rows = [
         _initiative("a", text="=1+1 Ouderen bellen; cliénten", gemeenten=("Almere", "Lelystad"),
                     naam="Bel-maatje"),
@@ -349,12 +353,12 @@ def exported_catalogue(tmp_path):
     predictions = [_prediction(replicability=4), _prediction(kind="signal")]
     predictions[0]["replicability_reasons"] = [
         {"reden": "Weinig budget nodig", "richting": "+", "bewijs": None}]
-    store.store_submission(conn, file_name="f", sha256="f", accepted=rows, rejected=[
+    writes.store_submission(conn, file_name="f", sha256="f", accepted=rows, rejected=[
         RejectedRow(7, "c", (Problem("gemeente", "verplicht veld ontbreekt"),), {"id": "c"})],
         predictions=predictions)
-    store.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Ouderen bellen",
+    writes.replace_groups(conn, [{"group_id": "g-1", "members": ["a", "b"], "naam": "Ouderen bellen",
                                  "gemeenten": ["Almere", "Ede"]}])
-    pks = {r["id"]: r["pk"] for r in store.current_initiatives(conn)}
+    pks = {r["id"]: r["pk"] for r in readmodel.current_initiatives(conn)}
     _add_review(conn, pks["b"], ["voedsel_basis"])
     conn.close()
     return path
@@ -363,7 +367,7 @@ def exported_catalogue(tmp_path):
 def _export(settings, db, out, *args):
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     result = CliRunner().invoke(main, ["export", "--db", str(db), "--out", str(out), *args],
                                 obj={"settings": settings})
@@ -424,7 +428,7 @@ def test_export_jsonl_and_rejected_rows(settings, exported_catalogue, tmp_path):
 def test_export_of_an_unknown_format_is_refused(settings, exported_catalogue, tmp_path):
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     result = CliRunner().invoke(main, ["export", "--db", str(exported_catalogue), "--format", "pdf",
                                        "--out", str(tmp_path / "x.pdf")], obj={"settings": settings})
@@ -439,9 +443,9 @@ def test_numpy_numbers_from_the_models_are_stored_as_plain_numbers(conn):
                       replicability_reasons=[{"reden": "Weinig budget", "richting": "+",
                                               "gewicht": np.float64(0.5)}])
     prediction["scores"]["themes"]["eenzaamheid"] = np.float32(0.9)
-    store.store_submission(conn, file_name="f", sha256="f", accepted=[_initiative()], rejected=[],
+    writes.store_submission(conn, file_name="f", sha256="f", accepted=[_initiative()], rejected=[],
                            predictions=[prediction])
-    stored = next(iter(store.latest_predictions(conn).values()))
+    stored = next(iter(readmodel.latest_predictions(conn).values()))
     assert (stored["replicability"], stored["replicability_score"]) == (3, 2.75)
     assert stored["replicability_reasons"][0]["gewicht"] == 0.5
 
@@ -449,7 +453,7 @@ def test_numpy_numbers_from_the_models_are_stored_as_plain_numbers(conn):
 def test_predictions_stored_before_migration_2_are_read_from_their_label_rows(tmp_path):
     path = tmp_path / "catalogue.sqlite"
     old = sqlite3.connect(path, isolation_level=None)
-    store.migrate(old, store.MIGRATIONS[:1])  # a catalogue written by the first version
+    schema.migrate(old, schema.MIGRATIONS[:1])  # a catalogue written by the first version
     old.executescript(
         "INSERT INTO submissions (file_name, sha256, received_at, status) VALUES ('f', 'f', 't', 'stored');"
         "INSERT INTO initiatives (id, version, gemeente, omschrijving, submission_id, received_at)"
@@ -458,8 +462,8 @@ def test_predictions_stored_before_migration_2_are_read_from_their_label_rows(tm
         "INSERT INTO prediction_labels VALUES (1, 'themes', 'schulden', 0.3, 0), (1, 'themes', 'eenzaamheid', 0.8, 1);"
     )
     old.close()
-    conn = store.connect(path)
-    assert store.schema_version(conn) == len(store.MIGRATIONS)
-    prediction = store.latest_predictions(conn)[1]
+    conn = schema.connect(path)
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS)
+    prediction = readmodel.latest_predictions(conn)[1]
     assert prediction["themes"] == ["eenzaamheid"]
     assert prediction["scores"]["themes"] == {"eenzaamheid": 0.8, "schulden": 0.3}

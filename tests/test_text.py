@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.ingest import Initiative
-from pipeline.text import lemma_text, model_text, normalise
+from pipeline.core.records import Initiative
+from pipeline.core.text import lemma_text, model_text, normalise
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -8,9 +8,12 @@ import json
 
 import pytest
 
-from pipeline.config import load_taxonomy
-from pipeline.train import (LATEST_FILE, TrainingDataError, load_labelled, make_model_id, prior_texts,
-                            train_model)
+from pipeline.core.config import load_taxonomy
+from pipeline.models.artifact import LATEST_FILE
+from pipeline.training.data import TrainingDataError, load_labelled
+from pipeline.training.card import make_model_id
+from pipeline.training.stages import prior_texts
+from pipeline.training.train import train_model
 
 from conftest import PROJECT_ROOT, write_jsonl
 
@@ -108,8 +111,8 @@ def test_train_on_a_subset_writes_card_metrics_and_latest(tmp_settings, tmp_path
 
 
 def test_kind_overrides_replace_classify_keys_and_unknown_keys_are_named(settings):
-    from pipeline.errors import ConfigError
-    from pipeline.train import kind_config
+    from pipeline.core.errors import ConfigError
+    from pipeline.training.stages import kind_config
 
     changed = dataclasses.replace(settings.classify, kind={"char_weight": 0.0, "C": 2.0})
     config = kind_config(changed)
@@ -137,16 +140,17 @@ def test_a_file_that_is_not_utf8_is_skipped_with_its_name(tmp_path, taxonomy):
 
 
 def test_a_wrong_type_in_kind_overrides_names_the_section(settings):
-    from pipeline.errors import ConfigError
-    from pipeline.train import kind_config
+    from pipeline.core.errors import ConfigError
+    from pipeline.training.stages import kind_config
 
     with pytest.raises(ConfigError, match=r"\[classify.kind\]\.C must be of type float"):
         kind_config(dataclasses.replace(settings.classify, kind={"C": "veel"}))
 
 
 def test_the_scorer_stage_reads_initiatives_in_training_and_cross_validation(tmp_path, settings, seed_rows):
-    from pipeline.ingest import Initiative
-    from pipeline.train import STAGES, cross_validate
+    from pipeline.core.records import Initiative
+    from pipeline.training.train import STAGES
+    from pipeline.training.cv import cross_validate
 
     seen = {}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store
-from pipeline.web import create_app
+from pipeline.catalogue import schema
+from pipeline.app.factory import create_app
 
 from test_review import PASSWORD, build_catalogue
 
@@ -73,7 +73,7 @@ def _login(browser, base, name):
 
 
 def _reviews(db):
-    conn = store.connect(db)
+    conn = schema.connect(db)
     try:
         return [dict(r) for r in conn.execute(
             "SELECT r.*, v.name AS reviewer FROM reviews r JOIN reviewers v ON v.pk = r.reviewer_pk "

@@ -1,0 +1,63 @@
+
+from __future__ import annotations
+
+
+from flask import current_app, g, session
+
+
+SESSION_USER_KEY = "reviewer"
+# A digest of the reviewer's password hash at login (review.session_fingerprint): a session ends
+# when the password changes or the account is deactivated.
+SESSION_FINGERPRINT_KEY = "reviewer_fingerprint"
+
+
+def get_db():
+    """The catalogue connection of this request (opened on first use, closed at teardown)."""
+    if "db" not in g:
+        from pipeline.catalogue import schema
+
+        g.db = schema.connect_from_config(
+            current_app.config["SETTINGS"].store, current_app.config["DATABASE"]
+        )
+    return g.db
+
+
+def _close_db(_exc=None):
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()
+
+
+def format_time(value: str | None, timezone: str) -> str:
+    """An ISO 8601 time from the catalogue (UTC) in `timezone` ([serve] display_timezone),
+    "23-11-2026 20:14"; "" for None, the value itself when it is no ISO time."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return moment.strftime("%d-%m-%Y %H:%M")
+
+
+def _session_reviewer() -> str | None:
+    """The reviewer of this request's session; None (and the session cleared) when there is none
+    or the account's password changed or it was deactivated since login."""
+    import hmac
+
+    from pipeline.catalogue.accounts import session_fingerprint
+
+    name = session.get(SESSION_USER_KEY)
+    if name is None:
+        return None
+    held = session.get(SESSION_FINGERPRINT_KEY)
+    current = session_fingerprint(get_db(), name)
+    if held is None or current is None or not hmac.compare_digest(held, current):
+        session.clear()
+        return None
+    return name

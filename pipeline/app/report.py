@@ -1,0 +1,344 @@
+"""The report for policy staff: what the catalogue says, in Dutch, readable in ten minutes.
+
+`build_report(records, groups, taxonomy, config)` is the pure core: it counts and selects, and every
+figure carries the ids of the catalogue rows behind it, so the rendered page can link each count to
+its rows (appendix anchors `#rij-<id>`). `render_charts(report)` draws the charts with matplotlib as
+PNG data URIs (the HTML file can be mailed as one file). `render_report_html(...)` fills the
+standalone template; the web page /rapport shows the same body inside the site layout.
+
+Input records are the published catalogue rows as described in `pipeline.search` (id, gemeente,
+gemeenten, naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten);
+groups are dicts {"id", "label" (optional), "members": [initiative ids]}. Municipalities are
+counted by `pipeline.search.places`: a joint submission counts once for each place it names.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from pipeline.core.errors import PipelineError
+from pipeline.catalogue.records import excerpt as _excerpt
+from pipeline.catalogue.records import places
+from pipeline.catalogue.readmodel import KIND_NAMES
+
+SIGNAL = "signal"
+INITIATIVE = "initiative"
+# Shown where a row names no municipality at all.
+UNKNOWN_PLACE = "(onbekend)"
+
+
+class ReportError(PipelineError, ValueError):
+    """The report cannot be made as asked (no catalogue)."""
+
+
+@dataclass
+class Count:
+    """One figure of the report: a label, how many rows, and which."""
+
+    key: str
+    label: str
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Report:
+    """Everything the report shows; each count lists its row ids."""
+
+    generated_at: str
+    total: Count
+    initiatives: Count
+    signals: Count
+    gemeenten: list[Count]                 # every municipality, most rows first (joint rows
+                                           # count for each of their places)
+    gemeenten_once: list[Count]            # municipalities with exactly one row
+    themes: list[Count]                    # taxonomy order
+    doelgroepen: list[Count]
+    heatmap: list[list[Count]]             # [theme][doelgroep]
+    examples: list[tuple[Count, list[dict]]]   # per theme: the easy-to-organise examples
+    ideas: list[dict]                      # same-idea groups, most municipalities first
+    signals_by_theme: list[tuple[Count, list[dict]]]
+    unlabelled: Count                      # rows without any theme (not yet classified)
+    records: list[dict]                    # the appendix, sorted by municipality and id
+    joint: Count = field(default_factory=lambda: Count(key="joint", label=""))  # > 1 place each
+    charts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_gemeenten(self) -> int:
+        return len(self.gemeenten)
+
+
+def _sort_key(record: dict):
+    return (", ".join(places(record)).casefold(), record["id"])
+
+
+def pick_examples(records: list[dict], theme: str, *, min_replicability: int, per_theme: int,
+                  per_gemeente: int) -> list[dict]:
+    """The best easy-to-organise initiatives of one theme, spread over municipalities.
+
+    Takes initiatives (not signals) with replicability >= `min_replicability`, best score first;
+    among equal scores, ideas already found in more other municipalities first (proven elsewhere),
+    then by id for a stable order. At most `per_gemeente` per municipality, one per same-idea
+    group (the others are named under "ook in"), `per_theme` in all; a joint submission counts
+    for each of its places.
+    """
+    candidates = [
+        r for r in records
+        if theme in (r.get("themes") or ())
+        and r.get("kind") == INITIATIVE
+        and (r.get("replicability") or 0) >= min_replicability
+    ]
+    candidates.sort(key=lambda r: (-(r.get("replicability") or 0),
+                                   -len(r.get("group_gemeenten") or ()), r["id"]))
+    chosen, per_place, ideas = [], Counter(), set()
+    for record in candidates:
+        own = {g.casefold() for g in places(record)} or {""}
+        group = record.get("group_id")
+        if any(per_place[g] >= per_gemeente for g in own) or (group is not None and group in ideas):
+            continue
+        per_place.update(own)
+        if group is not None:
+            ideas.add(group)
+        chosen.append(record)
+        if len(chosen) >= per_theme:
+            break
+    return chosen
+
+
+def build_report(records: list[dict], groups: list[dict], taxonomy, config,
+                 *, now: datetime | None = None) -> Report:
+    """Count and select everything the report shows from published `records` and `groups`.
+
+    Takes the records (see module docstring), the same-idea groups, the `Taxonomy` and a
+    `ReportConfig`. Returns a `Report`; a group member missing from `records` (e.g. rejected later)
+    is left out of that group's municipality count rather than failing the report.
+    """
+    records = sorted(records, key=_sort_key)
+    by_id = {r["id"]: r for r in records}
+    ids = [r["id"] for r in records]
+    now = now or datetime.now(timezone.utc)
+
+    per_place: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        for place in places(r) or [UNKNOWN_PLACE]:
+            per_place[place].append(r["id"])
+    gemeenten = [Count(key=g, label=g, ids=v) for g, v in per_place.items()]
+    gemeenten.sort(key=lambda c: (-c.n, c.label.casefold()))
+
+    def label_counts(field_name: str) -> list[Count]:
+        return [
+            Count(key=label.id, label=label.naam,
+                  ids=[r["id"] for r in records if label.id in (r.get(field_name) or ())])
+            for label in getattr(taxonomy, field_name)
+        ]
+
+    heatmap = [
+        [
+            Count(key=f"{theme.id}|{group.id}", label=f"{theme.naam} × {group.naam}",
+                  ids=[r["id"] for r in records
+                       if theme.id in (r.get("themes") or ()) and group.id in (r.get("doelgroepen") or ())])
+            for group in taxonomy.doelgroepen
+        ]
+        for theme in taxonomy.themes
+    ]
+
+    themes = label_counts("themes")
+    examples = []
+    for count in themes:
+        chosen = pick_examples(records, count.key, min_replicability=config.example_min_replicability,
+                               per_theme=config.examples_per_theme,
+                               per_gemeente=config.examples_per_gemeente_per_theme)
+        eligible = [r["id"] for r in records
+                    if count.key in (r.get("themes") or ()) and r.get("kind") == INITIATIVE
+                    and (r.get("replicability") or 0) >= config.example_min_replicability]
+        examples.append((Count(key=count.key, label=count.label, ids=eligible), chosen))
+
+    ideas = []
+    for group in groups:
+        members = [by_id[m] for m in group.get("members") or () if m in by_id]
+        where = sorted({g for m in members for g in places(m)}, key=str.casefold)
+        if len(members) < 2:
+            continue
+        first = min(members, key=lambda m: m["id"])
+        ideas.append({
+            "id": str(group.get("id")),
+            "label": group.get("label") or first.get("naam")
+            or _excerpt(first.get("omschrijving"), config.title_chars),
+            "gemeenten": where,
+            "members": sorted(members, key=_sort_key),
+            "count": Count(key=str(group.get("id")), label="", ids=[m["id"] for m in members]),
+        })
+    ideas.sort(key=lambda i: (-len(i["gemeenten"]), -len(i["members"]), i["id"]))
+    ideas = ideas[: config.top_groups]
+
+    signal_records = [r for r in records if r.get("kind") == SIGNAL]
+    signals_by_theme = []
+    for count in themes:
+        members = [r for r in signal_records if count.key in (r.get("themes") or ())]
+        if members:
+            signals_by_theme.append(
+                (Count(key=count.key, label=count.label, ids=[r["id"] for r in members]), members)
+            )
+    no_theme = [r for r in signal_records if not r.get("themes")]
+    if no_theme:
+        signals_by_theme.append((Count(key="", label="Zonder thema", ids=[r["id"] for r in no_theme]),
+                                 no_theme))
+
+    return Report(
+        generated_at=now.strftime("%d-%m-%Y %H:%M UTC"),
+        total=Count(key="total", label="Initiatieven en signalen", ids=ids),
+        initiatives=Count(key=INITIATIVE, label="Initiatieven",
+                          ids=[r["id"] for r in records if r.get("kind") == INITIATIVE]),
+        signals=Count(key=SIGNAL, label="Signalen", ids=[r["id"] for r in signal_records]),
+        gemeenten=gemeenten,
+        gemeenten_once=[c for c in gemeenten if c.n == 1],
+        themes=themes,
+        doelgroepen=label_counts("doelgroepen"),
+        heatmap=heatmap,
+        examples=examples,
+        ideas=ideas,
+        signals_by_theme=signals_by_theme,
+        unlabelled=Count(key="unlabelled", label="Zonder thema",
+                         ids=[r["id"] for r in records if not r.get("themes")]),
+        records=records,
+        joint=Count(key="joint", label="Gezamenlijke inzendingen",
+                    ids=[r["id"] for r in records if len(places(r)) > 1]),
+    )
+
+
+def _png(fig, dpi: int) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def render_charts(report: Report, config) -> dict[str, str]:
+    """PNG data URIs: "themes", "doelgroepen", "heatmap", "gemeenten". Returns {} for no rows."""
+    if not report.records:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    charts = {}
+    colour = "#2b6cb0"
+
+    def bars(counts: list[Count], title: str) -> str:
+        counts = sorted(counts, key=lambda c: c.n)
+        fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(counts) + 0.9))
+        values = [c.n for c in counts]
+        ax.barh([c.label for c in counts], values, color=colour)
+        for y, v in enumerate(values):
+            ax.text(v, y, f" {v}", va="center", fontsize=8)
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=8)
+        ax.set_xlim(0, max(values + [1]) * 1.12)
+        try:
+            return _png(fig, config.chart_dpi)
+        finally:
+            plt.close(fig)
+
+    charts["themes"] = bars(report.themes, "Aantal per thema")
+    charts["doelgroepen"] = bars(report.doelgroepen, "Aantal per doelgroep")
+    top = report.gemeenten[: config.top_gemeenten]
+    charts["gemeenten"] = bars(top, f"Gemeenten met de meeste inzendingen (top {len(top)})")
+
+    matrix = np.array([[cell.n for cell in row] for row in report.heatmap])
+    fig, ax = plt.subplots(figsize=(9, 6.5))
+    image = ax.imshow(matrix, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), [c.label for c in report.doelgroepen], rotation=55,
+                  ha="right", fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), [c.label for c in report.themes], fontsize=7)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (y, x), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(x, y, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > threshold else "black")
+    ax.set_title("Thema × doelgroep (aantal initiatieven en signalen)", loc="left", fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.6)
+    try:
+        charts["heatmap"] = _png(fig, config.chart_dpi)
+    finally:
+        plt.close(fig)
+    return charts
+
+
+def _jinja_env():
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(loader=PackageLoader("pipeline.app", "templates"),
+                       autoescape=select_autoescape(["html"]))
+
+
+def report_context(report: Report, taxonomy, config) -> dict:
+    """What the report templates need: the report, label names and the reason shown per example."""
+    return {
+        "report": report,
+        "theme_name": lambda t: taxonomy.name("themes", t),
+        "doelgroep_name": lambda d: taxonomy.name("doelgroepen", d),
+        "kind_names": {kind: name.lower() for kind, name in KIND_NAMES.items()},
+        "excerpt": _excerpt,
+        "places": places,
+        "score_max": max(taxonomy.replicability),
+        "config": config,
+    }
+
+
+def render_report_html(report: Report, taxonomy, config) -> str:
+    """The standalone report: one HTML file with the charts inside, ready to mail or print."""
+    if not report.charts:
+        report.charts = render_charts(report, config)
+    return _jinja_env().get_template("report_standalone.html").render(
+        **report_context(report, taxonomy, config)
+    )
+
+
+def write_report(path, records: list[dict], groups: list[dict], taxonomy, config) -> Report:
+    """Build the report and write it as one HTML file at `path`. Returns the Report."""
+    from pathlib import Path
+
+    report = build_report(records, groups, taxonomy, config)
+    html = render_report_html(report, taxonomy, config)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return report
+
+
+def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
+    """Write the report on the catalogue at `db_path` (default: [store] path) to `out_path`.
+
+    Raises ReportError when the catalogue file does not exist (a report on nothing helps nobody).
+    """
+    from pathlib import Path
+
+    from pipeline.catalogue import schema
+    from pipeline.core.config import load_taxonomy
+    from pipeline.catalogue.records import catalogue_groups, catalogue_records
+
+    db_path = Path(db_path or settings.store.path)
+    if not db_path.exists():
+        raise ReportError(f"catalogus niet gevonden / catalogue not found: {db_path}; "
+                          f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
+    conn = schema.connect_from_config(settings.store, db_path)
+    try:
+        records, groups = catalogue_records(conn), catalogue_groups(conn)
+    finally:
+        conn.close()
+    return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
+                        settings.report)
+
+
+# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
+

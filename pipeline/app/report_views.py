@@ -1,0 +1,51 @@
+
+from __future__ import annotations
+
+
+
+
+
+# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
+
+from flask import Blueprint, Response, current_app, render_template  # noqa: E402
+from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
+
+blueprint = Blueprint("report", __name__)
+
+
+def _current_report() -> tuple[Report, object]:
+    """The report on the app's catalogue (records through `search.app_catalogue`), rebuilt
+    (charts too) only when the catalogue changed."""
+    import threading
+
+    from pipeline.core.config import load_taxonomy
+    from pipeline.app.search_views import app_catalogue
+    from pipeline.app.context import get_db
+
+    settings = current_app.config["SETTINGS"]
+    cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})
+    snapshot = app_catalogue(get_db())
+    with cache["lock"]:
+        if cache.get("signature") != snapshot.signature:
+            taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
+            report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report)
+            report.charts = render_charts(report, settings.report)
+            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy)
+        return cache["report"], cache["taxonomy"]
+
+
+@blueprint.get("/rapport")
+def page():
+    """The report inside the site layout (public: published rows only, no model internals)."""
+    report, taxonomy = _current_report()
+    settings = current_app.config["SETTINGS"]
+    return render_template("report_page.html", **report_context(report, taxonomy, settings.report))
+
+
+@blueprint.get("/rapport/download")
+def download():
+    """The same report as one standalone HTML file, to save, mail or print."""
+    report, taxonomy = _current_report()
+    html = render_report_html(report, taxonomy, current_app.config["SETTINGS"].report)
+    return Response(html, mimetype="text/html",
+                    headers={"Content-Disposition": 'attachment; filename="rapport.html"'})

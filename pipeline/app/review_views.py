@@ -1,0 +1,354 @@
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Iterable, Mapping
+
+from markupsafe import Markup, escape
+
+from pipeline.catalogue import readmodel
+from pipeline.core.errors import PipelineError
+from pipeline.catalogue.queue import QueueCache, QueueFilters, _status_of, filter_queue, history_rows
+from pipeline.catalogue.accounts import ReviewError
+from pipeline.catalogue.reviews import STATUSES, agreement, agreement_pairs, in_force, labels_of, reviews_of, save_review, score_scale, validate_labels
+
+
+def highlight(text: str, evidence: Iterable[str | None]) -> Markup:
+    """`text` HTML-escaped, with the first occurrence of each evidence string wrapped in <mark>.
+
+    Escaping happens per segment, after the spans are found in the raw text, so evidence can never
+    inject markup and offsets stay right. Overlapping spans are merged.
+    """
+    spans = []
+    for piece in evidence:
+        if not piece:
+            continue
+        start = text.find(piece)
+        if start >= 0:
+            spans.append((start, start + len(piece)))
+    spans.sort()
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, position = [], 0
+    for start, end in merged:
+        out.append(escape(text[position:start]))
+        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        position = end
+    out.append(escape(text[position:]))
+    return Markup("").join(out)
+
+
+# One reading of a replicability reason for every page (the scorer's dicts, older plain strings).
+reason_parts = readmodel.reason_parts
+
+
+# The store's Dutch kind names, lower case as they stand mid-sentence on the review pages.
+KIND_NAMES = {kind: name.lower() for kind, name in readmodel.KIND_NAMES.items()}
+
+
+# --------------------------------------------------------------------------- web
+
+from flask import (  # noqa: E402  (the web layer sits on top of the core above)
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+blueprint = Blueprint("review", __name__, url_prefix="/review")
+agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
+
+# The session cookie holds the ids a reviewer skipped; browsers cap a cookie at 4 KB, so only the
+# most recent ones are kept (older skips simply return to their place in the queue).
+MAX_SKIPPED_IN_SESSION = 100
+
+
+def _settings():
+    return current_app.config["SETTINGS"]
+
+
+def _taxonomy():
+    from pipeline.core.config import load_taxonomy
+
+    extensions = current_app.extensions
+    if "pipeline_taxonomy" not in extensions:
+        extensions["pipeline_taxonomy"] = load_taxonomy(_settings().paths.taxonomy)
+    return extensions["pipeline_taxonomy"]
+
+
+def _db():
+    from pipeline.app.context import get_db
+
+    return get_db()
+
+
+def queue_cache() -> QueueCache:
+    """This app's `QueueCache`."""
+    extensions = current_app.extensions
+    if "pipeline_queue" not in extensions:
+        extensions.setdefault(
+            "pipeline_queue", QueueCache(kind_threshold=_settings().review.kind_threshold)
+        )
+    return extensions["pipeline_queue"]
+
+
+def _queue_context():
+    # Once per request: the queue page and save-and-next each need it once.
+    if "queue_items" not in g:
+        g.queue_items = queue_cache().items(_db())
+    return g.queue_items
+
+
+@blueprint.route("")
+@blueprint.route("/")
+def queue():
+    filters = QueueFilters.from_args(request.args)
+    items = _queue_context()
+    chosen, counts = filter_queue(items, filters, session.get("skipped", []))
+    page_size = _settings().review.queue_page_size
+    try:
+        page = max(1, int(request.args.get("pagina", 1)))
+    except ValueError:
+        page = 1
+    shown = chosen[(page - 1) * page_size : page * page_size]
+    return render_template(
+        "review_queue.html",
+        items=shown,
+        total=len(chosen),
+        page=page,
+        pages=max(1, math.ceil(len(chosen) / page_size)),
+        counts=counts,
+        filters=filters,
+        taxonomy=_taxonomy(),
+        gemeenten=sorted({item["gemeente"] for item in items}),
+        statuses=STATUSES,
+        kind_names=KIND_NAMES,
+        scale=score_scale(_taxonomy()),
+        title_chars=_settings().review.title_chars,
+        skipped=set(session.get("skipped", [])),
+        inf=math.inf,
+    )
+
+
+def _abort_dutch(code: int, text: str):
+    """Stop the request with error `code` and this Dutch text on the error page."""
+    from werkzeug.exceptions import default_exceptions
+
+    exc = default_exceptions[code](text)
+    exc.dutch = True
+    raise exc
+
+
+def _current_record(initiative_id: str) -> dict:
+    records = readmodel.current_initiatives(_db(), [initiative_id])
+    if not records:
+        abort(404)
+    return records[0]
+
+
+_SIMILARITY_LOCK = threading.Lock()
+
+
+def similar_initiatives(record: Mapping, k: int) -> list[dict]:
+    """The `k` current initiatives from other municipalities most like `record`.
+
+    Uses pipeline.group's similarity index (dense e5 + character n-grams, hub-corrected) over the
+    current catalogue; the index is kept per app and rebuilt when the catalogue changes.
+    """
+    from pipeline.models import group as grouping
+    from pipeline.models.embed import encoder_from_config
+
+    conn = _db()
+    state = readmodel.max_initiative_pk(conn)
+    cache = current_app.extensions.setdefault("pipeline_similarity", {})
+    # One rebuild at a time under the threaded server; readers take index and rows as one pair.
+    with _SIMILARITY_LOCK:
+        if cache.get("state") != state:
+            rows = readmodel.current_initiatives(conn)
+            if "encoder" not in cache:
+                cache["encoder"] = encoder_from_config(_settings().embed)
+            index = grouping.SimilarityIndex(
+                encoder=cache["encoder"], **grouping.index_params(getattr(_settings(), "group", None))
+            )
+            cache.update(state=state, index=index.fit(rows), rows={r["id"]: r for r in rows})
+        index, rows = cache["index"], cache["rows"]
+    if record["id"] not in rows:
+        return []
+    out = []
+    for neighbour in index.nearest(record["id"], k=len(rows)):
+        other = rows[neighbour.id]
+        if other["gemeente"] == record["gemeente"]:
+            continue
+        out.append({**other, "similarity": neighbour.similarity})
+        if len(out) >= k:
+            break
+    return out
+
+
+def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_on=None,
+                  note: str = "", error: str | None = None, conflict_with: Mapping | None = None):
+    conn = _db()
+    taxonomy = _taxonomy()
+    prediction = readmodel.latest_predictions(conn, [record["pk"]]).get(record["pk"]) or {}
+    reviews = reviews_of(conn, [record["pk"]])[record["pk"]]
+    history = []
+    for version in readmodel.initiative_versions(conn, record["id"]):
+        version_reviews = reviews if version["pk"] == record["pk"] else reviews_of(
+            conn, [version["pk"]])[version["pk"]]
+        for row in history_rows(version_reviews, taxonomy):
+            history.append({**row, "version": version["version"]})
+    history.sort(key=lambda row: row["pk"], reverse=True)
+    current = in_force(reviews)
+    shown = labels_of(current or prediction)
+    if form_labels is not None:
+        shown = labels_of(form_labels)
+    reasons = [reason_parts(r) for r in prediction.get("replicability_reasons") or []]
+    scores = prediction.get("scores") or {}
+    try:
+        similar = similar_initiatives(record, _settings().review.similar_k)
+        similar_error = None
+    except PipelineError as exc:  # no encoder available: the page still works without it
+        similar, similar_error = [], str(exc)
+    return dict(
+        record=record,
+        prediction=prediction,
+        scores=scores,
+        shown=shown,
+        based_on=(current["pk"] if current else None) if based_on is None else based_on,
+        in_force=current,
+        reasons=reasons,
+        text_html=highlight(record["omschrijving"], [r["bewijs"] for r in reasons]),
+        naam_html=highlight(record["naam"] or "", [r["bewijs"] for r in reasons]),
+        history=history,
+        status=_status_of(reviews),
+        similar=similar,
+        similar_error=similar_error,
+        taxonomy=taxonomy,
+        kind_names=KIND_NAMES,
+        scale=score_scale(taxonomy),
+        title_chars=_settings().review.title_chars,
+        score_hint_chars=_settings().review.score_hint_chars,
+        note=note,
+        error=error,
+        conflict_with=conflict_with,
+        queue_args=QueueFilters.from_args(request.args).args(),
+    )
+
+
+@blueprint.route("/item/<path:initiative_id>")
+def item(initiative_id: str):
+    record = _current_record(initiative_id)
+    return render_template("review_item.html", **_item_context(record))
+
+
+def _next_item_id(current_id: str, filters: QueueFilters) -> str | None:
+    items = _queue_context()
+    chosen, _ = filter_queue(items, filters, session.get("skipped", []))
+    for item in chosen:
+        if item["id"] != current_id and item["id"] not in session.get("skipped", []):
+            return item["id"]
+    for item in chosen:  # everything left was skipped: go round again
+        if item["id"] != current_id:
+            return item["id"]
+    return None
+
+
+def _go_next(current_id: str, filters: QueueFilters):
+    next_id = _next_item_id(current_id, filters)
+    if next_id is None:
+        flash("De wachtrij is leeg voor deze selectie.", "success")
+        return redirect(url_for("review.queue", **filters.args()))
+    return redirect(url_for("review.item", initiative_id=next_id, **filters.args()))
+
+
+@blueprint.route("/item/<path:initiative_id>/overslaan", methods=["POST"])
+def skip(initiative_id: str):
+    skipped = [i for i in session.get("skipped", []) if i != initiative_id] + [initiative_id]
+    session["skipped"] = skipped[-MAX_SKIPPED_IN_SESSION:]
+    return _go_next(initiative_id, QueueFilters.from_args(request.args))
+
+
+@blueprint.route("/item/<path:initiative_id>", methods=["POST"])
+def save(initiative_id: str):
+    from pipeline.app.context import format_time
+
+    form = request.form
+    try:
+        initiative_pk = int(form["initiative_pk"])
+    except (KeyError, ValueError):
+        abort(400)
+    conn = _db()
+    record = conn.execute("SELECT * FROM initiatives WHERE pk = ? AND id = ?",
+                          (initiative_pk, initiative_id)).fetchone()
+    if record is None:
+        abort(404)
+    based_on = int(form["based_on"]) if form.get("based_on", "").isdigit() else None
+    submitted = {
+        "themes": form.getlist("themes"),
+        "doelgroepen": form.getlist("doelgroepen"),
+        "kind": form.get("kind"),
+        "replicability": form.get("replicability"),
+    }
+    try:
+        labels = validate_labels(submitted, _taxonomy())
+    except ReviewError as exc:
+        current = _current_record(initiative_id)
+        context = _item_context(current, form_labels=submitted, based_on=based_on,
+                                note=form.get("note", ""), error=str(exc))
+        return render_template("review_item.html", **context), 400
+    try:
+        result = save_review(
+            conn,
+            initiative_pk=initiative_pk,
+            reviewer=g.reviewer,
+            labels=labels,
+            based_on=based_on,
+            note=form.get("note"),
+        )
+    except ReviewError as exc:  # e.g. the account was deactivated after this request began
+        _abort_dutch(409, f"Niet opgeslagen: {exc}.")
+    filters = QueueFilters.from_args(request.args)
+    skipped = [i for i in session.get("skipped", []) if i != initiative_id]
+    session["skipped"] = skipped
+    if result.conflict:
+        other = result.in_force or {}
+        when = format_time(other.get("created_at"), _settings().serve.display_timezone)
+        flash(
+            f"Let op: {other.get('reviewer', 'een andere beoordelaar')} heeft dit initiatief "
+            f"intussen al opgeslagen ({when}). Hieronder staan diens "
+            "labels. Uw versie is ook bewaard (als conflict in de geschiedenis); het initiatief "
+            "staat nu als betwist tot iemand het opnieuw opslaat.",
+            "conflict",
+        )
+        return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+    if result.stale_version:
+        flash("Opgeslagen bij de vorige versie van de tekst; er is intussen een nieuwe versie "
+              "binnengekomen. Beoordeel die ook.", "conflict")
+        return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+    flash("Opgeslagen.", "success")
+    if form.get("then") == "next":
+        return _go_next(initiative_id, filters)
+    return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
+
+
+@agreement_blueprint.route("/overeenstemming")
+def page():
+    triples = agreement_pairs(_db())
+    rows = agreement([(a, b) for _, a, b in triples], _taxonomy())
+    disputed = [
+        (record, a, b) for record, a, b in triples if labels_of(a) != labels_of(b)
+    ]
+    return render_template(
+        "review_agreement.html", rows=rows, n_items=len(triples), disputed=disputed,
+        taxonomy=_taxonomy(),
+    )

@@ -1,0 +1,126 @@
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM
+
+
+# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
+
+from flask import Blueprint, current_app, g, render_template, request  # noqa: E402
+from pipeline.catalogue.search import SearchError, SearchFilters, SearchIndex, _scale_text, resolve_kind, resolve_label, search_index_from_settings, text_signature
+from pipeline.catalogue.records import catalogue_groups, catalogue_records, excerpt, places
+
+blueprint = Blueprint("search", __name__)
+
+# Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
+PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
+    "q", "thema", "doelgroep", "gemeente", "soort", "min_score")
+
+
+@dataclass(frozen=True)
+class CatalogueSnapshot:
+    """The published records and groups of a catalogue as of `signature`
+    (`readmodel.catalogue_signature`). Shared between requests and pages: read, never modify."""
+
+    signature: tuple
+    records: list[dict]
+    groups: list[dict]
+
+
+def app_catalogue(conn) -> CatalogueSnapshot:
+    """The records and groups of the app's catalogue, reread only when
+    `readmodel.catalogue_signature(conn)` (one cheap query) changed since the last request.
+
+    The one cache of catalogue records of a web app: /zoeken and /rapport both read through it.
+    """
+    import threading
+
+    from pipeline.catalogue import readmodel
+
+    cache = current_app.extensions.setdefault("pipeline.catalogue", {"lock": threading.Lock()})
+    signature = readmodel.catalogue_signature(conn)
+    with cache["lock"]:
+        snapshot = cache.get("snapshot")
+        if snapshot is None or snapshot.signature != signature:
+            snapshot = CatalogueSnapshot(signature, catalogue_records(conn), catalogue_groups(conn))
+            cache["snapshot"] = snapshot
+        return snapshot
+
+
+def _app_cache() -> dict:
+    """Per-app state of the search page: the taxonomy and the last fitted ranker."""
+    import threading
+
+    cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
+    if "taxonomy" not in cache:
+        from pipeline.core.config import load_taxonomy
+
+        cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
+    return cache
+
+
+def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
+    """A SearchIndex over the snapshot's records. The ranker is refitted only when the texts
+    changed (new or changed initiatives), not when labels or reviews changed; the texts are
+    compared only when the catalogue signature moved."""
+    cache = _app_cache()
+    with cache["lock"]:
+        index = cache.get("index")
+        if cache.get("catalogue_signature") != snapshot.signature:
+            texts = text_signature(snapshot.records)
+            if index is None or index.signature != texts:
+                index = search_index_from_settings(snapshot.records,
+                                                   current_app.config["SETTINGS"], signature=texts)
+            cache.update(index=index, catalogue_signature=snapshot.signature)
+    return SearchIndex(records=snapshot.records, ranker=index.ranker, signature=index.signature)
+
+
+def filters_from_args(args, taxonomy) -> SearchFilters:
+    """SearchFilters from the query string of /zoeken. Raises SearchError for a bad value."""
+    def many(name):
+        return tuple(v for v in args.getlist(name) if v.strip())
+
+    minimum = args.get(PARAM_MIN, "").strip()
+    if minimum and not minimum.isdigit():
+        raise SearchError(
+            f"minimale overdraagbaarheid moet {_scale_text(taxonomy)} zijn, niet {minimum!r}")
+    return SearchFilters(
+        themes=tuple(resolve_label(taxonomy, "themes", t) for t in many(PARAM_THEME)),
+        doelgroepen=tuple(resolve_label(taxonomy, "doelgroepen", d) for d in many(PARAM_GROUP)),
+        gemeenten=many(PARAM_PLACE),
+        kind=resolve_kind(args.get(PARAM_KIND)),
+        min_replicability=int(minimum) if minimum else None,
+    ).validate(taxonomy)
+
+
+@blueprint.get("/zoeken")
+def page():
+    """The public search page: published rows; model scores and review notes for reviewers only."""
+    from pipeline.app.context import get_db
+
+    settings = current_app.config["SETTINGS"]
+    taxonomy = _app_cache()["taxonomy"]
+    snapshot = app_catalogue(get_db())
+    records = snapshot.records
+    query = request.args.get(PARAM_QUERY, "").strip()
+    error, hits, total = None, [], 0
+    try:
+        filters = filters_from_args(request.args, taxonomy)
+    except SearchError as exc:
+        error, filters = str(exc), SearchFilters()
+    if error is None:
+        all_hits = current_index(snapshot).search(query, filters)
+        total, hits = len(all_hits), all_hits[: settings.search.limit]
+    place_list = sorted({g for r in records for g in places(r)}, key=str.casefold)
+    status = 400 if error else 200
+    return render_template(
+        "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
+        taxonomy=taxonomy, place_options=place_list, n_records=len(records), searched=bool(request.args),
+        reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),
+        title_chars=settings.search.title_chars, description_chars=settings.search.description_chars,
+        kind_names={kind: name.lower() for kind, name in KIND_NAMES.items()},
+        labels_from=LABELS_FROM, places=places, excerpt=excerpt,
+    ), status

@@ -1,0 +1,250 @@
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+
+from pipeline.catalogue import readmodel
+from pipeline.catalogue.readmodel import KIND_NAMES
+from pipeline.catalogue.schema import LABEL_FIELDS
+from pipeline.catalogue.reviews import STATUSES, all_current_reviews, in_force, labels_of, latest_per_reviewer, review_status
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+def certainty(prediction: Mapping, kind_threshold: float) -> float:
+    """How far the model was from deciding differently on a row: small = unsure (review first).
+
+    The classifier tunes one threshold per label, and the catalogue keeps the scores and which
+    labels were chosen, not the thresholds. So per field (themes, doelgroepen) the margin is half
+    the gap between the weakest chosen label and the strongest label left out: the threshold lay
+    somewhere in that gap, and a small gap means a small change in the text would swap labels.
+    For the kind it is the distance of P(signal) to `kind_threshold`. The row's certainty is the
+    smallest of these; +inf without scores (sorts last: nothing for a reviewer to settle).
+
+    >>> certainty({"themes": ["a"], "scores": {"themes": {"a": 0.6, "b": 0.5}, "kind": 0.1}}, 0.5)
+    0.05
+    """
+    scores = prediction.get("scores") or {}
+    margins = []
+    for field_name in LABEL_FIELDS:
+        field_scores = scores.get(field_name) or {}
+        if not field_scores:
+            continue
+        chosen = set(prediction.get(field_name) or [])
+        inside = [float(p) for label, p in field_scores.items() if label in chosen]
+        outside = [float(p) for label, p in field_scores.items() if label not in chosen]
+        if inside and outside:
+            margins.append((min(inside) - max(outside)) / 2)
+        elif inside:  # every scored label was chosen: nothing competed
+            margins.append(min(inside) / 2)
+        else:
+            margins.append((1.0 - max(outside)) / 2)
+    if scores.get("kind") is not None:
+        margins.append(abs(float(scores["kind"]) - kind_threshold))
+    if not margins:
+        return math.inf
+    return round(min(margins), 6)
+
+
+# --------------------------------------------------------------------------- queue and item data
+
+
+def _status_of(reviews: Sequence[Mapping]) -> str:
+    return review_status(latest_per_reviewer(reviews))
+
+
+def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
+    """Every current initiative with the model's labels and certainty, least certain first.
+
+    The expensive part of the queue (every latest prediction read and scored), without review
+    state, so it can be kept while reviewers save (`QueueCache`). Each item: pk, id, naam,
+    gemeente, omschrijving, and the model's themes, doelgroepen, kind, replicability, certainty.
+    """
+    predictions = readmodel.latest_predictions(conn)
+    items = []
+    for record in readmodel.current_initiatives(conn):
+        prediction = predictions.get(record["pk"]) or {}
+        items.append(
+            {
+                "pk": record["pk"],
+                "id": record["id"],
+                "naam": record["naam"],
+                "gemeente": record["gemeente"],
+                "omschrijving": record["omschrijving"],
+                "themes": list(prediction.get("themes") or []),
+                "doelgroepen": list(prediction.get("doelgroepen") or []),
+                "kind": prediction.get("kind"),
+                "replicability": prediction.get("replicability"),
+                "certainty": certainty(prediction, kind_threshold),
+            }
+        )
+    items.sort(key=lambda item: (item["certainty"], item["id"]))
+    return items
+
+
+def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[Mapping]]) -> list[dict]:
+    """`model_items` (new dicts, same order) with the labels in force, status and review count.
+
+    Where a review is in force (`in_force`) its labels replace the model's, as in
+    readmodel.catalogue; `reviews` is `all_current_reviews` (initiative pk -> reviews, oldest first).
+    """
+    out = []
+    for item in model_items:
+        item_reviews = reviews.get(item["pk"], ())
+        current = in_force(item_reviews)
+        labels = {}
+        if current is not None:
+            labels = {
+                "themes": list(current["themes"]),
+                "doelgroepen": list(current["doelgroepen"]),
+                "kind": current["kind"],
+                "replicability": current["replicability"]
+                if current["replicability"] is not None else item["replicability"],
+            }
+        out.append({**item, **labels, "status": _status_of(item_reviews),
+                    "reviews": len(item_reviews)})
+    return out
+
+
+def queue_items(conn, taxonomy=None, *, kind_threshold: float) -> list[dict]:
+    """Every current initiative with what the queue shows and filters on, least certain first.
+
+    Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
+    labels in force: the review's if reviewed, else the model's), certainty, status, reviews (count).
+    Reads the whole catalogue: the web app keeps the model part in a `QueueCache` instead.
+    """
+    return with_reviews(model_queue_items(conn, kind_threshold=kind_threshold),
+                        all_current_reviews(conn))
+
+
+def model_signature(conn) -> tuple:
+    """A cheap value (one query) that changes whenever `model_queue_items` can: a new initiative
+    version or a new prediction. Both tables only ever grow; counts guard against rows deleted by
+    hand. Reviews are left out on purpose: they change at every save and are read per request."""
+    return tuple(conn.execute(
+        "SELECT (SELECT coalesce(max(pk), 0) FROM initiatives), (SELECT count(*) FROM initiatives),"
+        " (SELECT coalesce(max(pk), 0) FROM predictions), (SELECT count(*) FROM predictions)"
+    ).fetchone())
+
+
+class QueueCache:
+    """The model part of the review queue (`model_queue_items`), kept per app process and rebuilt
+    only when `model_signature` changes; the reviews are laid over it per request.
+
+    Reading and scoring every prediction is the slow part (5,000 rows: ~0.4 s); reviews are a
+    small table. So opening the queue, or saving and going to the next item, costs one signature
+    query and one reviews query while nothing new came in. Safe under the threaded server.
+    """
+
+    def __init__(self, *, kind_threshold: float):
+        import threading
+
+        self.kind_threshold = kind_threshold
+        self._lock = threading.Lock()
+        self._signature = None
+        self._items: tuple = ()
+        self.builds = 0  # how often the model part was read (for tests and benchmarks)
+
+    def model_items(self, conn) -> tuple:
+        """The cached `model_queue_items` (read again first when the catalogue changed)."""
+        signature = model_signature(conn)  # before reading: a change meanwhile triggers a rebuild
+        with self._lock:
+            if signature != self._signature:
+                self._items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
+                self._signature = signature
+                self.builds += 1
+            return self._items
+
+    def items(self, conn) -> list[dict]:
+        """`queue_items` of the catalogue behind `conn`, from the cache."""
+        return with_reviews(self.model_items(conn), all_current_reviews(conn))
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The queue's filters as given in the query string ("" = no filter)."""
+
+    thema: str = ""
+    doelgroep: str = ""
+    gemeente: str = ""
+    soort: str = ""
+    score: str = ""
+    status: str = "nieuw"
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> "QueueFilters":
+        status = args.get("status", "nieuw")
+        return cls(
+            thema=args.get("thema", ""),
+            doelgroep=args.get("doelgroep", ""),
+            gemeente=args.get("gemeente", ""),
+            soort=args.get("soort", ""),
+            score=args.get("score", ""),
+            status=status if status in STATUSES or status == "alle" else "nieuw",
+        )
+
+    def args(self, **changes) -> dict:
+        """Non-empty filters as query arguments (status always, so links keep the tab)."""
+        values = {**self.__dict__, **changes}
+        return {k: v for k, v in values.items() if v}
+
+    def matches(self, item: Mapping, *, with_status: bool = True) -> bool:
+        if self.thema and self.thema not in item["themes"]:
+            return False
+        if self.doelgroep and self.doelgroep not in item["doelgroepen"]:
+            return False
+        if self.gemeente and item["gemeente"] != self.gemeente:
+            return False
+        if self.soort and item["kind"] != self.soort:
+            return False
+        if self.score and str(item["replicability"]) != self.score:
+            return False
+        if with_status and self.status != "alle" and item["status"] != self.status:
+            return False
+        return True
+
+
+def filter_queue(items: Sequence[Mapping], filters: QueueFilters, skipped: Sequence[str] = ()):
+    """(matching items with the ones this reviewer skipped last, counts per status under the other
+    filters)."""
+    counts = {status: 0 for status in STATUSES}
+    for item in items:
+        if filters.matches(item, with_status=False):
+            counts[item["status"]] += 1
+    counts["alle"] = sum(counts.values())
+    skipped = set(skipped)
+    chosen = [item for item in items if filters.matches(item)]
+    chosen.sort(key=lambda item: item["id"] in skipped)  # stable: keeps certainty order
+    return chosen, counts
+
+
+def history_rows(reviews: Sequence[Mapping], taxonomy) -> list[dict]:
+    """The reviews of an item, newest first, each with what changed against what was shown."""
+    rows = []
+    for review in reversed(reviews):
+        before = labels_of(review["before"] or {})
+        after = labels_of(review)
+        changes = []
+        for field_name in LABEL_FIELDS:
+            added = [l for l in after[field_name] if l not in before[field_name]]
+            removed = [l for l in before[field_name] if l not in after[field_name]]
+            for label in added:
+                changes.append(("+", taxonomy.name(field_name, label)))
+            for label in removed:
+                changes.append(("-", taxonomy.name(field_name, label)))
+        if before["kind"] != after["kind"]:
+            changes.append(("~", f"soort {KIND_NAMES.get(before['kind'], before['kind'] or '—')} → "
+                                 f"{KIND_NAMES.get(after['kind'], after['kind'])}"))
+        if before["replicability"] != after["replicability"]:
+            changes.append(("~", f"overdraagbaarheid {before['replicability'] or '—'} → "
+                                 f"{after['replicability']}"))
+        rows.append({**review, "changes": changes})
+    return rows
+
+
+# --------------------------------------------------------------------------- web
+

@@ -1,0 +1,290 @@
+"""Search the catalogue: a Dutch free-text query ranked by meaning and by words together.
+
+Two channels score every published row for a query:
+
+- dense: cosine similarity of e5 embeddings (query with the "query: " prefix; documents with the
+  prefix in `[search] doc_prefix`, measured in bench/bench_search.py), through the cached encoder;
+- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.text.lemma_texts`), so "maaltijden" finds
+  "maaltijd", and a name or a place typed literally is found even where meaning is vague.
+
+Each channel is min-max scaled over the rows for that query (their raw ranges differ: e5 cosines
+bunch between 0.7 and 0.9, TF-IDF cosines spread from 0) and mixed as
+`dense_weight * dense + (1 - dense_weight) * keyword`; `dense_weight` comes from configs, chosen by
+mean reciprocal rank in bench/bench_search.py. Filters (theme, target group, municipality, kind,
+minimum replicability) then keep the matching rows in ranked order.
+
+The pure core works on plain dict *records*, one per published initiative:
+
+    {"id", "gemeente", "gemeenten": [every place of the row], "naam", "omschrijving",
+     "themes": [...], "doelgroepen": [...], "kind",
+     "replicability": int | None, "reasons": [{"reden", "richting", "bewijs"}, ...],
+     "group_id", "group_gemeenten": [other places with the same idea],
+     and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
+
+A joint submission has one long `gemeente` string ("Amersfoort, Almere, ... en ...") and its
+places in `gemeenten`; `places(record)` is what counts, lists and filters by municipality (search
+and report alike), falling back to `[gemeente]` for a row without that list.
+
+Published rows are the current version of every initiative in the catalogue: rows that failed
+validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
+one confirmed or corrected it, else the model's (`pipeline.store.catalogue`).
+`catalogue_records(conn)` builds the records from the SQLite catalogue (pipeline/store.py). The web
+page (/zoeken) and `pipeline search` are thin layers over `SearchIndex.search()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+from pipeline.core.errors import PipelineError
+from pipeline.catalogue.readmodel import KIND_NAMES
+from pipeline.core.text import normalise
+from pipeline.models.ranking import HybridRanker
+from pipeline.catalogue.records import catalogue_records, places
+
+# Keys of a record that only logged-in reviewers see (model internals and review notes).
+REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
+KINDS = tuple(KIND_NAMES)
+
+# What users may type for a kind: the Dutch word the pages show, or the id.
+KIND_WORDS = {**{kind: kind for kind in KINDS},
+              **{name.casefold(): kind for kind, name in KIND_NAMES.items()}}
+
+
+class SearchError(PipelineError, ValueError):
+    """A search request that cannot be answered as asked (unknown label id, bad score)."""
+
+
+def resolve_label(taxonomy, field_name: str, value: str) -> str:
+    """The taxonomy id for `value`, given as an id or as its Dutch name (any case).
+
+    Raises SearchError naming the value and the valid ids.
+    """
+    wanted = value.strip().casefold()
+    for label in getattr(taxonomy, field_name):
+        if wanted in (label.id.casefold(), label.naam.casefold()):
+            return label.id
+    valid = ", ".join(taxonomy.ids(field_name))
+    what = "onbekend thema" if field_name == "themes" else "onbekende doelgroep"
+    raise SearchError(f"{what} {value!r} / unknown {field_name} label; kies uit: {valid}")
+
+
+def resolve_kind(value: str | None) -> str | None:
+    """"initiatief"/"signaal" (or the ids) -> the kind id; None stays None. Raises SearchError."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return KIND_WORDS[value.strip().casefold()]
+    except KeyError:
+        raise SearchError(
+            f"onbekende soort {value!r} / unknown kind; kies "
+            f"{' of '.join(name.lower() for name in KIND_NAMES.values())}"
+        ) from None
+
+
+def record_text(record: dict) -> str:
+    """The text both channels read for a record: name and description, normalised for models.
+
+    Mirrors `pipeline.text.model_text`, so corpus rows hit the warm embedding cache.
+    """
+    naam = normalise(record.get("naam") or "")
+    body = normalise(record.get("omschrijving") or "")
+    if naam and not body.lower().startswith(naam.lower()):
+        return f"{naam}. {body}"
+    return body
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What a hit must carry. Empty tuples and None mean "no filter on this field".
+
+    A record matches a list filter when it carries any of the listed values (theme OR theme);
+    different fields combine with AND.
+    """
+
+    themes: tuple[str, ...] = ()
+    doelgroepen: tuple[str, ...] = ()
+    gemeenten: tuple[str, ...] = ()
+    kind: str | None = None
+    min_replicability: int | None = None
+
+    def validate(self, taxonomy) -> "SearchFilters":
+        """Check label ids and the minimum score against the taxonomy; return self.
+
+        Raises SearchError naming the value."""
+        for field_name, values in (("themes", self.themes), ("doelgroepen", self.doelgroepen)):
+            valid = taxonomy.ids(field_name)
+            for value in values:
+                if value not in valid:
+                    raise SearchError(
+                        f"onbekend label {value!r} / unknown {field_name} id; kies uit: {', '.join(valid)}"
+                    )
+        if self.kind is not None and self.kind not in KINDS:
+            raise SearchError(f"onbekende soort {self.kind!r} / unknown kind; kies uit: {', '.join(KINDS)}")
+        if self.min_replicability is not None and self.min_replicability not in taxonomy.replicability:
+            scale = _scale_text(taxonomy)
+            raise SearchError(
+                f"minimale overdraagbaarheid moet {scale} zijn / minimum replicability must be "
+                f"{scale}, got {self.min_replicability!r}"
+            )
+        return self
+
+    def matches(self, record: dict) -> bool:
+        if self.themes and not set(self.themes) & set(record.get("themes") or ()):
+            return False
+        if self.doelgroepen and not set(self.doelgroepen) & set(record.get("doelgroepen") or ()):
+            return False
+        if self.gemeenten:
+            wanted = {g.casefold() for g in self.gemeenten}
+            if not wanted & {g.casefold() for g in places(record)}:
+                return False
+        if self.kind is not None and record.get("kind") != self.kind:
+            return False
+        if self.min_replicability is not None:
+            score = record.get("replicability")
+            if score is None or score < self.min_replicability:
+                return False
+        return True
+
+
+def _scale_text(taxonomy) -> str:
+    """The replicability scale as "1-5" for messages, from the taxonomy."""
+    return f"{min(taxonomy.replicability)}-{max(taxonomy.replicability)}"
+
+
+@dataclass
+class Hit:
+    """One search result: the record, its mixed score and the two channel scores behind it."""
+
+    record: dict
+    score: float
+    dense: float = 0.0
+    keyword: float = 0.0
+
+    def to_dict(self, *, reviewer: bool = False, taxonomy=None, reasons_shown: int | None = None) -> dict:
+        """A JSON-ready dict: id, score, the record's public fields; reviewer-only fields only
+        when `reviewer` is true. With a taxonomy, Dutch label names are added."""
+        out = {"id": self.record["id"], "score": round(float(self.score), 4),
+               "dense": round(float(self.dense), 4), "keyword": round(float(self.keyword), 4)}
+        for key, value in self.record.items():
+            if key == "id" or (key in REVIEWER_ONLY_FIELDS and not reviewer):
+                continue
+            out[key] = value
+        if reasons_shown is not None and out.get("reasons"):
+            out["reasons"] = list(out["reasons"])[:reasons_shown]
+        if taxonomy is not None:
+            out["thema_namen"] = [taxonomy.name("themes", t) for t in self.record.get("themes") or ()]
+            out["doelgroep_namen"] = [
+                taxonomy.name("doelgroepen", d) for d in self.record.get("doelgroepen") or ()
+            ]
+        return out
+
+
+@dataclass
+class SearchIndex:
+    """Published records and a fitted ranker over their texts, built once and queried often."""
+
+    records: list[dict]
+    ranker: HybridRanker
+    signature: object = field(default=None, compare=False)
+
+    @classmethod
+    def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
+              dense_weight: float = 0.5, lemmatize: bool = True, signature=None) -> "SearchIndex":
+        records = list(records)
+        ranker = HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,
+                              dense_weight=dense_weight, lemmatize=lemmatize)
+        ranker.fit([record_text(r) for r in records])
+        return cls(records=records, ranker=ranker, signature=signature)
+
+    def search(self, query: str, filters: SearchFilters | None = None,
+               limit: int | None = None) -> list[Hit]:
+        """Records matching `filters`, best first for `query`, at most `limit`.
+
+        An empty query lists the matching records by replicability (highest first), then name,
+        with score 0: browsing by filters alone is a normal use of the page.
+        """
+        filters = filters or SearchFilters()
+        query = (query or "").strip()
+        keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
+        if query:
+            channels = self.ranker.channel_scores(query)
+            weight = float(self.ranker.dense_weight)
+            mixed = weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
+            # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
+            keep.sort(key=lambda i: -mixed[i])
+            hits = [Hit(self.records[i], float(mixed[i]), float(channels["dense"][i]),
+                        float(channels["keyword"][i])) for i in keep]
+        else:
+            keep.sort(key=lambda i: (-(self.records[i].get("replicability") or 0),
+                                     (self.records[i].get("naam") or self.records[i]["id"]).casefold()))
+            hits = [Hit(self.records[i], 0.0) for i in keep]
+        return hits if limit is None else hits[:limit]
+
+
+def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
+    """A SearchIndex over `records` with the encoders and weight from configs."""
+    import dataclasses
+
+    from pipeline.models.embed import encoder_from_config
+
+    if settings.embed.encoder == "e5":
+        # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
+        query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
+        doc_prefix = settings.search.doc_prefix
+        doc_encoder = (
+            query_encoder if doc_prefix == "query: "
+            else encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))
+        )
+    else:
+        # Other encoders keep the one prefix of [embed] for both sides.
+        query_encoder = doc_encoder = encoder_from_config(settings.embed)
+    return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
+                             dense_weight=settings.search.dense_weight,
+                             lemmatize=settings.text.lemmatize, signature=signature)
+
+
+def text_signature(records: Sequence[dict]) -> str:
+    """Identifies the texts a ranker was fitted on: labels may change, the index need not."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for record in records:
+        for part in (record["id"], record.get("naam") or "", record.get("omschrijving") or ""):
+            digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def search_catalogue(settings, query: str, filters: SearchFilters | None = None, *,
+                     limit: int | None = None, db_path=None) -> list[Hit]:
+    """Search the published rows of the catalogue at `db_path` (default: [store] path).
+
+    Returns hits best first. Raises SearchError for bad filters, StoreError for a bad file.
+    """
+    from pipeline.catalogue import schema
+    from pipeline.core.config import load_taxonomy
+
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    filters = (filters or SearchFilters()).validate(taxonomy)
+    db_path = db_path or settings.store.path
+    if not Path(db_path).exists():
+        raise SearchError(f"catalogus niet gevonden / catalogue not found: {db_path}; "
+                          f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
+    conn = schema.connect_from_config(settings.store, db_path)
+    try:
+        records = catalogue_records(conn)
+    finally:
+        conn.close()
+    index = search_index_from_settings(records, settings)
+    return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
+
+
+# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
+
+
+# Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
+PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
+    "q", "thema", "doelgroep", "gemeente", "soort", "min_score")

@@ -1,0 +1,491 @@
+"""The scheduled job behind `pipeline run --inbox DIR`: new files in, catalogue rows out.
+
+For each new file in the inbox (JSONL or CSV as `pipeline.ingest` reads them), in name order:
+
+0. skip it (left for a later run, nothing recorded) while it may still be arriving: modified less
+   than `[run] settle_seconds` ago, or empty (an upload that has not written anything yet).
+1. hash its bytes (SHA-256). A hash the catalogue already has adds nothing: the file is only
+   moved on (to processed/, or to rejected/ when it was unreadable) with a log line.
+2. read and validate it. A file that cannot be read at all is recorded as a rejected submission
+   and moved to `DIR/rejected/` with a Dutch + English error report beside it (`NAME.fout.txt`),
+   unless it changed meanwhile (then it was half uploaded: left for the next run).
+3. classify and score the good rows (`Predictor.predict`).
+4. store the submission, its rows (a new version of its id unless identical to the current
+   one), their predictions and the rejected rows with their messages in ONE transaction
+   (`writes.store_submission`). Just before COMMIT the file is hashed again: if it changed
+   (it grew while the models ran), the transaction is rolled back and the file waits.
+5. hash again and move the file to `DIR/processed/`; if it changed after the commit it stays
+   in the inbox, and the next run stores the whole new content (its unchanged rows add nothing).
+
+After the files, the catalogue is regrouped when it has rows the groups were not built from.
+
+Crash safety: the commit in step 4 records the file's hash, and the file is moved only after the
+commit. Killed before the commit, nothing of the file is stored and the file is still in the inbox:
+the next run does it again. Killed after the commit, the next run finds the hash and only moves the
+file. Regrouping compares the catalogue's highest initiative pk with the one the groups were built
+from, so an interrupted regroup is redone by the next run. A file lock in the inbox keeps two runs
+from overlapping: the second one says so and returns at once.
+
+Files whose names start with "." or end in one of `[run] ignore_suffixes` are not touched:
+uploaders write under such a name and rename when the copy is complete.
+
+Test-only hook: when the environment variable PIPELINE_RUN_PAUSE_AT is "after_predict" (rows
+predicted, nothing stored yet), "before_commit" (inside a file's transaction, after its rows are
+written) or "after_commit" (before the file is moved), the job logs `pausing at <point>` on stderr
+and sleeps, so a test can SIGKILL it at exactly that point, or change the file and send SIGUSR1 to
+let it go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sqlite3
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import filelock
+
+from pipeline.catalogue import readmodel
+from pipeline.catalogue import schema
+from pipeline.catalogue import writes
+from pipeline.core.errors import InputFileError, PipelineError
+from pipeline.ingest.reader import read_initiatives
+
+log = logging.getLogger("pipeline.run")
+
+PROCESSED_DIR = "processed"
+REJECTED_DIR = "rejected"
+REPORT_SUFFIX = ".fout.txt"
+PAUSE_ENV = "PIPELINE_RUN_PAUSE_AT"
+PAUSE_POINTS = ("after_predict", "before_commit", "after_commit")
+# Long enough for any test to kill the paused job; the job never pauses unless PAUSE_ENV is set.
+PAUSE_SECONDS = 600
+HASH_CHUNK_BYTES = 1 << 20
+# The stages the per-run timing breakdown reports, in pipeline order.
+STAGES = ("read", "load", "embed", "predict", "database", "group", "move")
+_NOT_MADE = object()
+
+# Outcomes of one file.
+STORED = "stored"            # new rows (and/or rejected rows) stored, file moved to processed/
+DUPLICATE = "duplicate"      # content already in the catalogue: nothing added, file moved on
+REJECTED = "rejected"        # file unreadable: recorded, moved to rejected/ with a report
+FAILED = "failed"            # unexpected error: nothing stored, file left in the inbox
+SKIPPED = "skipped"          # still arriving (new, empty or changing): left for the next run
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    status: str
+    sha256: str = ""
+    accepted: int = 0
+    rejected_rows: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    message: str = ""
+
+
+@dataclass
+class RunReport:
+    """What one run did: per file outcome, regrouping, and seconds per stage."""
+
+    inbox: Path
+    files: list[FileOutcome] = field(default_factory=list)
+    busy: bool = False
+    regrouped: bool = False
+    groups: int | None = None
+    model_id: str | None = None
+    timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    # CPU seconds (all threads of this process) per stage: steadier than wall-clock seconds on a
+    # machine shared with other work.
+    cpu_timings: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def initiatives(self) -> int:
+        return sum(f.accepted for f in self.files if f.status == STORED)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(FAILED) == 0
+
+    def timing_line(self) -> str:
+        return ", ".join(f"{stage} {self.timings.get(stage, 0.0):.2f}" for stage in STAGES)
+
+    def summary(self) -> str:
+        """The one line `pipeline run` prints."""
+        if self.busy:
+            return f"pipeline run: another run is busy with {self.inbox}; nothing done"
+        if not self.files and not self.regrouped:
+            return f"pipeline run: no new files in {self.inbox} in {self.seconds:.1f}s"
+        parts = [
+            f"{len(self.files)} file(s)",
+            f"{self.count(STORED)} stored",
+            f"{self.count(DUPLICATE)} already known",
+            f"{self.count(REJECTED)} unreadable",
+        ]
+        if self.count(SKIPPED):
+            parts.append(f"{self.count(SKIPPED)} still arriving (left for the next run)")
+        if self.count(FAILED):
+            parts.append(f"{self.count(FAILED)} FAILED (left in inbox, see log)")
+        rows = sum(f.accepted for f in self.files)
+        bad = sum(f.rejected_rows for f in self.files)
+        versions = sum(f.new_versions for f in self.files)
+        unchanged = sum(f.unchanged for f in self.files)
+        parts.append(f"{rows} initiative(s) added ({versions} new version(s)), {unchanged} unchanged, "
+                     f"{bad} row(s) rejected")
+        if self.regrouped:
+            parts.append(f"regrouped: {self.groups} group(s)")
+        return f"pipeline run: {', '.join(parts)} in {self.seconds:.1f}s"
+
+
+class StageTimer:
+    """Adds up wall-clock and CPU seconds per stage into two dicts."""
+
+    def __init__(self, timings: dict[str, float], cpu_timings: dict[str, float] | None = None):
+        self.timings = timings
+        self.cpu_timings = {} if cpu_timings is None else cpu_timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+            self.cpu_timings[stage] = (
+                self.cpu_timings.get(stage, 0.0) + time.process_time() - cpu_start
+            )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pending_files(inbox: Path, ignore_suffixes=()) -> list[Path]:
+    """Regular files directly in `inbox`, in name order, minus hidden and still-uploading ones."""
+    suffixes = tuple(s.lower() for s in ignore_suffixes)
+    return sorted(
+        (
+            p for p in inbox.iterdir()
+            if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(suffixes)
+        ),
+        key=lambda p: p.name,
+    )
+
+
+def target_in(folder: Path, path: Path, sha256: str) -> Path:
+    """Where `path` goes in `folder`: its own name, or, when a file of that name is already
+    there, the name with the short content hash (the earlier file is kept)."""
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{path.stem}.{sha256[:12]}{path.suffix}"
+    return target
+
+
+def move_to(path: Path, folder: Path, sha256: str) -> Path:
+    """Move `path` into `folder` (see `target_in`); atomic within one file system."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = target_in(folder, path, sha256)
+    os.replace(path, target)
+    return target
+
+
+def error_report(file_name: str, sha256: str, received_at: str, error: str) -> str:
+    """The Dutch + English report written beside an unreadable file in rejected/."""
+    return (
+        f"Bestand / File: {file_name}\n"
+        f"Ontvangen / Received: {received_at}\n"
+        f"SHA-256: {sha256}\n"
+        "\n"
+        "NEDERLANDS\n"
+        "Dit bestand kon niet worden gelezen; er is niets uit opgenomen in de catalogus.\n"
+        f"Reden: {error}\n"
+        "Wat nu: sla het bestand op als JSONL of als CSV (UTF-8) met de kolommen id, gemeente en\n"
+        "omschrijving, en stuur het opnieuw.\n"
+        "\n"
+        "ENGLISH\n"
+        "This file could not be read; nothing from it was added to the catalogue.\n"
+        f"Reason: {error}\n"
+        "What to do: save the file as JSONL or as CSV (UTF-8) with the columns id, gemeente and\n"
+        "omschrijving, and send it again.\n"
+    )
+
+
+class _Resume(Exception):
+    pass
+
+
+def _resume(signum, frame):
+    raise _Resume
+
+
+class FileChanged(Exception):
+    """The file's bytes differ from the hash the run started with (it is still arriving)."""
+
+
+def _pause_if_asked(point: str, name: str) -> None:
+    if os.environ.get(PAUSE_ENV) == point:
+        message = f"pausing at {point} for {name} ({PAUSE_ENV} is set: test hook)"
+        previous = signal.signal(signal.SIGUSR1, _resume)
+        try:
+            log.warning(message)
+            print(message, file=sys.stderr, flush=True)
+            time.sleep(PAUSE_SECONDS)
+        except _Resume:  # the test changed what it wanted to and lets the job go on
+            pass
+        finally:
+            signal.signal(signal.SIGUSR1, previous)
+
+
+class InboxJob:
+    """One run over an inbox. The predictor and grouper are made lazily by the factories, so a
+    run with nothing new never loads a model.
+
+    predictor_factory() -> object with `model_id` and `predict(initiatives) -> list[dict]`;
+    grouper_factory() -> a fitted-on-call `pipeline.group.Grouper` (or None to skip grouping);
+    embedder_factory() -> (encoder, text function) used to embed rows before prediction so the
+    breakdown can tell embedding from classification (the predictor then hits the cache), or None.
+    """
+
+    def __init__(self, inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
+                 grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
+                 ignore_suffixes=(), max_text_chars: int = 20000, max_field_chars: int = 2000,
+                 settle_seconds: float = 0.0):
+        self.inbox = Path(inbox)
+        self.settle_seconds = settle_seconds
+        self.conn = conn
+        self.predictor_factory = predictor_factory
+        self.grouper_factory = grouper_factory
+        self.embedder_factory = embedder_factory
+        self.ignore_suffixes = tuple(ignore_suffixes)
+        self.max_text_chars = max_text_chars
+        self.max_field_chars = max_field_chars
+        self._predictor = None
+        self._embedder = _NOT_MADE
+
+    @property
+    def predictor(self):
+        if self._predictor is None:
+            self._predictor = self.predictor_factory()
+        return self._predictor
+
+    def run(self, report: RunReport) -> RunReport:
+        timer = StageTimer(report.timings, report.cpu_timings)
+        for path in pending_files(self.inbox, self.ignore_suffixes):
+            try:
+                outcome = self.process_file(path, timer)
+            except PipelineError:
+                # No model, a bad setting, an encoder that cannot load: every file would fail
+                # alike, so stop with the message; the files wait in the inbox.
+                raise
+            except Exception as exc:  # one broken file must not stop the others
+                log.exception("%s: failed, left in the inbox for the next run", path.name)
+                outcome = FileOutcome(path.name, FAILED, message=f"{type(exc).__name__}: {exc}")
+            report.files.append(outcome)
+        report.model_id = self._predictor.model_id if self._predictor is not None else None
+        if self.grouper_factory is not None:
+            try:
+                with timer("group"):
+                    report.groups = self.regroup_if_needed()
+                report.regrouped = report.groups is not None
+            except Exception as exc:
+                log.exception("regrouping failed; the next run tries again")
+                report.files.append(FileOutcome("(regroup)", FAILED, message=str(exc)))
+        return report
+
+    def still_arriving(self, path: Path) -> str | None:
+        """Why `path` must wait for a later run (recent or empty), or None when it can be read.
+        Nothing is recorded for such a file: recording an empty file's hash would mark every later
+        empty upload as already known, and a half upload would be rejected for good."""
+        info = path.stat()
+        age = time.time() - info.st_mtime
+        if age < self.settle_seconds:
+            return f"modified {age:.0f}s ago (settle_seconds {self.settle_seconds:g})"
+        if info.st_size == 0:
+            return "empty"
+        return None
+
+    def _check_unchanged(self, path: Path, sha: str) -> None:
+        if file_sha256(path) != sha:
+            raise FileChanged(path.name)
+
+    def process_file(self, path: Path, timer: StageTimer) -> FileOutcome:
+        name = path.name
+        waiting = self.still_arriving(path)
+        if waiting:
+            log.info("%s: %s; left in the inbox for the next run", name, waiting)
+            return FileOutcome(name, SKIPPED, message=waiting)
+        with timer("read"):
+            sha = file_sha256(path)
+        known = writes.submission_by_hash(self.conn, sha)
+        if known is not None:
+            return self._finish_known(path, sha, known, timer)
+        try:
+            with timer("read"):
+                result = read_initiatives(path, max_text_chars=self.max_text_chars,
+                                          max_field_chars=self.max_field_chars)
+        except InputFileError as exc:
+            if file_sha256(path) != sha:
+                return self._changed(name, sha)
+            with timer("database"):
+                writes.store_rejected_file(self.conn, file_name=name, sha256=sha, error=str(exc))
+            known = writes.submission_by_hash(self.conn, sha)
+            _pause_if_asked("after_commit", name)
+            self._finish_known(path, sha, known, timer, quiet=True)
+            log.warning("%s: unreadable, moved to %s/: %s", name, REJECTED_DIR, exc)
+            return FileOutcome(name, REJECTED, sha, message=str(exc))
+        with timer("read"):
+            changed = file_sha256(path) != sha
+        if changed:
+            return self._changed(name, sha)
+        for row in result.rejected:
+            log.warning("%s", row.message(name))
+        predictions = []
+        if result.accepted:
+            with timer("load"):  # once per run, at the first file with rows
+                predictor = self.predictor
+                if self._embedder is _NOT_MADE:
+                    self._embedder = self.embedder_factory() if self.embedder_factory else None
+            if self._embedder is not None:
+                with timer("embed"):
+                    encoder, text_of = self._embedder
+                    encoder.embed([text_of(i) for i in result.accepted])
+            with timer("predict"):
+                predictions = predictor.predict(result.accepted)
+        _pause_if_asked("after_predict", name)
+
+        def before_commit():
+            _pause_if_asked("before_commit", name)
+            # Last look inside the transaction: rows added to the file while the models ran
+            # were never read, so storing now would mark the grown file as done without them.
+            self._check_unchanged(path, sha)
+
+        try:
+            with timer("database"):
+                counts = writes.store_submission(
+                    self.conn, file_name=name, sha256=sha, accepted=result.accepted,
+                    rejected=result.rejected, predictions=predictions, before_commit=before_commit,
+                )
+        except FileChanged:
+            return self._changed(name, sha)
+        _pause_if_asked("after_commit", name)
+        log.info(
+            "%s: stored as submission %d: %d initiative(s) (%d new version(s)), %d unchanged, "
+            "%d rejected row(s)", name, counts.submission_id, counts.initiatives,
+            counts.new_versions, counts.unchanged, counts.rejected,
+        )
+        outcome = FileOutcome(name, STORED, sha, counts.initiatives, counts.rejected,
+                              counts.new_versions, counts.unchanged)
+        with timer("move"):
+            if file_sha256(path) != sha:
+                # Changed between the commit and now: what was read is stored; the next run reads
+                # the new content whole (rows equal to what is stored add nothing).
+                log.warning("%s: changed after it was stored; left in the inbox for the next run",
+                            name)
+                outcome.message = "changed after it was stored; left in the inbox"
+            else:
+                move_to(path, self.inbox / PROCESSED_DIR, sha)
+        return outcome
+
+    def _changed(self, name: str, sha: str) -> FileOutcome:
+        # Still being written (the sender did not upload under a temporary name): what was read
+        # may be half the file. Nothing of it is stored; the next run reads it whole.
+        log.warning("%s: changed while being processed; left in the inbox for the next run", name)
+        return FileOutcome(name, SKIPPED, sha, message="changed while being processed")
+
+    def _finish_known(self, path: Path, sha: str, known, timer: StageTimer, *, quiet=False) -> FileOutcome:
+        """A file whose content the catalogue has: write the report if it was unreadable, move it."""
+        with timer("move"):
+            if known["status"] == schema.SUBMISSION_REJECTED:
+                # Report first, then the move: killed in between, the next run finds the file
+                # still in the inbox and writes the report again.
+                folder = self.inbox / REJECTED_DIR
+                folder.mkdir(parents=True, exist_ok=True)
+                target = target_in(folder, path, sha)
+                target.with_name(target.name + REPORT_SUFFIX).write_text(
+                    error_report(known["file_name"], sha, known["received_at"], known["error"] or ""),
+                    encoding="utf-8",
+                )
+                os.replace(path, target)
+            else:
+                move_to(path, self.inbox / PROCESSED_DIR, sha)
+        if not quiet:
+            log.info(
+                "%s: same content as submission %d (%s, received %s): nothing added, moved on",
+                path.name, known["id"], known["file_name"], known["received_at"],
+            )
+        return FileOutcome(path.name, DUPLICATE, sha, message=f"submission {known['id']}")
+
+    def regroup_if_needed(self) -> int | None:
+        """Regroup all current initiatives when rows were added since the last grouping.
+        Returns the number of groups stored, or None when the groups were up to date."""
+        latest = readmodel.max_initiative_pk(self.conn)
+        if str(latest) == (schema.get_state(self.conn, "grouped_max_pk") or "0"):
+            return None
+        rows = [readmodel.as_initiative(r) for r in readmodel.current_initiatives(self.conn)]
+        groups = []
+        if len(rows) >= 2:
+            grouper = self.grouper_factory()
+            if grouper is None:
+                return None
+            groups = [g.to_dict() for g in grouper.fit(rows).groups_]
+        count = writes.replace_groups(self.conn, groups, grouped_max_pk=latest)
+        log.info("regrouped %d current initiative(s): %d group(s)", len(rows), count)
+        return count
+
+
+def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
+              grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
+              ignore_suffixes=(), lock_name: str = ".pipeline-run.lock",
+              max_text_chars: int = 20000, max_field_chars: int = 2000,
+              settle_seconds: float = 0.0) -> RunReport:
+    """Process every new file in `inbox` into the catalogue `conn` (see the module docstring).
+
+    Returns a `RunReport`; `report.busy` is True (and nothing was done) when another run holds
+    the inbox lock. Raises `InputFileError` when `inbox` is not a folder.
+    """
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        raise InputFileError(f"{inbox}: inbox-map bestaat niet / inbox folder does not exist")
+    report = RunReport(inbox)
+    start = time.perf_counter()
+    lock = filelock.FileLock(str(inbox / lock_name), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        report.busy = True
+        log.info("another run holds %s; this run does nothing", inbox / lock_name)
+        return report
+    try:
+        log.info("run started on %s", inbox)
+        InboxJob(
+            inbox, conn, predictor_factory=predictor_factory, grouper_factory=grouper_factory,
+            embedder_factory=embedder_factory, ignore_suffixes=ignore_suffixes,
+            max_text_chars=max_text_chars, max_field_chars=max_field_chars,
+            settle_seconds=settle_seconds,
+        ).run(report)
+    except PipelineError as exc:
+        log.error("run stopped, the remaining files wait in the inbox: %s", exc)
+        raise
+    finally:
+        lock.release()
+    report.seconds = time.perf_counter() - start
+    log.info("%s", report.summary())
+    if report.files or report.regrouped:
+        log.info("seconds per stage: %s", report.timing_line())
+    return report

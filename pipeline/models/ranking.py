@@ -1,0 +1,98 @@
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from pipeline.core.text import lemma_texts, normalise
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a channel that cannot tell rows apart (all equal) contributes 0."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 0:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+class HybridRanker(BaseEstimator):
+    """Rank documents for a query by dense similarity and lemma TF-IDF together.
+
+    Parameters (keyword-only, stored as given):
+        query_encoder: encoder for queries (`.embed(texts)`, e5 with "query: ").
+        doc_encoder: encoder for documents; None means the query encoder.
+        dense_weight: weight of the dense channel in [0, 1]; 0 is keyword-only, 1 dense-only.
+        lemmatize: run the keyword channel over lemmas (True) or plain lower-cased words.
+
+    `fit(texts)` embeds and indexes the documents and returns self; `channel_scores(query)` gives
+    both scaled channels; `score(query)` their mix, one float per document.
+    """
+
+    def __init__(self, *, query_encoder=None, doc_encoder=None, dense_weight: float = 0.5,
+                 lemmatize: bool = True):
+        self.query_encoder = query_encoder
+        self.doc_encoder = doc_encoder
+        self.dense_weight = dense_weight
+        self.lemmatize = lemmatize
+
+    def _keyword_texts(self, texts: Sequence[str]) -> list[str]:
+        texts = [normalise(t) for t in texts]
+        return lemma_texts(texts) if self.lemmatize else [t.lower() for t in texts]
+
+    def fit(self, texts: Sequence[str], y=None):
+        """Index `texts` (already the model text of each record). Raises ValueError on a bad weight."""
+        if not 0.0 <= float(self.dense_weight) <= 1.0:
+            raise ValueError(f"dense_weight must lie in [0, 1], got {self.dense_weight!r}")
+        if self.query_encoder is None and float(self.dense_weight) > 0:
+            raise ValueError("dense_weight > 0 needs a query_encoder")
+        texts = list(texts)
+        self.n_documents_ = len(texts)
+        doc_encoder = self.doc_encoder or self.query_encoder
+        if doc_encoder is not None and texts:
+            self.doc_vectors_ = np.asarray(doc_encoder.embed(texts), dtype=np.float32)
+        else:
+            self.doc_vectors_ = None
+        keyword_docs = self._keyword_texts(texts)
+        # sublinear tf: a word repeated in a long OCR text should not outweigh a short exact match.
+        self.vectorizer_ = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w\w+\b")
+        if any(doc.strip() for doc in keyword_docs):
+            self.keyword_matrix_ = self.vectorizer_.fit_transform(keyword_docs)
+        else:
+            self.vectorizer_ = None
+            self.keyword_matrix_ = None
+        return self
+
+    def channel_scores(self, query: str) -> dict[str, np.ndarray]:
+        """Both channels for `query`, each scaled to [0, 1] over the documents.
+
+        Returns {"dense": array, "keyword": array} (length n_documents_; a channel that is off
+        or has nothing to match is all zeros).
+        """
+        check_is_fitted(self, "n_documents_")
+        n = self.n_documents_
+        dense = np.zeros(n)
+        if self.doc_vectors_ is not None and self.query_encoder is not None and float(self.dense_weight) > 0:
+            query_vector = np.asarray(self.query_encoder.embed([normalise(query)]), dtype=np.float32)[0]
+            dense = _minmax(self.doc_vectors_ @ query_vector)
+        keyword = np.zeros(n)
+        if self.vectorizer_ is not None:
+            query_vector = self.vectorizer_.transform(self._keyword_texts([query]))
+            keyword = _minmax((self.keyword_matrix_ @ query_vector.T).toarray().ravel())
+        return {"dense": dense, "keyword": keyword}
+
+    def score(self, query: str, dense_weight: float | None = None) -> np.ndarray:
+        """The mixed score per document for `query` (higher is better), in [0, 1]."""
+        weight = float(self.dense_weight if dense_weight is None else dense_weight)
+        channels = self.channel_scores(query)
+        return weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
+
+
+# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
+

@@ -1,0 +1,221 @@
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from pipeline.models import classify
+from pipeline.core.config import Settings, Taxonomy
+from pipeline.training.data import label_matrix
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One learned part of the model bundle.
+
+    make(settings, taxonomy, seed) -> unfitted estimator taking texts;
+    targets(rows, taxonomy) -> y for those rows;
+    evaluate(y_true, y_pred, taxonomy) -> metrics dict (JSON-able);
+    card(metrics, settings) -> markdown lines for MODEL_CARD.md;
+    stratify: whether its targets take part in the stratification of the shared outer folds;
+    reads_initiatives: the estimator takes `Initiative`s (raw text and name, as in prediction)
+    instead of model texts.
+    """
+
+    name: str
+    make: Callable[[Settings, Taxonomy, int], Any]
+    targets: Callable[[list[dict], Taxonomy], np.ndarray]
+    evaluate: Callable[[np.ndarray, np.ndarray, Taxonomy], dict]
+    card: Callable[[dict, Settings], list[str]]
+    stratify: bool = True
+    reads_initiatives: bool = False
+
+
+def multilabel_metrics(Y: np.ndarray, P: np.ndarray, labels: list[str]) -> dict:
+    """Per-label precision/recall/F1/support plus micro and macro F1 (and P/R)."""
+    p, r, f, s = precision_recall_fscore_support(Y, P, average=None, zero_division=0)
+    out = {"per_label": {label: {"precision": round(float(p[j]), 4), "recall": round(float(r[j]), 4),
+                                 "f1": round(float(f[j]), 4), "support": int(s[j])}
+                         for j, label in enumerate(labels)}}
+    for avg in ("micro", "macro"):
+        ap, ar, af, _ = precision_recall_fscore_support(Y, P, average=avg, zero_division=0)
+        out[avg] = {"precision": round(float(ap), 4), "recall": round(float(ar), 4),
+                    "f1": round(float(af), 4)}
+    return out
+
+
+def prior_texts(label, split_terms: bool) -> list[str]:
+    """Pseudo-examples for one taxonomy label: "naam. omschrijving", and with `split_terms` also
+    each comma-separated term of the description ("Voedselbanken", "maaltijden", ...), so every
+    term the annotators' guide names is a positive example of the label on its own."""
+    texts = [f"{label.naam}. {label.omschrijving}"]
+    if split_terms:
+        body = re.sub(r"\(.*?\)", " ", label.omschrijving)
+        terms = [t.strip(" .'") for t in re.split(r"[,;:]|\bof\b|\ben\b", body)]
+        terms = [" ".join(t.split()) for t in terms]
+        texts += [t for t in terms if len(t) > 2 and t.lower() != label.naam.lower()]
+    return texts
+
+
+def _label_stage(field_name: str) -> Stage:
+    def make(settings: Settings, taxonomy: Taxonomy, seed: int):
+        return classify.classifier_from_config(
+            settings.classify, settings.embed, labels=taxonomy.ids(field_name),
+            label_texts=[prior_texts(label, settings.classify.prior_terms)
+                         for label in getattr(taxonomy, field_name)],
+            min_labels=1, threshold_metric=settings.classify.threshold_metric, random_state=seed)
+
+    def targets(rows, taxonomy):
+        return label_matrix(rows, field_name, taxonomy.ids(field_name))
+
+    def evaluate(Y, P, taxonomy):
+        return multilabel_metrics(Y, P, taxonomy.ids(field_name))
+
+    def card(metrics, settings):
+        lines = [f"### {field_name}", "",
+                 f"micro-F1 {metrics['micro']['f1']:.3f}, macro-F1 {metrics['macro']['f1']:.3f}", "",
+                 "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for label, m in metrics["per_label"].items():
+            lines.append(f"| {label} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | "
+                         f"{m['support']} |")
+        return lines + [""]
+
+    return Stage(field_name, make, targets, evaluate, card)
+
+
+def kind_config(classify_config):
+    """[classify] with the keys of [classify.kind] replaced. Raises ConfigError for unknown keys."""
+    from pipeline.core.errors import ConfigError
+
+    overrides = dict(classify_config.kind)
+    valid = {f.name for f in dataclasses.fields(classify_config)} - {"kind"}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ConfigError(f"[classify.kind] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
+    from pipeline.core.config import section_from_dict
+
+    merged = {f.name: getattr(classify_config, f.name) for f in dataclasses.fields(classify_config)}
+    # Through the same checks as the file itself, so a wrong type names [classify.kind].
+    return section_from_dict(type(classify_config), {**merged, **overrides}, where="[classify.kind]")
+
+
+def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
+    config = kind_config(settings.classify)
+    return classify.classifier_from_config(
+        config, settings.embed, labels=["signal"],
+        label_texts=[taxonomy.kinds["signal"]] if "signal" in taxonomy.kinds else None,
+        min_labels=0, threshold_metric=config.threshold_metric, random_state=seed)
+
+
+def _kind_targets(rows, taxonomy):
+    return np.array([[1 if row["kind"] == "signal" else 0] for row in rows], dtype=int)
+
+
+def _kind_evaluate(Y, P, taxonomy):
+    y, p = np.asarray(Y).ravel(), np.asarray(P).ravel()
+    pr, rc, f, _ = precision_recall_fscore_support(y, p, average="binary", zero_division=0)
+    return {"accuracy": round(float(accuracy_score(y, p)), 4),
+            "signal": {"precision": round(float(pr), 4), "recall": round(float(rc), 4),
+                       "f1": round(float(f), 4), "support": int(y.sum())},
+            "support": int(len(y))}
+
+
+def _kind_card(metrics, settings):
+    s = metrics["signal"]
+    return ["### kind", "", f"accuracy {metrics['accuracy']:.3f}; signal precision {s['precision']:.2f}, "
+            f"recall {s['recall']:.2f}, F1 {s['f1']:.2f} (support {s['support']} of "
+            f"{metrics['support']})", ""]
+
+
+def _replicability_make(settings: Settings, taxonomy: Taxonomy, seed: int):
+    from pipeline.models.score import build_scorer
+
+    return build_scorer(settings)
+
+
+def _replicability_targets(rows, taxonomy):
+    from pipeline.models.score import SCORES, UNLABELLED
+
+    # A row without a score (a label-only review) is skipped by the scorer, not guessed.
+    return np.array([r["replicability"] if r.get("replicability") in SCORES else UNLABELLED
+                     for r in rows], dtype=int)
+
+
+def _replicability_evaluate(y, p, taxonomy):
+    from pipeline.models.score import UNLABELLED, ordinal_metrics
+
+    keep = np.asarray(y) != UNLABELLED
+    return ordinal_metrics(np.asarray(y)[keep], np.asarray(p)[keep])
+
+
+def _replicability_card(metrics, settings):
+    return ["### replicability (1-5)", "",
+            f"MAE {metrics['mae']:.3f}, exact {metrics['exact']:.3f}, within one point "
+            f"{metrics['within_one']:.3f}, Spearman {metrics['spearman']:.3f} ({metrics['n']} rows). "
+            f"Ordinal model ({settings.score.model}) on the Dutch cues of "
+            f"`{Path(settings.score.cues).name}`, text length and the e5 embedding "
+            f"(weight {settings.score.embedding_weight}). These are the model's own scores. In "
+            "prediction a row classified as signal also gets 1: that lowers the error when the kind "
+            "is right and raises it for every false alarm, so it helps only with a precise kind "
+            "classifier; bench/bench_score.py measures it end to end, with the baselines.", ""]
+
+
+
+STAGES: list[Stage] = [
+    _label_stage("themes"),
+    _label_stage("doelgroepen"),
+    Stage("kind", _kind_make, _kind_targets, _kind_evaluate, _kind_card),
+    # Ordinal targets are not 0/1 label columns, so they stay out of the iterative stratification.
+    # The scorer reads the raw text (its evidence must be verbatim) in training as in prediction.
+    Stage("replicability", _replicability_make, _replicability_targets, _replicability_evaluate,
+          _replicability_card, stratify=False, reads_initiatives=True),
+]
+
+BASELINES = {
+    "word-tfidf-lr": "word TF-IDF + logistic regression, threshold 0.5",
+    "zero-shot": "zero-shot cosine to the taxonomy descriptions (rule chosen on the training folds)",
+    "e5-lr": "e5 embedding + logistic regression, threshold 0.5",
+}
+
+
+def baseline_stages(design: str) -> list[Stage]:
+    """The classification stages with a baseline estimator (`BASELINES`) in place of ours."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.models.embed import EmbeddingVectorizer
+
+    def make_for(name):
+        min_labels = 0 if name == "kind" else 1
+
+        def make(settings: Settings, taxonomy: Taxonomy, seed: int):
+            e = settings.embed
+            if design == "word-tfidf-lr":
+                return classify.PerLabelLR(vectorizer=TfidfVectorizer(sublinear_tf=True, min_df=2),
+                                           class_weight="balanced", min_labels=min_labels)
+            if design == "e5-lr":
+                vectorizer = EmbeddingVectorizer(encoder=e.encoder, prefix=e.prefix, model_path=e.model_path,
+                                                 cache_path=str(e.cache_path), batch_size=e.batch_size)
+                return classify.PerLabelLR(vectorizer=vectorizer, C=10.0, class_weight="balanced",
+                                           min_labels=min_labels)
+            if design == "zero-shot":
+                if name == "kind":
+                    texts = [taxonomy.kinds["signal"], taxonomy.kinds["initiative"]]
+                else:
+                    texts = [f"{l.naam}. {l.omschrijving}" for l in getattr(taxonomy, name)]
+                return classify.ZeroShotClassifier(embed_config=e, label_texts=texts,
+                                                   mode="kind" if name == "kind" else "multi")
+            raise ValueError(f"unknown baseline {design!r}; choose one of {sorted(BASELINES)}")
+
+        return make
+
+    return [dataclasses.replace(stage, make=make_for(stage.name)) for stage in STAGES
+            if stage.name in ("themes", "doelgroepen", "kind")]
