@@ -44,7 +44,8 @@ from sklearn.linear_model import Ridge  # noqa: E402
 from pipeline.core.config import load_settings, load_taxonomy
 from pipeline.models.embed import encoder_from_config
 from pipeline.core.records import Initiative
-from pipeline.models.score import CueMatcher, build_scorer, cv_folds, load_cues, ordinal_metrics
+from pipeline.models.cues import CueMatcher, load_cues
+from pipeline.models.score import build_scorer, cv_folds, ordinal_metrics
 from pipeline.core.text import model_text
 from pipeline.training.train import STAGES
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from conftest import write_jsonl
 from pipeline.cli.main import main
 from pipeline.models.embed import encoder_from_config
-from pipeline.models.group import Grouper, SimilarityIndex, UnknownIdError, cut, group_id, hub_corrected, nearest
+from pipeline.models.group import Grouper, SimilarityIndex, UnknownIdError, cut, hub_corrected, nearest
+from pipeline.models.group_describe import group_id
 from pipeline.core.records import Initiative
 
 # Two obvious pairs (laptops for pupils, extra food parcels) and one unrelated row.

@@ -11,7 +11,9 @@ import pytest
 
 from pipeline.core.errors import ConfigError
 from pipeline.core.records import Initiative
-from pipeline.models.score import CumulativeLogit, FrankHall, ReplicabilityScorer, build_scorer, evaluate_scorer, load_cues, ordinal_metrics
+from pipeline.models.cues import load_cues
+from pipeline.models.ordinal import FrankHall
+from pipeline.models.score import ReplicabilityScorer, build_scorer, evaluate_scorer, ordinal_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CUES = PROJECT_ROOT / "configs" / "replicability_cues.toml"
@@ -124,7 +126,7 @@ def test_fit_rejects_score_outside_scale():
 
 
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
-@pytest.mark.parametrize("model", [CumulativeLogit, FrankHall])
+@pytest.mark.parametrize("model", [FrankHall])
 def test_ordinal_models_order_a_single_informative_feature(model, class_weight):
     x = np.repeat(np.arange(1, 6, dtype=float), 6)[:, None]
     y = np.repeat(np.arange(1, 6), 6)
@@ -252,14 +254,14 @@ def test_balanced_weights_let_a_rare_top_score_be_predicted():
     probability of 5 than unweighted fitting does."""
     x = np.array([[0.0]] * 30 + [[1.0]] * 2 + [[-1.0]] * 10)
     y = np.array([4] * 30 + [5] * 2 + [3] * 10)
-    plain = CumulativeLogit(C=1.0).fit(x, y).predict_proba([[1.0]])[0, 4]
-    balanced = CumulativeLogit(C=1.0, class_weight="balanced").fit(x, y).predict_proba([[1.0]])[0, 4]
+    plain = FrankHall(C=1.0).fit(x, y).predict_proba([[1.0]])[0, 4]
+    balanced = FrankHall(C=1.0, class_weight="balanced").fit(x, y).predict_proba([[1.0]])[0, 4]
     assert balanced > plain + 0.2, (plain, balanced)
     with pytest.raises(ValueError, match="class_weight"):
-        CumulativeLogit(class_weight="auto").fit(x, y)
+        FrankHall(class_weight="auto").fit(x, y)
 
 
-@pytest.mark.parametrize("model", ["frank_hall", "cumulative"])
+@pytest.mark.parametrize("model", ["frank_hall"])
 @pytest.mark.parametrize("score", [1, 4])
 def test_training_rows_all_with_one_score_still_score_and_explain(model, score):
     scorer = ReplicabilityScorer(cues_path=CUES, embedding=None, model=model).fit(

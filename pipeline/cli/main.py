@@ -64,7 +64,7 @@ def main(ctx, config_path):
 @pass_settings
 def group_command(settings, input_path, out_path):
     """Group the initiatives in INPUT (JSONL/CSV) that carry the same idea."""
-    from pipeline.models.group import group_file
+    from pipeline.models.group_files import group_file
 
     run = group_file(input_path, out_path, settings)
     for item in run.ingest.rejected:
@@ -84,7 +84,7 @@ def similar_command(settings, query_id, input_path, k, as_json):
     """The initiatives in --in most similar to the one with id ID."""
     import json
 
-    from pipeline.models.group import similar_in_file
+    from pipeline.models.group_files import similar_in_file
 
     result, neighbours = similar_in_file(input_path, query_id, k or settings.group.neighbours,
                                          settings)

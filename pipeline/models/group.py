@@ -24,30 +24,23 @@ for the `similar` command, the review page and the search page.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.core.errors import PipelineError
-from pipeline.ingest.reader import IngestResult, read_initiatives
-from pipeline.core.records import Initiative, errors_path_for, write_jsonl, write_rejected
-from pipeline.core.text import lemma_texts, model_text, normalise
+from pipeline.core.records import Initiative
+from pipeline.core.text import model_text, normalise
+from pipeline.models.group_describe import describe_groups
 
 TEXT_FIELDS = ("naam+omschrijving", "omschrijving")
 LINKAGES = ("average", "complete", "single")
-GROUP_ID_PREFIX = "g-"
-GROUP_ID_HEX_CHARS = 12
-# A lemma must be this long to be a keyword: shorter ones are mostly OCR debris or abbreviations
-# without meaning out of context ("nl", "ca").
-MIN_KEYWORD_CHARS = 3
 # Score given to a pair below `min_similarity`: low enough that no average can lift a group that
 # contains it over any threshold, so the pair acts as a cannot-link.
 CANNOT_LINK = -1e6
@@ -72,28 +65,6 @@ class Neighbour:
     def to_dict(self) -> dict:
         return {"id": self.id, "score": round(self.score, 4),
                 "similarity": round(self.similarity, 4)}
-
-
-@dataclass(frozen=True)
-class Group:
-    """A group of two or more initiatives that carry the same idea (the GROUPS.jsonl line)."""
-
-    group_id: str
-    members: tuple[str, ...]
-    gemeenten: tuple[str, ...]
-    naam: str
-    kernwoorden: tuple[str, ...]
-    cohesie: float
-
-    def to_dict(self) -> dict:
-        return {
-            "group_id": self.group_id,
-            "members": list(self.members),
-            "gemeenten": list(self.gemeenten),
-            "naam": self.naam,
-            "kernwoorden": list(self.kernwoorden),
-            "cohesie": round(self.cohesie, 4),
-        }
 
 
 def as_initiative(row) -> Initiative:
@@ -127,12 +98,6 @@ def group_text(initiative: Initiative, text: str) -> str:
     if text == "naam+omschrijving":
         return model_text(initiative)
     return normalise(initiative.omschrijving)
-
-
-def group_id(members: Sequence[str]) -> str:
-    """A stable id for a set of member ids: the same members give the same id in every run."""
-    digest = hashlib.sha1("\n".join(sorted(members)).encode("utf-8")).hexdigest()
-    return GROUP_ID_PREFIX + digest[:GROUP_ID_HEX_CHARS]
 
 
 def _standardise(similarity: np.ndarray) -> np.ndarray:
@@ -374,166 +339,3 @@ def cut(score: np.ndarray, threshold: float, *, linkage: str = "average") -> np.
     ).fit(distance).labels_
     remap: dict[int, int] = {}
     return np.array([remap.setdefault(int(label), len(remap)) for label in raw], dtype=int)
-
-
-def _gemeenten(initiative: Initiative) -> tuple[str, ...]:
-    names = [g for g in initiative.gemeenten if g] or [initiative.gemeente]
-    return tuple(name.strip() for name in names if name and name.strip())
-
-
-def describe_groups(index: SimilarityIndex, member_lists: list[list[int]], *, keywords: int,
-                    name_max_words: int) -> list[Group]:
-    """Name, keywords, cohesion and municipalities for each group (positions into `index.ids_`)."""
-    if not member_lists:
-        return []
-    lemmas = lemma_texts(index.texts_)
-    group_terms = distinctive_terms(lemmas, member_lists, top=keywords)
-    grouped = sorted({m for members in member_lists for m in members})
-    # One batch through spaCy: a call per name costs more than the whole corpus.
-    name_lemmas = dict(zip(grouped, lemma_texts(
-        [normalise(index.initiatives_[m].naam or "") for m in grouped])))
-    groups = []
-    for members, terms in zip(member_lists, group_terms):
-        sub = index.similarity_[np.ix_(members, members)]
-        pair_mask = ~np.eye(len(members), dtype=bool)
-        cohesie = float(sub[pair_mask].mean())
-        centrality = sub.sum(axis=1)
-        ids = tuple(sorted(index.ids_[m] for m in members))
-        gemeenten = tuple(sorted({g for m in members for g in _gemeenten(index.initiatives_[m])}))
-        naam = group_name([index.initiatives_[m] for m in members], centrality, terms,
-                          name_max_words, [name_lemmas[m] for m in members])
-        groups.append(Group(group_id(ids), ids, gemeenten, naam, tuple(terms), cohesie))
-    groups.sort(key=lambda g: (-len(g.members), g.members))
-    return groups
-
-
-def distinctive_terms(lemma_docs: Sequence[str], member_lists: list[list[int]], *,
-                      top: int) -> list[list[str]]:
-    """Top `top` lemmas per group by class-based TF-IDF over groups.
-
-    tf is the share of a group's members that use the lemma (so a keyword is shared, not repeated
-    by one text); idf is `log((1 + N) / (1 + df))` over all N input rows, which pushes down words
-    every municipality writes ("corona", "inwoners", "willen") without a hand-made list. Lemmas
-    shared by two or more members come first; a small group is padded with its members' rarest
-    words.
-    """
-    words = r"(?u)\b[^\W\d_]{%d,}\b" % MIN_KEYWORD_CHARS
-    vectorizer = CountVectorizer(binary=True, token_pattern=words)
-    try:
-        counts = vectorizer.fit_transform(lemma_docs)
-    except ValueError:  # no words at all
-        return [[] for _ in member_lists]
-    vocab = vectorizer.get_feature_names_out()
-    n_rows = counts.shape[0]
-    df = np.asarray(counts.sum(axis=0)).ravel()
-    idf = np.log((1 + n_rows) / (1 + df))
-    out = []
-    for members in member_lists:
-        used = np.asarray(counts[members].sum(axis=0)).ravel()
-        weight = used / len(members) * idf
-        shared = used >= min(2, len(members))
-        ranked = sorted(np.flatnonzero(used > 0),
-                        key=lambda j: (not shared[j], -weight[j], vocab[j]))
-        out.append([str(vocab[j]) for j in ranked[:top]])
-    return out
-
-
-def group_name(members: Sequence[Initiative], centrality: np.ndarray, terms: Sequence[str],
-               max_words: int, name_lemmas: Sequence[str] | None = None) -> str:
-    """A short Dutch name for a group's idea.
-
-    A member's own naam reads best: among the names of at most `max_words` words, the one that
-    shares the most (and highest ranked) of the group's keywords, then the most central member's.
-    Only when no member has a usable naam do the keywords make the name ("Noodopvang, kind en
-    school"). `name_lemmas` (lemmas of each member's naam) saves lemmatising them here.
-    """
-    if name_lemmas is None:
-        name_lemmas = lemma_texts([normalise(m.naam or "") for m in members])
-    keyword_rank = {term: len(terms) - i for i, term in enumerate(terms)}
-    best = None
-    for member, central, lemmas in zip(members, centrality, name_lemmas):
-        naam = normalise(member.naam or "").strip(" .;:")
-        if not naam or len(naam.split()) > max_words:
-            continue
-        overlap = sum(keyword_rank.get(t, 0) for t in set(lemmas.split()))
-        key = (overlap, float(central), -len(naam), member.id)
-        if best is None or key > best[0]:
-            best = (key, naam)
-    if best is not None:
-        naam = best[1]
-        return naam[0].upper() + naam[1:]
-    if terms:
-        words = list(terms[:3])
-        phrase = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " en " + words[-1]
-        return phrase[0].upper() + phrase[1:]
-    return "Groep zonder naam"
-
-
-def write_groups(groups: Sequence[Group], path: str | Path) -> Path:
-    """Write one JSON line per group to `path`."""
-    return write_jsonl((group.to_dict() for group in groups), path)
-
-
-@dataclass
-class GroupRun:
-    """What `group_file` did: the rows read, the groups written, where rejected rows went."""
-
-    ingest: IngestResult
-    groups: list[Group]
-    out_path: Path
-    errors_path: Path | None
-
-    def summary(self) -> str:
-        grouped = sum(len(g.members) for g in self.groups)
-        cross = sum(1 for g in self.groups if len(g.gemeenten) > 1)
-        text = (
-            f"{len(self.groups)} groups ({cross} across municipalities) holding {grouped} of "
-            f"{len(self.ingest.accepted)} initiatives; written to {self.out_path}"
-        )
-        if self.ingest.rejected:
-            text += f"; {len(self.ingest.rejected)} rows rejected, see {self.errors_path}"
-        return text
-
-
-def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
-    """Read initiatives from `input_path` (JSONL/CSV), group them with `settings.group`, write one
-    JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`).
-
-    Raises `InputFileError` when the input is not readable at all."""
-    result = read_initiatives(input_path, **asdict(settings.ingest))
-    errors_path = None
-    if result.rejected:
-        errors_path = write_rejected(result.rejected, errors_path_for(out_path))
-    if encoder is None:
-        from pipeline.models.embed import encoder_from_config
-
-        encoder = encoder_from_config(settings.embed)
-    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted)
-    write_groups(grouper.groups_, out_path)
-    return GroupRun(result, grouper.groups_, Path(out_path), errors_path)
-
-
-def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
-                    ) -> tuple[IngestResult, list[Neighbour]]:
-    """The `k` nearest rows to `query_id` among the accepted rows of `input_path`.
-
-    Raises `UnknownIdError` when no accepted row has that id (naming the rejected row if it was
-    one)."""
-    result = read_initiatives(input_path, **asdict(settings.ingest))
-    if query_id not in {row.id for row in result.accepted}:
-        rejected = [r for r in result.rejected if r.id == query_id]
-        if rejected:
-            raise UnknownIdError(
-                f"id {query_id!r} staat in {input_path} maar is afgewezen: "
-                f"{rejected[0].message()} / row was rejected"
-            )
-        raise UnknownIdError(
-            f"id {query_id!r} komt niet voor in {input_path} / unknown id "
-            f"({len(result.accepted)} rijen gelezen)"
-        )
-    if encoder is None:
-        from pipeline.models.embed import encoder_from_config
-
-        encoder = encoder_from_config(settings.embed)
-    neighbours = nearest(result.accepted, query_id, k, config=settings.group, encoder=encoder)
-    return result, neighbours

@@ -143,7 +143,8 @@ def _replicability_make(settings: Settings, taxonomy: Taxonomy, seed: int):
 
 
 def _replicability_targets(rows, taxonomy):
-    from pipeline.models.score import SCORES, UNLABELLED
+    from pipeline.models.ordinal import SCORES
+    from pipeline.models.score import UNLABELLED
 
     # A row without a score (a label-only review) is skipped by the scorer, not guessed.
     return np.array([r["replicability"] if r.get("replicability") in SCORES else UNLABELLED
