@@ -7,9 +7,14 @@ from typing import Mapping, Sequence
 
 
 from pipeline.catalogue import readmodel
-from pipeline.catalogue.readmodel import KIND_NAMES
+from pipeline.catalogue.readmodel import KIND_NAMES as _KIND_NAMES
+
 from pipeline.catalogue.schema import LABEL_FIELDS
 from pipeline.catalogue.reviews import STATUSES, all_current_reviews, in_force, labels_of, latest_per_reviewer, review_status
+
+# The Dutch kind names, lower case as they stand mid-sentence on the review pages.
+KIND_NAMES = {kind: name.lower() for kind, name in _KIND_NAMES.items()}
+
 
 
 # --------------------------------------------------------------------------- pure core
