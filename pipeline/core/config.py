@@ -1,9 +1,11 @@
-"""Settings, read once from the plain commented files in `configs/` into typed dataclasses.
+"""Settings, read once from the plain commented files in `configs/` into typed, validated models.
 
 `load_settings()` reads `configs/pipeline.toml` (or the file named by `--config` or the
 PIPELINE_CONFIG environment variable); `load_taxonomy()` reads the label taxonomy. Each section
-of the TOML file maps to one frozen dataclass below; an unknown key, a missing section or a value of
-the wrong type is a `ConfigError` that names the file and the key.
+of the TOML file maps to one frozen pydantic dataclass below, validated by pydantic: an unknown
+key, a missing section or key, or a value of the wrong type is a `ConfigError` that names the file
+and the key. The TOML file is the one place where a setting's value lives: the models have no
+defaults (tests/test_settings.py checks that the file and the models agree).
 """
 
 from __future__ import annotations
@@ -12,18 +14,23 @@ import dataclasses
 import hashlib
 import os
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
+
 from pipeline.core.errors import ConfigError
+
+# Every section refuses keys it does not know; scalars are strict (no "10" for 10, no 1 for true).
+SECTION = ConfigDict(extra="forbid")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pipeline.toml"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class PathsConfig:
     taxonomy: Path
     labelled: Path
@@ -31,179 +38,179 @@ class PathsConfig:
     models: Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class IngestConfig:
-    max_text_chars: int
-    max_field_chars: int
+    max_text_chars: StrictInt
+    max_field_chars: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TextConfig:
-    lemmatize: bool
+    lemmatize: StrictBool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class EmbedConfig:
-    encoder: str
-    prefix: str
-    model_path: str
-    batch_size: int
+    encoder: StrictStr
+    prefix: StrictStr
+    model_path: StrictStr
+    batch_size: StrictInt
     cache_path: Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ServeConfig:
     """[serve]: the web app (`pipeline serve`)."""
 
-    host: str
-    port: int
+    host: StrictStr
+    port: StrictInt
     secret_key_file: Path
-    session_lifetime_minutes: int
-    max_failed_logins: int
-    failed_login_window_minutes: int
-    secure_cookies: bool
-    display_timezone: str
+    session_lifetime_minutes: StrictInt
+    max_failed_logins: StrictInt
+    failed_login_window_minutes: StrictInt
+    secure_cookies: StrictBool
+    display_timezone: StrictStr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ReviewConfig:
     """[review]: the review queue, item page and agreement page."""
 
-    kind_threshold: float
-    queue_page_size: int
-    similar_k: int
+    kind_threshold: StrictFloat
+    queue_page_size: StrictInt
+    similar_k: StrictInt
     export_path: Path
-    min_password_chars: int
-    title_chars: int
-    score_hint_chars: int
+    min_password_chars: StrictInt
+    title_chars: StrictInt
+    score_hint_chars: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ClassifyConfig:
-    embedding_weight: float
-    char_weight: float
-    char_ngram_min: int
-    char_ngram_max: int
-    lemma_weight: float
-    min_df: int
-    C: float
-    class_weight: str
-    prior_weight: float
-    prior_terms: bool
-    threshold_folds: int
-    threshold_shrinkage: float
-    threshold_min: float
-    threshold_max: float
-    threshold_step: float
-    threshold_metric: str = "f1"
-    similarity_weight: float = 0.0
+    embedding_weight: StrictFloat
+    char_weight: StrictFloat
+    char_ngram_min: StrictInt
+    char_ngram_max: StrictInt
+    lemma_weight: StrictFloat
+    min_df: StrictInt
+    C: StrictFloat
+    class_weight: StrictStr
+    prior_weight: StrictFloat
+    prior_terms: StrictBool
+    threshold_folds: StrictInt
+    threshold_shrinkage: StrictFloat
+    threshold_min: StrictFloat
+    threshold_max: StrictFloat
+    threshold_step: StrictFloat
+    threshold_metric: StrictStr
+    similarity_weight: StrictFloat
     # [classify.kind]: keys of this section that differ for the kind classifier.
-    kind: dict = field(default_factory=dict)
-    max_labels: int = 0
+    kind: dict
+    max_labels: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TrainConfig:
-    folds: int
-    repeats: int
-    seed: int
-    weak_label_f1: float
-    baselines: bool = True
+    folds: StrictInt
+    repeats: StrictInt
+    seed: StrictInt
+    weak_label_f1: StrictFloat
+    baselines: StrictBool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class SearchConfig:
     """[search]: ranking and display of `pipeline search` and /zoeken."""
 
-    dense_weight: float
-    doc_prefix: str
-    limit: int
-    reasons_shown: int
-    title_chars: int
-    description_chars: int
+    dense_weight: StrictFloat
+    doc_prefix: StrictStr
+    limit: StrictInt
+    reasons_shown: StrictInt
+    title_chars: StrictInt
+    description_chars: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ReportConfig:
     """[report]: what `pipeline report` and /rapport show."""
 
-    example_min_replicability: int
-    examples_per_theme: int
-    examples_per_gemeente_per_theme: int
-    top_gemeenten: int
-    top_groups: int
-    chart_dpi: int
-    blind_spot_max_rows: int
-    summary_top: int
-    title_chars: int
-    signal_chars: int
+    example_min_replicability: StrictInt
+    examples_per_theme: StrictInt
+    examples_per_gemeente_per_theme: StrictInt
+    top_gemeenten: StrictInt
+    top_groups: StrictInt
+    chart_dpi: StrictInt
+    blind_spot_max_rows: StrictInt
+    summary_top: StrictInt
+    title_chars: StrictInt
+    signal_chars: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class GroupConfig:
     """[group]: same-idea grouping (`pipeline group`) and nearest neighbours (`pipeline similar`)."""
 
-    text: str
-    dense_weight: float
-    char_ngram_min: int
-    char_ngram_max: int
-    hub_neighbours: int
-    linkage: str
-    threshold: float
-    min_similarity: float
-    min_size: int
-    keywords: int
-    name_max_words: int
-    neighbours: int
+    text: StrictStr
+    dense_weight: StrictFloat
+    char_ngram_min: StrictInt
+    char_ngram_max: StrictInt
+    hub_neighbours: StrictInt
+    linkage: StrictStr
+    threshold: StrictFloat
+    min_similarity: StrictFloat
+    min_size: StrictInt
+    keywords: StrictInt
+    name_max_words: StrictInt
+    neighbours: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class StoreConfig:
     """[store]: the catalogue file (`--db` overrides `path`)."""
 
     path: Path
-    busy_timeout_seconds: float
-    synchronous: str
+    busy_timeout_seconds: StrictFloat
+    synchronous: StrictStr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class RunConfig:
     """[run]: the scheduled job `pipeline run` (inbox, lock, log)."""
 
     inbox: Path
     log_path: Path
-    lock_name: str
-    ignore_suffixes: tuple[str, ...]
+    lock_name: StrictStr
+    ignore_suffixes: tuple[StrictStr, ...]
     # Files modified less than this many seconds ago are left for a later run (still arriving).
-    settle_seconds: float = 0.0
+    settle_seconds: StrictFloat
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ExportConfig:
     """[export]: `pipeline export` for policy staff."""
 
-    list_separator: str
-    sheet_name: str
-    csv_delimiter: str
+    list_separator: StrictStr
+    sheet_name: StrictStr
+    csv_delimiter: StrictStr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ScoreConfig:
     """[score]: the replicability scorer (pipeline/score.py) and its Dutch cue file."""
 
     cues: Path
-    model: str
-    C: float
-    class_weight: str
-    embedding_weight: float
-    max_reasons: int
-    bewijs_context_tokens: int
-    signal_cue: str
-    cv_splits: int
-    random_state: int
+    model: StrictStr
+    C: StrictFloat
+    class_weight: StrictStr
+    embedding_weight: StrictFloat
+    max_reasons: StrictInt
+    bewijs_context_tokens: StrictInt
+    signal_cue: StrictStr
+    cv_splits: StrictInt
+    random_state: StrictInt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Settings:
     """All sections of `configs/pipeline.toml`. `source` is the file they came from."""
 
@@ -229,14 +236,14 @@ class Settings:
         return self.source.resolve().parent.parent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class Label:
-    id: str
-    naam: str
-    omschrijving: str
+    id: StrictStr
+    naam: StrictStr
+    omschrijving: StrictStr
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Taxonomy:
     """The label sets of the labelling guide. `sha256` identifies it in model cards."""
 
@@ -256,70 +263,39 @@ class Taxonomy:
         return label_id
 
 
-def _coerce(value, annotation, *, where: str):
-    """Check `value` against a dataclass field annotation; turn path strings into Paths."""
-    if annotation is Path:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a path string, got {value!r}")
-        return Path(value)
-    origin = typing.get_origin(annotation)
-    if origin in (tuple, list):
-        (item_type, *_) = typing.get_args(annotation) or (object,)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {value!r}")
-        items = [_coerce(v, item_type, where=f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a table, got {value!r}")
-        return dict(value)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(value, option, where=where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where} has the wrong type: {value!r}")
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        return section_from_dict(annotation, value, where=where)
-    if isinstance(annotation, type) and annotation is not object:
-        if not isinstance(value, annotation) or (annotation is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{where} must be of type {annotation.__name__}, got {value!r}"
-            )
-    return value
+_TYPE_NAMES = {"float_type": "float", "int_type": "int", "string_type": "str", "bool_type": "bool",
+               "path_type": "path string", "list_type": "list", "tuple_type": "list",
+               "dict_type": "table", "dataclass_type": "table", "model_type": "table"}
+
+
+def _describe(error: dict, where: str) -> str:
+    """One pydantic error as a sentence naming the file and the key."""
+    loc = [str(part) for part in error["loc"]]
+    key = where + "".join(f"[{part}]" if part.isdigit() else f".{part}" for part in loc)
+    kind = error["type"]
+    if kind == "missing":
+        return f"{where} is missing the key {loc[-1]!r}" if len(loc) == 1 else f"{key} is missing"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"{where} has unknown key(s) [{loc[-1]!r}]"
+    if kind in _TYPE_NAMES:
+        return f"{key} must be of type {_TYPE_NAMES[kind]}, got {error.get('input')!r}"
+    return f"{key}: {error['msg']}, got {error.get('input')!r}"
 
 
 def section_from_dict(cls, data, *, where: str):
-    """Build dataclass `cls` from a TOML table, naming `where` (file and key) in any error."""
+    """Validate a TOML table into dataclass `cls`, naming `where` (file and key) in any error."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s) {unknown}; valid keys are {sorted(fields)}"
-        )
-    values = {}
-    for name, spec in fields.items():
-        if name not in data:
-            has_default = (
-                spec.default is not dataclasses.MISSING
-                or spec.default_factory is not dataclasses.MISSING
-            )
-            if has_default:
-                continue
-            raise ConfigError(f"{where} is missing the key {name!r}")
-        values[name] = _coerce(data[name], hints[name], where=f"{where}.{name}")
-    return cls(**values)
+        raise ConfigError(f"{where} has unknown key(s) {unknown}; valid keys are {sorted(known)}")
+    try:
+        if is_pydantic_dataclass(cls):
+            return cls(**data)
+        return TypeAdapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(e, where) for e in exc.errors())) from None
 
 
 def _read_toml(path: Path) -> dict:
