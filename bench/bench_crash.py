@@ -1,8 +1,8 @@
 """Kill `pipeline run` with SIGKILL at random moments, again and again; then check that the
 catalogue has every row exactly once and every file was moved.
 
-The tests kill the job at the two points that matter (tests/test_inbox.py, via the documented
-PIPELINE_RUN_PAUSE_AT hook); this script kills it wherever it happens to be: loading the model,
+The tests kill the job at the checkpoints that matter (tests/test_inbox.py, through
+tests/run_paused.py); this script kills it wherever it happens to be: loading the model,
 reading, predicting, inside a transaction, moving, regrouping.
 
     .venv/bin/python bench/bench_crash.py [--kills 12] [--copies 3] [--file-rows 7] [--seed 1]

@@ -91,8 +91,7 @@ def run_once(settings, predictor, encoder, rows, file_rows, workdir: Path, *, ex
             # timed apart (the predictor then reads the vectors from the cache).
             embedder_factory=lambda: (model_encoder(predictor, encoder), model_text),
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
-            max_text_chars=settings.ingest.max_text_chars,
-            max_field_chars=settings.ingest.max_field_chars,
+            limits=settings.ingest,
         )
         counts = readmodel.counts(conn)
     finally:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.core.config import load_settings
 from pipeline.models.embed import encoder_from_config
 from pipeline.models.ranking import HybridRanker
-from pipeline.catalogue.search import record_text
+from pipeline.core.text import model_text
 from pipeline.catalogue.records import records_from_rows
 
 # (field, label id, query). One or two per label, in the words of a policy officer.
@@ -133,7 +133,7 @@ def main() -> None:
     settings = load_settings()
     rows = labelled_rows(settings)
     records = records_from_rows(rows)
-    texts = [record_text(r) for r in records]
+    texts = [model_text(r) for r in records]
     relevants = [np.array([label in r[field] for r in records], dtype=float) for field, label, _ in QUERIES]
     print(f"{len(QUERIES)} queries over {len(records)} labelled rows; "
           f"{np.mean([r.sum() for r in relevants]):.1f} relevant rows per query on average")

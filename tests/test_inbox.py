@@ -1,8 +1,8 @@
 """The scheduled job `pipeline run`, run as a real subprocess on a real SQLite file.
 
-The crash tests use the job's documented test hook PIPELINE_RUN_PAUSE_AT (see pipeline/inbox.py):
-the job pauses at a chosen point and says so on stderr, the test SIGKILLs it there, then runs the
-job again and counts rows: none lost, none doubled.
+The crash tests run the job through tests/run_paused.py, which pauses it at one of the job's
+checkpoints (pipeline.jobs.inbox.CHECKPOINTS) and says so on stderr; the test SIGKILLs it there,
+then runs the job again and counts rows: none lost, none doubled.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
-from pipeline.jobs.inbox import PAUSE_ENV, pending_files
+from pipeline.jobs.inbox import pending_files
 from pipeline.jobs.reclassify import reclassify
 
 from conftest import PROJECT_ROOT, write_jsonl
@@ -71,12 +71,12 @@ def run_job(inbox, db, log, *, env=None, check=True, settled=True, extra_args=()
 
 
 def start_paused(inbox, db, log, point):
-    """Start the job with the pause hook and wait until it says it is paused at `point`."""
+    """Start the job paused at `point` (tests/run_paused.py) and wait until it says so."""
     settle(inbox)
     process = subprocess.Popen(
-        [str(PIPELINE), "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
+        [sys.executable, str(Path(__file__).with_name("run_paused.py")), point,
+         "run", "--inbox", str(inbox), "--db", str(db), "--log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, PAUSE_ENV: point},
     )
     seen = []
     for line in process.stderr:  # blocks until the job writes; ends if the job exits

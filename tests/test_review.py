@@ -23,7 +23,7 @@ from pipeline.catalogue import schema
 from pipeline.catalogue import writes
 from pipeline.cli.main import main
 from pipeline.core.config import load_taxonomy
-from pipeline.core.records import Initiative
+from pipeline.core.records import Initiative, write_jsonl
 from pipeline.app.factory import create_app
 
 PASSWORD = "correct-paard-batterij"
@@ -328,14 +328,14 @@ def test_export_reviewed_rows_in_seed_format_train_can_read(conn, tmp_path, taxo
     assert (row["themes"], row["replicability"], row["reason"]) == (
         ["eenzaamheid"], 5, "Eenvoudig met vrijwilligers.")
     folder = tmp_path / "labelled"
-    reviews.write_jsonl_atomic(rows, folder / "reviewed.jsonl")
+    write_jsonl(rows, folder / "reviewed.jsonl")
     data = load_labelled(folder, taxonomy)
     assert data.from_review == 1 and not data.problems
 
 
 def test_export_keeps_rows_of_an_earlier_export_the_catalogue_lacks(tmp_path):
     path = tmp_path / "reviewed.jsonl"
-    reviews.write_jsonl_atomic([{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["a"]}], path)
+    write_jsonl([{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["a"]}], path)
     rows, kept = reviews.merge_with_existing([{"id": "x", "themes": ["b"]}], path)
     assert kept == 1
     assert rows == [{"id": "oud-1", "themes": ["schulden"]}, {"id": "x", "themes": ["b"]}]

@@ -128,7 +128,7 @@ def test_dense_weight_one_ignores_the_keyword_channel(settings):
 
 
 def keyword_index(records=TINY):
-    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0)
+    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0, lemmatize=True)
 
 
 @pytest.mark.parametrize("filters, expected", [

@@ -11,7 +11,7 @@ from pipeline.catalogue import export
 from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
-from pipeline.core.records import Initiative, RejectedRow
+from pipeline.core.records import Initiative, RejectedRow, as_initiative
 from pipeline.ingest.reader import Problem
 
 
@@ -117,7 +117,7 @@ def test_text_is_stored_exactly_as_given(conn):
     assert record["naam"] == " Bel-maatje "
     assert record["urls"] == ["https://x.nl"]
     assert record["extra"] == {"bijdrager": "Jan"}
-    assert readmodel.as_initiative(record).omschrijving == text
+    assert as_initiative(record).omschrijving == text
 
 
 def test_the_same_id_in_a_later_file_is_a_new_version_and_the_old_one_is_kept(conn):

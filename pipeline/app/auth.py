@@ -1,16 +1,9 @@
-
+"""Reviewer login and logout for the web app: throttled password checks, local-only redirects, and
+the session fingerprint that ends a session when the password changes.
+"""
 from __future__ import annotations
 
-
-from pipeline.app.review_views import _db, _settings
-from pipeline.catalogue.accounts import check_password, session_fingerprint
-
-pass
-
-
-# --------------------------------------------------------------------------- web
-
-from flask import (  # noqa: E402  (the web layer sits on top of the core above)
+from flask import (
     Blueprint,
     current_app,
     flash,
@@ -20,6 +13,10 @@ from flask import (  # noqa: E402  (the web layer sits on top of the core above)
     session,
     url_for,
 )
+
+from pipeline.app.review_views import _db, _settings
+from pipeline.catalogue.accounts import check_password, session_fingerprint
+
 
 auth_blueprint = Blueprint("auth", __name__)
 

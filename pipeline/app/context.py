@@ -1,4 +1,6 @@
-
+"""Per-request state of the web app: the catalogue connection (one per request, closed after it),
+the logged-in reviewer from the session, and times shown in Dutch local time.
+"""
 from __future__ import annotations
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import ReportError
 from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.catalogue.records import places
 from pipeline.catalogue.readmodel import KIND_NAMES
@@ -31,10 +31,6 @@ SIGNAL = "signal"
 INITIATIVE = "initiative"
 # Shown where a row names no municipality at all.
 UNKNOWN_PLACE = "(onbekend)"
-
-
-class ReportError(PipelineError, ValueError):
-    """The report cannot be made as asked (no catalogue)."""
 
 
 @dataclass

@@ -1,13 +1,8 @@
-
+"""The report pages: /rapport (HTML with charts) and /rapport/download."""
 from __future__ import annotations
 
+from flask import Blueprint, Response, current_app, render_template
 
-
-
-
-# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
-
-from flask import Blueprint, Response, current_app, render_template  # noqa: E402
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
 
 blueprint = Blueprint("report", __name__)
@@ -18,9 +13,9 @@ def _current_report() -> tuple[Report, object]:
     (charts too) only when the catalogue changed."""
     import threading
 
-    from pipeline.core.config import load_taxonomy
-    from pipeline.app.search_views import app_catalogue
     from pipeline.app.context import get_db
+    from pipeline.app.search_views import app_catalogue
+    from pipeline.core.config import load_taxonomy
 
     settings = current_app.config["SETTINGS"]
     cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})

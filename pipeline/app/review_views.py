@@ -1,16 +1,29 @@
-
+"""The review pages under /review/: the queue, an item with its evidence highlighted, saving a
+review, the history and the agreement between reviewers.
+"""
 from __future__ import annotations
 
 import math
 import threading
 from typing import Iterable, Mapping
 
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from markupsafe import Markup, escape
 
 from pipeline.catalogue import readmodel
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import PipelineError, ReviewError
 from pipeline.catalogue.queue import QueueCache, QueueFilters, _status_of, filter_queue, history_rows
-from pipeline.catalogue.accounts import ReviewError
 from pipeline.catalogue.reviews import STATUSES, agreement, agreement_pairs, in_force, labels_of, reviews_of, save_review, score_scale, validate_labels
 
 
@@ -51,20 +64,6 @@ reason_parts = readmodel.reason_parts
 KIND_NAMES = {kind: name.lower() for kind, name in readmodel.KIND_NAMES.items()}
 
 
-# --------------------------------------------------------------------------- web
-
-from flask import (  # noqa: E402  (the web layer sits on top of the core above)
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    session,
-    url_for,
-)
 blueprint = Blueprint("review", __name__, url_prefix="/review")
 agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
 

@@ -1,17 +1,24 @@
-
+"""The public search page /zoeken: a thin view over `catalogue.search.SearchIndex`, the index kept
+per app and rebuilt only when the catalogue's texts change.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import Blueprint, current_app, g, render_template, request
 
 from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM
-
-
-# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
-
-from flask import Blueprint, current_app, g, render_template, request  # noqa: E402
-from pipeline.catalogue.search import SearchError, SearchFilters, SearchIndex, _scale_text, resolve_kind, resolve_label, search_index_from_settings, text_signature
 from pipeline.catalogue.records import catalogue_groups, catalogue_records, excerpt, places
+from pipeline.catalogue.search import (
+    SearchError,
+    SearchFilters,
+    SearchIndex,
+    _scale_text,
+    resolve_kind,
+    resolve_label,
+    search_index_from_settings,
+    text_signature,
+)
 
 blueprint = Blueprint("search", __name__)
 

@@ -1,19 +1,17 @@
-
+"""Reviewer accounts: argon2 password hashes, adding, changing, listing and deactivating accounts,
+and the session fingerprint that ends old sessions when a password changes.
+"""
 from __future__ import annotations
 
 
 
 from pipeline.catalogue import schema
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import ReviewError
 
 
 # --------------------------------------------------------------------------- storage
 # Tables `reviewers` and `reviews` are described in pipeline/store.py. Every save is a new row in
 # `reviews`; nothing is ever updated or deleted.
-
-
-class ReviewError(PipelineError, ValueError):
-    """A reviewer account or a review that cannot be stored as given (Dutch message)."""
 
 
 _hasher = None

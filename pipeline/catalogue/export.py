@@ -1,11 +1,13 @@
-
+"""Export of the catalogue and of the rejected rows as csv (Excel-safe), xlsx or jsonl, with Dutch
+column names; cells are never formulas.
+"""
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pipeline.core.records import write_jsonl
 from pipeline.catalogue.readmodel import KIND_NAMES
 from pipeline.catalogue.readmodel import LABELS_FROM, catalogue, reason_text, rejected_rows
 
@@ -77,9 +79,7 @@ def write_export(records: Sequence[Mapping], path: str | Path, fmt: str, *,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
-        with open(path, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps({c: record.get(c, "") for c in columns}, ensure_ascii=False) + "\n")
+        write_jsonl(({c: record.get(c, "") for c in columns} for record in records), path)
     elif fmt == "csv":
         with open(path, "w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle, delimiter=csv_delimiter)

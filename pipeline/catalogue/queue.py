@@ -1,4 +1,6 @@
-
+"""The review queue: least certain rows first (they teach the next model most), its filters, a
+cache that is rebuilt when predictions or reviews change, and the history of an item.
+"""
 from __future__ import annotations
 
 import math

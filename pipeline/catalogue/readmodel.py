@@ -1,11 +1,12 @@
-
+"""Reading the catalogue: current versions, latest predictions and reviews, groups, and the
+"labels in force" rule (a reviewer's labels win over the model's).
+"""
 from __future__ import annotations
 
 import json
 import sqlite3
 from typing import Iterable, Mapping
 
-from pipeline.core.records import Initiative
 from pipeline.catalogue.schema import GROUPS_GENERATION, _chunks
 
 
@@ -72,20 +73,6 @@ def initiative_versions(conn: sqlite3.Connection, initiative_id: str) -> list[di
         "SELECT * FROM initiatives WHERE id = ? ORDER BY version", (initiative_id,)
     ).fetchall()
     return [_initiative_record(r) for r in rows]
-
-
-def as_initiative(record: Mapping) -> Initiative:
-    """A catalogue record back as the `Initiative` the models take."""
-    return Initiative(
-        id=record["id"],
-        gemeente=record["gemeente"],
-        omschrijving=record["omschrijving"],
-        naam=record["naam"],
-        gemeenten=tuple(record["gemeenten"]),
-        urls=tuple(record["urls"]),
-        extra=dict(record["extra"]),
-        row=record.get("source_row") or 0,
-    )
 
 
 def latest_predictions(

@@ -1,4 +1,6 @@
-
+"""Published catalogue records for search and the report: one plain dict per current initiative
+(labels in force, replicability, group and the places of the same idea), built from the read model.
+"""
 from __future__ import annotations
 
 from typing import Iterable

@@ -31,7 +31,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 
 from pipeline.catalogue import readmodel
@@ -359,23 +359,6 @@ def merge_with_existing(records: Sequence[Mapping], path) -> tuple[list[dict], i
     return [merged[key] for key in sorted(merged)], kept
 
 
-def write_jsonl_atomic(records: Iterable[Mapping], path) -> Path:
-    """Write JSON lines to `path` through a temporary file, so training never reads half a file."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # --------------------------------------------------------------------------- web

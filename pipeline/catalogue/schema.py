@@ -82,7 +82,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import StoreError
 
 SUBMISSION_STORED = "stored"
 # catalogue_state key: how many times the groups were replaced (see catalogue_signature).
@@ -207,10 +207,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE predictions ADD COLUMN labels TEXT;
     """,
 ]
-
-
-class StoreError(PipelineError):
-    """The catalogue file cannot be opened or is newer than this program."""
 
 
 # --- connection and transactions -------------------------------------------------------------

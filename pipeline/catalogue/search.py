@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import SearchError
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.core.text import normalise
+from pipeline.core.text import model_text
 from pipeline.models.ranking import HybridRanker
 from pipeline.catalogue.records import catalogue_records, places
 
@@ -52,10 +52,6 @@ KINDS = tuple(KIND_NAMES)
 # What users may type for a kind: the Dutch word the pages show, or the id.
 KIND_WORDS = {**{kind: kind for kind in KINDS},
               **{name.casefold(): kind for kind, name in KIND_NAMES.items()}}
-
-
-class SearchError(PipelineError, ValueError):
-    """A search request that cannot be answered as asked (unknown label id, bad score)."""
 
 
 def resolve_label(taxonomy, field_name: str, value: str) -> str:
@@ -83,18 +79,6 @@ def resolve_kind(value: str | None) -> str | None:
             f"onbekende soort {value!r} / unknown kind; kies "
             f"{' of '.join(name.lower() for name in KIND_NAMES.values())}"
         ) from None
-
-
-def record_text(record: dict) -> str:
-    """The text both channels read for a record: name and description, normalised for models.
-
-    Mirrors `pipeline.text.model_text`, so corpus rows hit the warm embedding cache.
-    """
-    naam = normalise(record.get("naam") or "")
-    body = normalise(record.get("omschrijving") or "")
-    if naam and not body.lower().startswith(naam.lower()):
-        return f"{naam}. {body}"
-    return body
 
 
 @dataclass(frozen=True)
@@ -193,11 +177,11 @@ class SearchIndex:
 
     @classmethod
     def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
-              dense_weight: float = 0.5, lemmatize: bool = True, signature=None) -> "SearchIndex":
+              dense_weight: float, lemmatize: bool, signature=None) -> "SearchIndex":
         records = list(records)
         ranker = HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,
                               dense_weight=dense_weight, lemmatize=lemmatize)
-        ranker.fit([record_text(r) for r in records])
+        ranker.fit([model_text(r) for r in records])
         return cls(records=records, ranker=ranker, signature=signature)
 
     def search(self, query: str, filters: SearchFilters | None = None,
@@ -212,8 +196,7 @@ class SearchIndex:
         keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
         if query:
             channels = self.ranker.channel_scores(query)
-            weight = float(self.ranker.dense_weight)
-            mixed = weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
+            mixed = self.ranker.mix(channels)
             # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
             keep.sort(key=lambda i: -mixed[i])
             hits = [Hit(self.records[i], float(mixed[i]), float(channels["dense"][i]),

@@ -1,4 +1,6 @@
-
+"""Writing to the catalogue: a submitted file with its accepted rows (new versions only when the
+text changed), rejected rows and predictions in one transaction, and the same-idea groups.
+"""
 from __future__ import annotations
 
 import sqlite3

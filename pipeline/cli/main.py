@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from pipeline.core.config import Settings, load_settings
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import PipelineError, user_message
 
 
 def pass_settings(command):
@@ -29,7 +29,7 @@ def pass_settings(command):
                 ctx.ensure_object(dict)["settings"] = settings
             return command(settings, *args, **kwargs)
         except PipelineError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(user_message(exc)) from exc
 
     return wrapper
 
@@ -241,9 +241,10 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
             grouper_factory=lambda: Grouper.from_config(
                 settings.group, encoder=encoder_from_config(settings.embed)),
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
-            max_text_chars=settings.ingest.max_text_chars,
-            max_field_chars=settings.ingest.max_field_chars,
+            limits=settings.ingest,
             settle_seconds=settings.run.settle_seconds if settle_seconds is None else settle_seconds,
+            # A caller embedding the CLI (tests/run_paused.py) may follow the run: main(obj=...).
+            checkpoint=click.get_current_context().obj.get("run_checkpoint"),
         )
     click.echo(report.summary())
     if not report.ok:
@@ -449,7 +450,8 @@ def export_labels_command(settings, db_path, out_path, if_exists):
     Rows of an earlier export that this catalogue lacks are kept, so corrections are never lost.
     """
     from pipeline.catalogue import schema
-    from pipeline.catalogue.reviews import export_reviewed, merge_with_existing, write_jsonl_atomic
+    from pipeline.catalogue.reviews import export_reviewed, merge_with_existing
+    from pipeline.core.records import write_jsonl
 
     out_path = out_path or settings.review.export_path
     db_path = Path(db_path or settings.store.path)
@@ -459,7 +461,7 @@ def export_labels_command(settings, db_path, out_path, if_exists):
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         records = export_reviewed(conn)
     rows, kept = merge_with_existing(records, out_path)
-    write_jsonl_atomic(rows, out_path)
+    write_jsonl(rows, out_path)
     extra = f" (+{kept} kept from the earlier file)" if kept else ""
     click.echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
 

@@ -1,7 +1,9 @@
 """Every error the pipeline raises for the user, in one place.
 
 Messages name the value that is wrong, what would be right, and what to do. The CLI turns these
-exceptions into a clean message at the edge; library code raises them.
+exceptions into a clean message at the edge (`fout [CODE]: ...`); library code raises them. Each
+class has a stable `code` that scripts, logs and the README can refer to; `ERROR_CODES` lists them
+all (tests/test_errors.py keeps the codes unique and every `PipelineError` in the package here).
 """
 
 from __future__ import annotations
@@ -10,21 +12,80 @@ from __future__ import annotations
 class PipelineError(Exception):
     """Base class: a problem the user can fix (bad file, bad setting, missing model)."""
 
+    code = "PIPELINE"
+
 
 class ConfigError(PipelineError, ValueError):
     """A configuration file is missing, is not valid TOML, or has a wrong key or value."""
+
+    code = "CONFIG"
 
 
 class InputFileError(PipelineError, ValueError):
     """A whole input file cannot be read as what it claims to be (not JSONL, not CSV, ...)."""
 
+    code = "INPUT_FILE"
+
 
 class ModelNotFoundError(PipelineError, FileNotFoundError):
     """No trained model where one was expected."""
 
+    code = "MODEL_NOT_FOUND"
+
 
 class EncoderError(PipelineError, RuntimeError):
     """The configured encoder cannot be built or loaded."""
+
+    code = "ENCODER"
+
+
+class TrainingDataError(PipelineError, ValueError):
+    """No usable labelled rows (missing folder, no files, or every row invalid)."""
+
+    code = "TRAINING_DATA"
+
+
+class UnknownIdError(PipelineError, KeyError):
+    """An id that is not among the rows of the index."""
+
+    code = "UNKNOWN_ID"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreError(PipelineError):
+    """The catalogue file cannot be opened or is newer than this program."""
+
+    code = "STORE"
+
+
+class ReviewError(PipelineError, ValueError):
+    """A reviewer account or a review that cannot be stored as given (Dutch message)."""
+
+    code = "REVIEW"
+
+
+class SearchError(PipelineError, ValueError):
+    """A search request that cannot be answered as asked (unknown label id, bad score)."""
+
+    code = "SEARCH"
+
+
+class ReportError(PipelineError, ValueError):
+    """The report cannot be made as asked (no catalogue)."""
+
+    code = "REPORT"
+
+
+ERROR_CODES = {cls.code: cls for cls in (
+    PipelineError, ConfigError, InputFileError, ModelNotFoundError, EncoderError,
+    TrainingDataError, UnknownIdError, StoreError, ReviewError, SearchError, ReportError)}
+
+
+def user_message(exc: PipelineError) -> str:
+    """How the CLI shows an error: its stable code, then the message."""
+    return f"[{exc.code}] {exc}"
 
 
 # Row-level messages for ingest. Each is formatted with the row's context and goes into the

@@ -1,10 +1,14 @@
-
+"""The records that flow between rooms: `Initiative` (a row as sent), `RejectedRow` with its
+`Problem`s (row, field, message, the raw row), and their JSONL files (written atomically).
+"""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 
@@ -42,6 +46,42 @@ class Initiative:
         return out
 
 
+def as_initiative(row) -> Initiative:
+    """An `Initiative` from an `Initiative` or a mapping (catalogue record, `sqlite3.Row`, JSON
+    object) with at least id and omschrijving; urls, extra and source_row are kept when present.
+
+    Raises `ValueError` naming the missing field.
+    """
+    if isinstance(row, Initiative):
+        return row
+    if not isinstance(row, Mapping) and hasattr(row, "keys"):  # sqlite3.Row
+        row = {key: row[key] for key in row.keys()}
+    if not isinstance(row, Mapping):
+        raise ValueError(f"expected an Initiative or a mapping, got {type(row).__name__}")
+    # Only absent or blank values are missing: id 0 is a real id.
+    missing = [key for key in ("id", "omschrijving")
+               if row.get(key) is None or (isinstance(row.get(key), str) and not row.get(key).strip())]
+    if missing:
+        raise ValueError(f"row {row.get('id')!r} has no {missing[0]!r}")
+
+    def listed(key):
+        value = row.get(key) or ()
+        if isinstance(value, str):
+            return tuple(json.loads(value)) if value.startswith("[") else (value,)
+        return tuple(value)
+
+    return Initiative(
+        id=str(row["id"]),
+        gemeente=str(row.get("gemeente") or ""),
+        omschrijving=str(row["omschrijving"]),
+        naam=row.get("naam") or None,
+        gemeenten=listed("gemeenten"),
+        urls=listed("urls"),
+        extra=dict(row.get("extra") or {}),
+        row=row.get("source_row") or row.get("row") or 0,
+    )
+
+
 @dataclass(frozen=True)
 class RejectedRow:
     """A row that could not be accepted, with everything the user sent."""
@@ -72,13 +112,24 @@ class RejectedRow:
         }
 
 
-def write_jsonl(records: Iterable[dict], path: str | Path) -> Path:
-    """Write one JSON object per line to `path` (UTF-8, Dutch text unescaped); make its folder."""
+def write_jsonl(records: Iterable[Mapping], path: str | Path) -> Path:
+    """Write one JSON object per line to `path` (UTF-8, Dutch text unescaped); make its folder.
+
+    The lines go to a temporary file beside `path` that replaces it only when every record was
+    written: a reader (training, the next job) never sees half a file, and a failure mid-way
+    leaves the previous file as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Mapping
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
@@ -47,9 +47,18 @@ def normalise(text: str) -> str:
 
 
 def model_text(initiative) -> str:
-    """The text the models read for one initiative: its name (if any) and its description."""
-    naam = normalise(initiative.naam or "")
-    body = normalise(initiative.omschrijving)
+    """The text the models read for one initiative: its name (if any) and its description.
+
+    `initiative` is an `Initiative` or a catalogue record (a mapping with "naam" and
+    "omschrijving"): training, prediction and search read the same text, so they share the
+    embedding cache.
+    """
+    if isinstance(initiative, Mapping):
+        naam, body = initiative.get("naam"), initiative.get("omschrijving")
+    else:
+        naam, body = initiative.naam, initiative.omschrijving
+    naam = normalise(naam or "")
+    body = normalise(body or "")
     if naam and not body.lower().startswith(naam.lower()):
         return f"{naam}. {body}"
     return body

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from pipeline.core.config import IngestConfig, load_settings
 from pipeline.core import errors
 from pipeline.core.errors import InputFileError
 from pipeline.core.text import normalise
@@ -64,10 +65,10 @@ class IngestResult:
         return len(self.accepted) + len(self.rejected)
 
 
-def read_initiatives(
-    path: str | Path, *, max_text_chars: int = 20000, max_field_chars: int = 2000
-) -> IngestResult:
+def read_initiatives(path: str | Path, *, limits: IngestConfig | None = None) -> IngestResult:
     """Read and validate a JSONL or CSV file of initiatives.
+
+    `limits` is the [ingest] section (text and field lengths); None reads it from the settings.
 
     Raises `InputFileError` when the file is missing, empty, binary, or not JSONL/CSV at all.
     Every row-level problem becomes a `RejectedRow`; the other rows are still returned.
@@ -79,9 +80,7 @@ def read_initiatives(
     text, encoding, warnings = _decode(data, path)
     fmt = _detect_format(path, text)
     records = _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
-    result = validate_records(
-        records, max_text_chars=max_text_chars, max_field_chars=max_field_chars
-    )
+    result = validate_records(records, limits=limits)
     if result.rows_in == 0:
         warnings.append(errors.FILE_NO_ROWS.format(path=path))
     result.source, result.encoding, result.format = str(path), encoding, fmt
@@ -94,10 +93,13 @@ def read_initiatives(
 def validate_records(
     records: Iterable[tuple[int, dict | None, str | dict, str | None]],
     *,
-    max_text_chars: int = 20000,
-    max_field_chars: int = 2000,
+    limits: IngestConfig | None = None,
 ) -> IngestResult:
-    """Turn parsed records `(row, fields or None, raw, parse_error)` into accepted/rejected rows."""
+    """Turn parsed records `(row, fields or None, raw, parse_error)` into accepted/rejected rows.
+
+    `limits` is the [ingest] section; None reads it from the settings (configs/pipeline.toml).
+    """
+    limits = limits or load_settings().ingest
     accepted: list[Initiative] = []
     rejected: list[RejectedRow] = []
     first_row_of_id: dict[str, int] = {}
@@ -105,7 +107,7 @@ def validate_records(
         if fields is None:
             rejected.append(RejectedRow(row, None, (Problem("(regel)", parse_error or ""),), raw))
             continue
-        initiative, problems = _validate(row, fields, raw, max_text_chars, max_field_chars)
+        initiative, problems = _validate(row, fields, raw, limits.max_text_chars, limits.max_field_chars)
         ident = _clean_id(fields.get("id"))
         if initiative is not None and initiative.id in first_row_of_id:
             problems.append(

@@ -29,11 +29,10 @@ from overlapping: the second one says so and returns at once.
 Files whose names start with "." or end in one of `[run] ignore_suffixes` are not touched:
 uploaders write under such a name and rename when the copy is complete.
 
-Test-only hook: when the environment variable PIPELINE_RUN_PAUSE_AT is "after_predict" (rows
-predicted, nothing stored yet), "before_commit" (inside a file's transaction, after its rows are
-written) or "after_commit" (before the file is moved), the job logs `pausing at <point>` on stderr
-and sleeps, so a test can SIGKILL it at exactly that point, or change the file and send SIGUSR1 to
-let it go on.
+`checkpoint(point, file_name)`, when given, is called at each of `CHECKPOINTS`: "after_predict"
+(rows predicted, nothing stored yet), "before_commit" (inside a file's transaction, after its rows
+are written) and "after_commit" (before the file is moved). A progress display can follow a run
+with it; the crash tests (tests/run_paused.py) pause there and kill the job.
 """
 
 from __future__ import annotations
@@ -41,9 +40,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import signal
 import sqlite3
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +52,8 @@ import filelock
 from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
+from pipeline.core.config import IngestConfig
+from pipeline.core.records import as_initiative
 from pipeline.core.errors import InputFileError, PipelineError
 from pipeline.ingest.reader import read_initiatives
 
@@ -63,10 +62,7 @@ log = logging.getLogger("pipeline.run")
 PROCESSED_DIR = "processed"
 REJECTED_DIR = "rejected"
 REPORT_SUFFIX = ".fout.txt"
-PAUSE_ENV = "PIPELINE_RUN_PAUSE_AT"
-PAUSE_POINTS = ("after_predict", "before_commit", "after_commit")
-# Long enough for any test to kill the paused job; the job never pauses unless PAUSE_ENV is set.
-PAUSE_SECONDS = 600
+CHECKPOINTS = ("after_predict", "before_commit", "after_commit")
 HASH_CHUNK_BYTES = 1 << 20
 # The stages the per-run timing breakdown reports, in pipeline order.
 STAGES = ("read", "load", "embed", "predict", "database", "group", "move")
@@ -226,30 +222,8 @@ def error_report(file_name: str, sha256: str, received_at: str, error: str) -> s
     )
 
 
-class _Resume(Exception):
-    pass
-
-
-def _resume(signum, frame):
-    raise _Resume
-
-
 class FileChanged(Exception):
     """The file's bytes differ from the hash the run started with (it is still arriving)."""
-
-
-def _pause_if_asked(point: str, name: str) -> None:
-    if os.environ.get(PAUSE_ENV) == point:
-        message = f"pausing at {point} for {name} ({PAUSE_ENV} is set: test hook)"
-        previous = signal.signal(signal.SIGUSR1, _resume)
-        try:
-            log.warning(message)
-            print(message, file=sys.stderr, flush=True)
-            time.sleep(PAUSE_SECONDS)
-        except _Resume:  # the test changed what it wanted to and lets the job go on
-            pass
-        finally:
-            signal.signal(signal.SIGUSR1, previous)
 
 
 class InboxJob:
@@ -264,19 +238,23 @@ class InboxJob:
 
     def __init__(self, inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
                  grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
-                 ignore_suffixes=(), max_text_chars: int = 20000, max_field_chars: int = 2000,
-                 settle_seconds: float = 0.0):
+                 ignore_suffixes=(), limits: IngestConfig | None = None,
+                 settle_seconds: float = 0.0, checkpoint: Callable[[str, str], None] | None = None):
         self.inbox = Path(inbox)
+        self.checkpoint = checkpoint
         self.settle_seconds = settle_seconds
         self.conn = conn
         self.predictor_factory = predictor_factory
         self.grouper_factory = grouper_factory
         self.embedder_factory = embedder_factory
         self.ignore_suffixes = tuple(ignore_suffixes)
-        self.max_text_chars = max_text_chars
-        self.max_field_chars = max_field_chars
+        self.limits = limits
         self._predictor = None
         self._embedder = _NOT_MADE
+
+    def _checkpoint(self, point: str, name: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(point, name)
 
     @property
     def predictor(self):
@@ -337,15 +315,14 @@ class InboxJob:
             return self._finish_known(path, sha, known, timer)
         try:
             with timer("read"):
-                result = read_initiatives(path, max_text_chars=self.max_text_chars,
-                                          max_field_chars=self.max_field_chars)
+                result = read_initiatives(path, limits=self.limits)
         except InputFileError as exc:
             if file_sha256(path) != sha:
                 return self._changed(name, sha)
             with timer("database"):
                 writes.store_rejected_file(self.conn, file_name=name, sha256=sha, error=str(exc))
             known = writes.submission_by_hash(self.conn, sha)
-            _pause_if_asked("after_commit", name)
+            self._checkpoint("after_commit", name)
             self._finish_known(path, sha, known, timer, quiet=True)
             log.warning("%s: unreadable, moved to %s/: %s", name, REJECTED_DIR, exc)
             return FileOutcome(name, REJECTED, sha, message=str(exc))
@@ -367,10 +344,10 @@ class InboxJob:
                     encoder.embed([text_of(i) for i in result.accepted])
             with timer("predict"):
                 predictions = predictor.predict(result.accepted)
-        _pause_if_asked("after_predict", name)
+        self._checkpoint("after_predict", name)
 
         def before_commit():
-            _pause_if_asked("before_commit", name)
+            self._checkpoint("before_commit", name)
             # Last look inside the transaction: rows added to the file while the models ran
             # were never read, so storing now would mark the grown file as done without them.
             self._check_unchanged(path, sha)
@@ -383,7 +360,7 @@ class InboxJob:
                 )
         except FileChanged:
             return self._changed(name, sha)
-        _pause_if_asked("after_commit", name)
+        self._checkpoint("after_commit", name)
         log.info(
             "%s: stored as submission %d: %d initiative(s) (%d new version(s)), %d unchanged, "
             "%d rejected row(s)", name, counts.submission_id, counts.initiatives,
@@ -437,7 +414,7 @@ class InboxJob:
         latest = readmodel.max_initiative_pk(self.conn)
         if str(latest) == (schema.get_state(self.conn, "grouped_max_pk") or "0"):
             return None
-        rows = [readmodel.as_initiative(r) for r in readmodel.current_initiatives(self.conn)]
+        rows = [as_initiative(r) for r in readmodel.current_initiatives(self.conn)]
         groups = []
         if len(rows) >= 2:
             grouper = self.grouper_factory()
@@ -452,8 +429,8 @@ class InboxJob:
 def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,
               grouper_factory: Callable | None = None, embedder_factory: Callable | None = None,
               ignore_suffixes=(), lock_name: str = ".pipeline-run.lock",
-              max_text_chars: int = 20000, max_field_chars: int = 2000,
-              settle_seconds: float = 0.0) -> RunReport:
+              limits: IngestConfig | None = None, settle_seconds: float = 0.0,
+              checkpoint: Callable[[str, str], None] | None = None) -> RunReport:
     """Process every new file in `inbox` into the catalogue `conn` (see the module docstring).
 
     Returns a `RunReport`; `report.busy` is True (and nothing was done) when another run holds
@@ -476,8 +453,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         InboxJob(
             inbox, conn, predictor_factory=predictor_factory, grouper_factory=grouper_factory,
             embedder_factory=embedder_factory, ignore_suffixes=ignore_suffixes,
-            max_text_chars=max_text_chars, max_field_chars=max_field_chars,
-            settle_seconds=settle_seconds,
+            limits=limits, settle_seconds=settle_seconds, checkpoint=checkpoint,
         ).run(report)
     except PipelineError as exc:
         log.error("run stopped, the remaining files wait in the inbox: %s", exc)

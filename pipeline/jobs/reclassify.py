@@ -1,4 +1,4 @@
-
+"""Re-predict the current catalogue rows with another model (`pipeline reclassify`); reviews stay."""
 from __future__ import annotations
 
 import sqlite3
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
+from pipeline.core.records import as_initiative
 import logging
 
 log = logging.getLogger("pipeline.run")
@@ -42,7 +43,7 @@ def reclassify(conn: sqlite3.Connection, predictor) -> ReclassifyReport:
     start = time.perf_counter()
     todo, skipped = readmodel.stale_initiatives(conn, predictor.model_id)
     if todo:
-        predictions = predictor.predict([readmodel.as_initiative(r) for r in todo])
+        predictions = predictor.predict([as_initiative(r) for r in todo])
         created_at = schema.now()
         with schema.transaction(conn):
             for record, prediction in zip(todo, predictions, strict=True):

@@ -1,4 +1,4 @@
-
+"""The files of a trained model folder (models/<id>/) and how to find the released one (LATEST)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -31,11 +31,6 @@ from pipeline.models.embed import EmbeddingVectorizer
 from pipeline.core.text import lemma_texts
 
 
-def _embedding(embed_config) -> EmbeddingVectorizer:
-    return EmbeddingVectorizer(
-        encoder=embed_config.encoder, prefix=embed_config.prefix, model_path=embed_config.model_path,
-        cache_path=str(embed_config.cache_path) if embed_config.cache_path else None,
-        batch_size=embed_config.batch_size)
 
 
 def lemmatise(texts) -> list[str]:
@@ -89,11 +84,11 @@ def make_features(*, embed_config=None, embedding_weight: float = 1.0, char_weig
     """
     channels, weights = [], {}
     if embed_config is not None and similarity_weight > 0 and label_texts:
-        channels.append(("label_similarity", LabelSimilarity(embedding=_embedding(embed_config),
+        channels.append(("label_similarity", LabelSimilarity(embedding=EmbeddingVectorizer.from_config(embed_config),
                                                              label_texts=list(label_texts))))
         weights["label_similarity"] = similarity_weight
     if embed_config is not None and embedding_weight > 0:
-        channels.append(("embedding", _embedding(embed_config)))
+        channels.append(("embedding", EmbeddingVectorizer.from_config(embed_config)))
         weights["embedding"] = embedding_weight
     if char_weight > 0:
         channels.append(("chars", TfidfVectorizer(
@@ -175,7 +170,7 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, *, features=None, estimator=None, labels: Sequence[str] = (),
-                 label_texts: Sequence[str] | None = None, prior_weight: float = 0.5,
+                 label_texts: Sequence[str] | None = None, prior_weight: float = 2.0,
                  threshold_grid: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
                  threshold_folds: int = 5, threshold_shrinkage: float = 5.0,
                  default_threshold: float = 0.5, threshold_metric: str = "f1", min_labels: int = 1,

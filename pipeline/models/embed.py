@@ -227,6 +227,14 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
         self.cache_path = cache_path
         self.batch_size = batch_size
 
+    @classmethod
+    def from_config(cls, embed_config) -> "EmbeddingVectorizer":
+        """The vectorizer described by an `EmbedConfig` ([embed] in configs/pipeline.toml)."""
+        return cls(encoder=embed_config.encoder, prefix=embed_config.prefix,
+                   model_path=embed_config.model_path,
+                   cache_path=str(embed_config.cache_path) if embed_config.cache_path else None,
+                   batch_size=embed_config.batch_size)
+
     def _live(self) -> Encoder:
         live = getattr(self, "_encoder", None)
         if live is None:

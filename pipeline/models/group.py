@@ -24,9 +24,7 @@ for the `similar` command, the review page and the search page.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -34,8 +32,8 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.core.errors import PipelineError
-from pipeline.core.records import Initiative
+from pipeline.core.errors import UnknownIdError
+from pipeline.core.records import Initiative, as_initiative
 from pipeline.core.text import model_text, normalise
 from pipeline.models.group_describe import describe_groups
 
@@ -44,13 +42,6 @@ LINKAGES = ("average", "complete", "single")
 # Score given to a pair below `min_similarity`: low enough that no average can lift a group that
 # contains it over any threshold, so the pair acts as a cannot-link.
 CANNOT_LINK = -1e6
-
-
-class UnknownIdError(PipelineError, KeyError):
-    """An id that is not among the rows of the index."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -65,32 +56,6 @@ class Neighbour:
     def to_dict(self) -> dict:
         return {"id": self.id, "score": round(self.score, 4),
                 "similarity": round(self.similarity, 4)}
-
-
-def as_initiative(row) -> Initiative:
-    """An `Initiative` from an `Initiative` or a mapping (catalogue record, `sqlite3.Row`, JSON
-    object) with at least id and omschrijving. Raises `ValueError` naming the missing field."""
-    if isinstance(row, Initiative):
-        return row
-    if not isinstance(row, Mapping) and hasattr(row, "keys"):  # sqlite3.Row
-        row = {key: row[key] for key in row.keys()}
-    if isinstance(row, Mapping):
-        # Only absent or blank values are missing: id 0 is a real id.
-        missing = [key for key in ("id", "omschrijving")
-                   if row.get(key) is None or (isinstance(row.get(key), str) and not row.get(key).strip())]
-        if missing:
-            raise ValueError(f"row {row.get('id')!r} has no {missing[0]!r}")
-        gemeenten = row.get("gemeenten") or ()
-        if isinstance(gemeenten, str):
-            gemeenten = json.loads(gemeenten) if gemeenten.startswith("[") else (gemeenten,)
-        return Initiative(
-            id=str(row["id"]),
-            gemeente=str(row.get("gemeente") or ""),
-            omschrijving=str(row["omschrijving"]),
-            naam=row.get("naam") or None,
-            gemeenten=tuple(gemeenten),
-        )
-    raise ValueError(f"expected an Initiative or a mapping, got {type(row).__name__}")
 
 
 def group_text(initiative: Initiative, text: str) -> str:

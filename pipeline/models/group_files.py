@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -45,7 +45,7 @@ def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
     JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`).
 
     Raises `InputFileError` when the input is not readable at all."""
-    result = read_initiatives(input_path, **asdict(settings.ingest))
+    result = read_initiatives(input_path, limits=settings.ingest)
     errors_path = None
     if result.rejected:
         errors_path = write_rejected(result.rejected, errors_path_for(out_path))
@@ -64,7 +64,7 @@ def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
 
     Raises `UnknownIdError` when no accepted row has that id (naming the rejected row if it was
     one)."""
-    result = read_initiatives(input_path, **asdict(settings.ingest))
+    result = read_initiatives(input_path, limits=settings.ingest)
     if query_id not in {row.id for row in result.accepted}:
         rejected = [r for r in result.rejected if r.id == query_id]
         if rejected:

@@ -17,7 +17,7 @@ newer model); an entry without a stage in the bundle is skipped (older model).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -163,13 +163,12 @@ def write_predictions(settings: Settings, input_path: Path, out_path: Path, pred
     Rejected rows go to `errors_path_for(out_path)` and each one is passed to `warn`. Returns the
     summary line. Raises InputFileError when the input cannot be read at all.
     """
-    import json
     import sys
 
-    from pipeline.core.records import errors_path_for, write_rejected
+    from pipeline.core.records import errors_path_for, write_jsonl, write_rejected
     from pipeline.ingest.reader import read_initiatives
 
-    result = read_initiatives(input_path, **asdict(settings.ingest))
+    result = read_initiatives(input_path, limits=settings.ingest)
     for rejected in result.rejected:
         warn(rejected.message(str(input_path)))
     errors_path = errors_path_for(out_path)
@@ -185,11 +184,7 @@ def write_predictions(settings: Settings, input_path: Path, out_path: Path, pred
         from tqdm import tqdm
 
         chunks = tqdm(chunks, desc="classificeren", unit="blok", file=sys.stderr)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            for record in predictor.predict(chunk):
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl((record for chunk in chunks for record in predictor.predict(chunk)), out_path)
     where = f"; errors in {errors_path}" if result.rejected else ""
     return (f"{result.rows_in} rows in, {len(rows)} classified, {len(result.rejected)} rejected"
             f"{where}; predictions in {out_path} (model {predictor.model_id})")

@@ -1,4 +1,6 @@
-
+"""Search ranking: `HybridRanker` mixes a dense channel (e5 cosine) and a keyword channel (lemma
+TF-IDF), each min-max scaled over the documents, by `dense_weight` ([search] in the settings).
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -35,7 +37,7 @@ class HybridRanker(BaseEstimator):
     both scaled channels; `score(query)` their mix, one float per document.
     """
 
-    def __init__(self, *, query_encoder=None, doc_encoder=None, dense_weight: float = 0.5,
+    def __init__(self, *, query_encoder=None, doc_encoder=None, dense_weight: float = 0.8,
                  lemmatize: bool = True):
         self.query_encoder = query_encoder
         self.doc_encoder = doc_encoder
@@ -89,10 +91,9 @@ class HybridRanker(BaseEstimator):
 
     def score(self, query: str, dense_weight: float | None = None) -> np.ndarray:
         """The mixed score per document for `query` (higher is better), in [0, 1]."""
+        return self.mix(self.channel_scores(query), dense_weight)
+
+    def mix(self, channels: dict[str, np.ndarray], dense_weight: float | None = None) -> np.ndarray:
+        """`dense_weight * dense + (1 - dense_weight) * keyword` for `channel_scores` output."""
         weight = float(self.dense_weight if dense_weight is None else dense_weight)
-        channels = self.channel_scores(query)
         return weight * channels["dense"] + (1.0 - weight) * channels["keyword"]
-
-
-# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
-

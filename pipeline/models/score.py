@@ -61,7 +61,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, cues_path: str | Path | None = None, embedding=None,
                  embedding_weight: float = 0.3, model: str = "frank_hall", C: float = 0.1,
-                 class_weight: str | None = None, max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
+                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
         self.cues_path = cues_path
         self.embedding = embedding
         self.embedding_weight = embedding_weight
@@ -321,11 +321,7 @@ def build_scorer(settings) -> ReplicabilityScorer:
     config = settings.score
     embedding = None
     if config.embedding_weight > 0:
-        embed = settings.embed
-        embedding = EmbeddingVectorizer(
-            encoder=embed.encoder, prefix=embed.prefix, model_path=embed.model_path,
-            cache_path=str(embed.cache_path), batch_size=embed.batch_size,
-        )
+        embedding = EmbeddingVectorizer.from_config(settings.embed)
     return ReplicabilityScorer(
         cues_path=str(config.cues),
         embedding=embedding,

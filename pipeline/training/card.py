@@ -1,4 +1,6 @@
-
+"""The model id, the learning-code and config fingerprints, and the model card (MODEL_CARD.md):
+data and taxonomy hashes, encoder, scores per label, weak labels, library versions.
+"""
 from __future__ import annotations
 
 import dataclasses

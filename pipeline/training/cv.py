@@ -1,4 +1,4 @@
-
+"""Repeated, iteratively stratified outer folds and the out-of-fold cross-validation of every stage."""
 from __future__ import annotations
 
 from typing import Callable, Sequence

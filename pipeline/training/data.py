@@ -1,4 +1,6 @@
-
+"""Labelled rows for training: every *.jsonl in data/labelled/, validated per row like ingest,
+with reviewers' rows (source review) winning over seed rows of the same id.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,17 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.config import Taxonomy
-from pipeline.core.errors import PipelineError
+from pipeline.core.config import IngestConfig, Taxonomy
+from pipeline.core.errors import TrainingDataError
 from pipeline.core.records import Initiative
 from pipeline.ingest.reader import validate_records
 from pipeline.core.text import model_text
 SOURCE_PRIORITY = {"seed": 0, "review": 1}
 LABEL_FIELDS = ("themes", "doelgroepen")
-
-
-class TrainingDataError(PipelineError, ValueError):
-    """No usable labelled rows (missing folder, no files, or every row invalid)."""
 
 
 # --- labelled data ---------------------------------------------------------------------------
@@ -68,8 +66,8 @@ def _label_problems(row: dict, taxonomy: Taxonomy) -> list[tuple[str, str]]:
     return problems
 
 
-def load_labelled(folder: Path, taxonomy: Taxonomy, *, max_text_chars: int = 20000,
-                  max_field_chars: int = 2000) -> LabelledData:
+def load_labelled(folder: Path, taxonomy: Taxonomy, *,
+                  limits: IngestConfig | None = None) -> LabelledData:
     """Read every `*.jsonl` in `folder` (sorted by name) into `LabelledData`.
 
     Precedence per id: a `source: review` row beats a `seed` row; among rows of equal rank the
@@ -105,8 +103,7 @@ def load_labelled(folder: Path, taxonomy: Taxonomy, *, max_text_chars: int = 200
             if not isinstance(row, dict):
                 problems.append(f"{path.name}: rij {number}: geen JSON-object")
                 continue
-            result = validate_records([(number, row, line, None)], max_text_chars=max_text_chars,
-                                      max_field_chars=max_field_chars)
+            result = validate_records([(number, row, line, None)], limits=limits)
             bad = [(p.field, p.message) for r in result.rejected for p in r.problems]
             bad += _label_problems(row, taxonomy)
             if bad:

@@ -1,4 +1,7 @@
-
+"""The learning stages `pipeline train` fits and cross-validates: themes, doelgroepen, kind and
+replicability, each a `Stage` (how to build its estimator from the settings, its targets, its
+metrics and its lines in the model card), plus the plain baselines scored in the same run.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -203,8 +206,7 @@ def baseline_stages(design: str) -> list[Stage]:
                 return classify.PerLabelLR(vectorizer=TfidfVectorizer(sublinear_tf=True, min_df=2),
                                            class_weight="balanced", min_labels=min_labels)
             if design == "e5-lr":
-                vectorizer = EmbeddingVectorizer(encoder=e.encoder, prefix=e.prefix, model_path=e.model_path,
-                                                 cache_path=str(e.cache_path), batch_size=e.batch_size)
+                vectorizer = EmbeddingVectorizer.from_config(e)
                 return classify.PerLabelLR(vectorizer=vectorizer, C=10.0, class_weight="balanced",
                                            min_labels=min_labels)
             if design == "zero-shot":

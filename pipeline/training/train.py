@@ -60,8 +60,7 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
     models_dir = Path(models_dir or settings.paths.models)
     folds = settings.train.folds if folds is None else folds
     repeats = settings.train.repeats if repeats is None else repeats
-    data = load_labelled(labelled_dir, taxonomy, max_text_chars=settings.ingest.max_text_chars,
-                         max_field_chars=settings.ingest.max_field_chars)
+    data = load_labelled(labelled_dir, taxonomy, limits=settings.ingest)
     for problem in data.problems:
         log(f"skipped: {problem}")
     log(f"{len(data.rows)} labelled rows ({data.from_review} from reviews) from "
