@@ -14,9 +14,9 @@ from flask import (
     url_for,
 )
 
+from pipeline.app.context import SESSION_FINGERPRINT_KEY, SESSION_USER_KEY
 from pipeline.app.review_views import _db, _settings
 from pipeline.catalogue.accounts import check_password, session_fingerprint
-
 
 auth_blueprint = Blueprint("auth", __name__)
 
@@ -98,7 +98,6 @@ def _throttle() -> LoginThrottle:
 
 @auth_blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    from pipeline.app.context import SESSION_FINGERPRINT_KEY, SESSION_USER_KEY
 
     next_url = request.args.get("next", "")
     if request.method == "POST":

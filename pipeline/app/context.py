@@ -3,9 +3,10 @@ the logged-in reviewer from the session, and times shown in Dutch local time.
 """
 from __future__ import annotations
 
-
 from flask import current_app, g, session
 
+from pipeline.catalogue import schema
+from pipeline.catalogue.accounts import session_fingerprint
 
 SESSION_USER_KEY = "reviewer"
 # A digest of the reviewer's password hash at login (review.session_fingerprint): a session ends
@@ -16,7 +17,6 @@ SESSION_FINGERPRINT_KEY = "reviewer_fingerprint"
 def get_db():
     """The catalogue connection of this request (opened on first use, closed at teardown)."""
     if "db" not in g:
-        from pipeline.catalogue import schema
 
         g.db = schema.connect_from_config(
             current_app.config["SETTINGS"].store, current_app.config["DATABASE"]
@@ -52,7 +52,6 @@ def _session_reviewer() -> str | None:
     or the account's password changed or it was deactivated since login."""
     import hmac
 
-    from pipeline.catalogue.accounts import session_fingerprint
 
     name = session.get(SESSION_USER_KEY)
     if name is None:

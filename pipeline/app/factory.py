@@ -40,8 +40,9 @@ from flask import Flask, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from pipeline.core.config import Settings
 from pipeline.app.context import _close_db, _session_reviewer, format_time
+from pipeline.core.config import Settings
+from pipeline.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +295,6 @@ def _checked_timezone(name: str) -> str:
     """`name` when it is a known IANA time zone; ConfigError at start rather than on a page."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from pipeline.core.errors import ConfigError
 
     try:
         ZoneInfo(name)

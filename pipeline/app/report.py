@@ -22,10 +22,12 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from pipeline.core.errors import ReportError
-from pipeline.catalogue.records import excerpt as _excerpt
-from pipeline.catalogue.records import places
+from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
+from pipeline.catalogue.records import catalogue_groups, catalogue_records, places
+from pipeline.catalogue.records import excerpt as _excerpt
+from pipeline.core.config import load_taxonomy
+from pipeline.core.errors import ReportError
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
@@ -319,9 +321,6 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
     """
     from pathlib import Path
 
-    from pipeline.catalogue import schema
-    from pipeline.core.config import load_taxonomy
-    from pipeline.catalogue.records import catalogue_groups, catalogue_records
 
     db_path = Path(db_path or settings.store.path)
     if not db_path.exists():

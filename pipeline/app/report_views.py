@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template
 
+from pipeline.app.context import get_db
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
+from pipeline.app.search_views import app_catalogue
+from pipeline.core.config import load_taxonomy
 
 blueprint = Blueprint("report", __name__)
 
@@ -13,9 +16,6 @@ def _current_report() -> tuple[Report, object]:
     (charts too) only when the catalogue changed."""
     import threading
 
-    from pipeline.app.context import get_db
-    from pipeline.app.search_views import app_catalogue
-    from pipeline.core.config import load_taxonomy
 
     settings = current_app.config["SETTINGS"]
     cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})

@@ -21,10 +21,24 @@ from flask import (
 )
 from markupsafe import Markup, escape
 
+from pipeline.app.context import format_time, get_db
 from pipeline.catalogue import readmodel
-from pipeline.core.errors import PipelineError, ReviewError
 from pipeline.catalogue.queue import QueueCache, QueueFilters, _status_of, filter_queue, history_rows
-from pipeline.catalogue.reviews import STATUSES, agreement, agreement_pairs, in_force, labels_of, reviews_of, save_review, score_scale, validate_labels
+from pipeline.catalogue.reviews import (
+    STATUSES,
+    agreement,
+    agreement_pairs,
+    in_force,
+    labels_of,
+    reviews_of,
+    save_review,
+    score_scale,
+    validate_labels,
+)
+from pipeline.core.config import load_taxonomy
+from pipeline.core.errors import PipelineError, ReviewError
+from pipeline.models import group as grouping
+from pipeline.models.embed import encoder_from_config
 
 
 def highlight(text: str, evidence: Iterable[str | None]) -> Markup:
@@ -77,7 +91,6 @@ def _settings():
 
 
 def _taxonomy():
-    from pipeline.core.config import load_taxonomy
 
     extensions = current_app.extensions
     if "pipeline_taxonomy" not in extensions:
@@ -86,7 +99,6 @@ def _taxonomy():
 
 
 def _db():
-    from pipeline.app.context import get_db
 
     return get_db()
 
@@ -164,8 +176,6 @@ def similar_initiatives(record: Mapping, k: int) -> list[dict]:
     Uses pipeline.group's similarity index (dense e5 + character n-grams, hub-corrected) over the
     current catalogue; the index is kept per app and rebuilt when the catalogue changes.
     """
-    from pipeline.models import group as grouping
-    from pipeline.models.embed import encoder_from_config
 
     conn = _db()
     state = readmodel.max_initiative_pk(conn)
@@ -279,7 +289,6 @@ def skip(initiative_id: str):
 
 @blueprint.route("/item/<path:initiative_id>", methods=["POST"])
 def save(initiative_id: str):
-    from pipeline.app.context import format_time
 
     form = request.form
     try:

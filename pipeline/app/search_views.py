@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
 
+from pipeline.app.context import get_db
+from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM
 from pipeline.catalogue.records import catalogue_groups, catalogue_records, excerpt, places
 from pipeline.catalogue.search import (
@@ -19,6 +21,7 @@ from pipeline.catalogue.search import (
     search_index_from_settings,
     text_signature,
 )
+from pipeline.core.config import load_taxonomy
 
 blueprint = Blueprint("search", __name__)
 
@@ -45,7 +48,6 @@ def app_catalogue(conn) -> CatalogueSnapshot:
     """
     import threading
 
-    from pipeline.catalogue import readmodel
 
     cache = current_app.extensions.setdefault("pipeline.catalogue", {"lock": threading.Lock()})
     signature = readmodel.catalogue_signature(conn)
@@ -63,7 +65,6 @@ def _app_cache() -> dict:
 
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
     if "taxonomy" not in cache:
-        from pipeline.core.config import load_taxonomy
 
         cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
     return cache
@@ -106,7 +107,6 @@ def filters_from_args(args, taxonomy) -> SearchFilters:
 @blueprint.get("/zoeken")
 def page():
     """The public search page: published rows; model scores and review notes for reviewers only."""
-    from pipeline.app.context import get_db
 
     settings = current_app.config["SETTINGS"]
     taxonomy = _app_cache()["taxonomy"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-
+from pipeline.catalogue import readmodel
+from pipeline.catalogue.readmodel import reason_parts
 
 
 def places(record: dict) -> list[str]:
@@ -25,14 +26,12 @@ def excerpt(text: str | None, limit: int) -> str:
 
 def _reasons(raw) -> list[dict]:
     """Reasons as dicts {"reden", "richting", "bewijs"} (`readmodel.reason_parts`); empty ones left out."""
-    from pipeline.catalogue.readmodel import reason_parts
 
     return [parts for parts in map(reason_parts, raw or ()) if parts["reden"].strip()]
 
 
 def catalogue_records(conn) -> list[dict]:
     """The published rows of the catalogue as search/report records (see module docstring)."""
-    from pipeline.catalogue import readmodel
 
     rows = readmodel.catalogue(conn)
     # Places of a group come from its published members, not from what the grouper stored:
@@ -69,7 +68,6 @@ def catalogue_records(conn) -> list[dict]:
 
 def catalogue_groups(conn) -> list[dict]:
     """The same-idea groups of the catalogue: {"id", "label", "members"} for the report."""
-    from pipeline.catalogue import readmodel
 
     return [{"id": g["group_id"], "label": g.get("naam"), "members": list(g["members"])}
             for g in readmodel.groups(conn)]

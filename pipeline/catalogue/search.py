@@ -38,12 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-
-from pipeline.core.errors import SearchError
+from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.core.text import model_text
-from pipeline.models.ranking import HybridRanker
 from pipeline.catalogue.records import catalogue_records, places
+from pipeline.core.config import load_taxonomy
+from pipeline.core.errors import SearchError
+from pipeline.core.text import model_text
+from pipeline.models.embed import encoder_from_config
+from pipeline.models.ranking import HybridRanker
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
 REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
@@ -212,7 +214,6 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None)
     """A SearchIndex over `records` with the encoders and weight from configs."""
     import dataclasses
 
-    from pipeline.models.embed import encoder_from_config
 
     if settings.embed.encoder == "e5":
         # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
@@ -247,8 +248,6 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
 
     Returns hits best first. Raises SearchError for bad filters, StoreError for a bad file.
     """
-    from pipeline.catalogue import schema
-    from pipeline.core.config import load_taxonomy
 
     taxonomy = load_taxonomy(settings.paths.taxonomy)
     filters = (filters or SearchFilters()).validate(taxonomy)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
+from pipeline.core.errors import ModelNotFoundError
 
 LATEST_FILE = "LATEST"
 BUNDLE_FILE = "model.joblib"
@@ -13,7 +13,6 @@ CARD_FILE = "MODEL_CARD.md"
 
 def latest_model_dir(models_dir: Path) -> Path:
     """The folder named by `models_dir/LATEST`. Raises ModelNotFoundError when there is none."""
-    from pipeline.core.errors import ModelNotFoundError
 
     marker = Path(models_dir) / LATEST_FILE
     if not marker.is_file():

@@ -27,10 +27,8 @@ from sklearn.pipeline import FeatureUnion, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.models.embed import EmbeddingVectorizer
 from pipeline.core.text import lemma_texts
-
-
+from pipeline.models.embed import EmbeddingVectorizer, encoder_from_config
 
 
 def lemmatise(texts) -> list[str]:
@@ -434,7 +432,6 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         self.mode = mode
 
     def _sims(self, X):
-        from pipeline.models.embed import encoder_from_config
 
         enc = encoder_from_config(self.embed_config)
         rows = enc.embed(list(X))

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-
-from pipeline.ingest.reader import IngestResult, read_initiatives
 from pipeline.core.records import errors_path_for, write_jsonl, write_rejected
-from pipeline.models.group_describe import Group
+from pipeline.ingest.reader import IngestResult, read_initiatives
+from pipeline.models.embed import encoder_from_config
 from pipeline.models.group import Grouper, Neighbour, UnknownIdError, nearest
+from pipeline.models.group_describe import Group
 
 
 def write_groups(groups: Sequence[Group], path: str | Path) -> Path:
@@ -50,7 +50,6 @@ def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
     if result.rejected:
         errors_path = write_rejected(result.rejected, errors_path_for(out_path))
     if encoder is None:
-        from pipeline.models.embed import encoder_from_config
 
         encoder = encoder_from_config(settings.embed)
     grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted)
@@ -77,7 +76,6 @@ def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
             f"({len(result.accepted)} rijen gelezen)"
         )
     if encoder is None:
-        from pipeline.models.embed import encoder_from_config
 
         encoder = encoder_from_config(settings.embed)
     neighbours = nearest(result.accepted, query_id, k, config=settings.group, encoder=encoder)

@@ -26,9 +26,11 @@ import numpy as np
 
 from pipeline.core.config import Settings, Taxonomy, load_taxonomy
 from pipeline.core.errors import ModelNotFoundError, PipelineError
-from pipeline.core.records import Initiative
+from pipeline.core.records import Initiative, errors_path_for, write_jsonl, write_rejected
 from pipeline.core.text import model_text
+from pipeline.ingest.reader import read_initiatives
 from pipeline.models.artifact import BUNDLE_FILE, latest_model_dir
+from pipeline.models.classify import embedding_vectorizers
 
 # Probabilities are rounded in the output: more digits would suggest precision the model lacks.
 SCORE_DIGITS = 4
@@ -115,7 +117,6 @@ class Predictor:
             raise ModelNotFoundError(f"{path} not found: not a model folder. Run `make train` or "
                                      f"pass a folder under {settings.paths.models}.")
         bundle = joblib.load(path)
-        from pipeline.models.classify import embedding_vectorizers
 
         for model in bundle.get("stages", {}).values():
             for vectorizer in embedding_vectorizers(model):
@@ -165,8 +166,6 @@ def write_predictions(settings: Settings, input_path: Path, out_path: Path, pred
     """
     import sys
 
-    from pipeline.core.records import errors_path_for, write_jsonl, write_rejected
-    from pipeline.ingest.reader import read_initiatives
 
     result = read_initiatives(input_path, limits=settings.ingest)
     for rejected in result.rejected:

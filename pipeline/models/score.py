@@ -31,8 +31,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.core.text import model_text
 from pipeline.models.cues import CueMatcher, RowCues, load_cues
-from pipeline.models.ordinal import ORDINAL_MODELS, _median, expected_value
-from pipeline.models.ordinal import SCORES
+from pipeline.models.embed import EmbeddingVectorizer
+from pipeline.models.ordinal import ORDINAL_MODELS, SCORES, _median, expected_value
 
 SIGNAL_KIND = "signal"
 # A row without a score (e.g. a reviewer correction of labels only) in y: skipped by fit, as
@@ -316,7 +316,6 @@ def _fit_if_needed(transformer, texts):
 
 def build_scorer(settings) -> ReplicabilityScorer:
     """The scorer described by [score] (and [embed]) of `configs/pipeline.toml`, unfitted."""
-    from pipeline.models.embed import EmbeddingVectorizer
 
     config = settings.score
     embedding = None

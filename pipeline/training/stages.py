@@ -13,10 +13,13 @@ from typing import Any, Callable
 import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from pipeline.core.config import Settings, Taxonomy, section_from_dict
+from pipeline.core.errors import ConfigError
 from pipeline.models import classify
-from pipeline.core.config import Settings, Taxonomy
+from pipeline.models.embed import EmbeddingVectorizer
+from pipeline.models.ordinal import SCORES
+from pipeline.models.score import UNLABELLED, build_scorer, ordinal_metrics
 from pipeline.training.data import label_matrix
-
 
 # --- stages ----------------------------------------------------------------------------------
 
@@ -97,14 +100,12 @@ def _label_stage(field_name: str) -> Stage:
 
 def kind_config(classify_config):
     """[classify] with the keys of [classify.kind] replaced. Raises ConfigError for unknown keys."""
-    from pipeline.core.errors import ConfigError
 
     overrides = dict(classify_config.kind)
     valid = {f.name for f in dataclasses.fields(classify_config)} - {"kind"}
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ConfigError(f"[classify.kind] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
-    from pipeline.core.config import section_from_dict
 
     merged = {f.name: getattr(classify_config, f.name) for f in dataclasses.fields(classify_config)}
     # Through the same checks as the file itself, so a wrong type names [classify.kind].
@@ -140,14 +141,11 @@ def _kind_card(metrics, settings):
 
 
 def _replicability_make(settings: Settings, taxonomy: Taxonomy, seed: int):
-    from pipeline.models.score import build_scorer
 
     return build_scorer(settings)
 
 
 def _replicability_targets(rows, taxonomy):
-    from pipeline.models.ordinal import SCORES
-    from pipeline.models.score import UNLABELLED
 
     # A row without a score (a label-only review) is skipped by the scorer, not guessed.
     return np.array([r["replicability"] if r.get("replicability") in SCORES else UNLABELLED
@@ -155,7 +153,6 @@ def _replicability_targets(rows, taxonomy):
 
 
 def _replicability_evaluate(y, p, taxonomy):
-    from pipeline.models.score import UNLABELLED, ordinal_metrics
 
     keep = np.asarray(y) != UNLABELLED
     return ordinal_metrics(np.asarray(y)[keep], np.asarray(p)[keep])
@@ -195,7 +192,6 @@ def baseline_stages(design: str) -> list[Stage]:
     """The classification stages with a baseline estimator (`BASELINES`) in place of ours."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from pipeline.models.embed import EmbeddingVectorizer
 
     def make_for(name):
         min_labels = 0 if name == "kind" else 1
