@@ -179,3 +179,30 @@ def test_the_scorer_stage_reads_initiatives_in_training_and_cross_validation(tmp
     assert seen == {"kind": {str}, "replicability": {Initiative}}
     with pytest.raises(ValueError, match="initiatives"):
         cross_validate(spies, texts, rows, settings, taxonomy, folds=2, repeats=1, seed=1)
+
+
+def test_blocks_join_overlapping_groups_and_keep_them_in_one_fold():
+    import numpy as np
+
+    from pipeline.training.cv import outer_folds, split_blocks
+
+    ids = [f"r{i}" for i in range(12)]
+    blocks = split_blocks(ids, [["r0", "r1"], ["r1", "r2"], ["r5", "r6", "elsewhere"]])
+    assert blocks[0] == blocks[1] == blocks[2] and blocks[5] == blocks[6]
+    assert len(set(blocks)) == 12 - 2 - 1
+    Y = np.array([[i % 2, (i // 2) % 2] for i in range(12)])
+    for _, train, test in outer_folds([Y], folds=3, repeats=2, seed=1, blocks=blocks):
+        assert set(train).isdisjoint(test) and len(train) + len(test) == 12
+        for members in ({0, 1, 2}, {5, 6}):
+            assert members <= set(test) or members.isdisjoint(test)
+
+
+def test_a_missing_groups_file_for_the_same_idea_split_is_a_clear_error(settings, tmp_path):
+    from pipeline.core.config import ConfigError
+    from pipeline.training.cv import blocks_from_settings
+
+    paths = dataclasses.replace(settings.paths, same_idea_groups=tmp_path / "none.jsonl")
+    with pytest.raises(ConfigError, match="same_idea_groups.*does not exist"):
+        blocks_from_settings(dataclasses.replace(settings, paths=paths), ["a", "b"])
+    stratified = dataclasses.replace(settings, train=dataclasses.replace(settings.train, split="stratified"))
+    assert blocks_from_settings(stratified, ["a", "b"]) is None

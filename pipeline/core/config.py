@@ -15,6 +15,7 @@ import hashlib
 import os
 import tomllib
 import typing
+from typing import Literal
 from dataclasses import field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class PathsConfig:
     labelled: Path
     corpus: Path
     models: Path
+    same_idea_groups: Path
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -116,6 +118,7 @@ class TrainConfig:
     seed: StrictInt
     weak_label_f1: StrictFloat
     baselines: StrictBool
+    split: Literal["same_idea", "stratified"]
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -75,19 +75,22 @@ class HybridRanker(BaseEstimator):
         """Both channels for `query`, each scaled to [0, 1] over the documents.
 
         Returns {"dense": array, "keyword": array} (length n_documents_; a channel that is off
-        or has nothing to match is all zeros).
+        or has nothing to match is all zeros), and the unscaled cosines "dense_raw" and
+        "keyword_raw" that say how close the best document really is (a relevance floor reads
+        these: min-max scaling makes the best document 1 even for a query that matches nothing).
         """
         check_is_fitted(self, "n_documents_")
         n = self.n_documents_
-        dense = np.zeros(n)
+        dense_raw = np.zeros(n)
         if self.doc_vectors_ is not None and self.query_encoder is not None and float(self.dense_weight) > 0:
             query_vector = np.asarray(self.query_encoder.embed([normalise(query)]), dtype=np.float32)[0]
-            dense = _minmax(self.doc_vectors_ @ query_vector)
-        keyword = np.zeros(n)
+            dense_raw = (self.doc_vectors_ @ query_vector).astype(np.float64)
+        keyword_raw = np.zeros(n)
         if self.vectorizer_ is not None:
             query_vector = self.vectorizer_.transform(self._keyword_texts([query]))
-            keyword = _minmax((self.keyword_matrix_ @ query_vector.T).toarray().ravel())
-        return {"dense": dense, "keyword": keyword}
+            keyword_raw = (self.keyword_matrix_ @ query_vector.T).toarray().ravel()
+        return {"dense": _minmax(dense_raw), "keyword": _minmax(keyword_raw),
+                "dense_raw": dense_raw, "keyword_raw": keyword_raw}
 
     def score(self, query: str, dense_weight: float | None = None) -> np.ndarray:
         """The mixed score per document for `query` (higher is better), in [0, 1]."""

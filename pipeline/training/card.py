@@ -111,6 +111,11 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
         f"with the [classify.kind] overrides {dict(settings.classify.kind)}.", "",
         f"## Cross-validated scores ({t.folds}-fold iteratively stratified, {t.repeats} repeats, "
         f"seed {t.seed}; mean over repeats)", "",
+        ("Folds keep the rows of each same-idea group together (`[train] split = \"same_idea\"`): "
+         "no row is scored while its near-twin from another municipality is in training."
+         if t.split == "same_idea" else
+         "Rows are split freely (`[train] split = \"stratified\"`): near-duplicates can sit on both "
+         "sides, so these figures overstate what the model does on rows it has never seen."), "",
     ]
     for stage in stages:
         lines += stage.card(cv[stage.name], settings)

@@ -28,7 +28,7 @@ from pipeline.training.stages import BASELINES, Stage, baseline_stages
 from pipeline.models.artifact import BUNDLE_FILE, CARD_FILE, LATEST_FILE, METRICS_FILE
 from pipeline.training.data import LabelledData, load_labelled
 from pipeline.training.card import _card, config_fingerprint, learning_code_sha256, make_model_id, summary_lines
-from pipeline.training.cv import cross_validate
+from pipeline.training.cv import blocks_from_settings, cross_validate
 from pipeline.training.stages import STAGES
 
 
@@ -81,14 +81,17 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
         return TrainResult(existing.name, existing, metrics, data)
     texts = data.texts
     cv = {}
+    blocks = blocks_from_settings(settings, [i.id for i in data.initiatives]) if folds >= 2 else None
+    if blocks is not None:
+        log(f"folds keep same-idea groups together: {len(data.rows)} rows in {len(set(blocks))} blocks")
     if folds >= 2:
         cv = cross_validate(stages, texts, data.rows, settings, taxonomy, folds=folds, repeats=repeats,
-                            seed=settings.train.seed, initiatives=data.initiatives, log=log)
+                            seed=settings.train.seed, initiatives=data.initiatives, blocks=blocks, log=log)
     baselines = {}
     if folds >= 2 and settings.train.baselines:
         for design in BASELINES:
             scores = cross_validate(baseline_stages(design), texts, data.rows, settings, taxonomy,
-                                    folds=folds, repeats=repeats, seed=settings.train.seed)
+                                    folds=folds, repeats=repeats, seed=settings.train.seed, blocks=blocks)
             baselines[design] = {name: {k: v for k, v in m.items() if k in ("micro", "macro", "accuracy")}
                                  for name, m in scores.items()}
             log(f"baseline {design}: " + ", ".join(summary_lines({"stages": baselines[design]})))
@@ -111,7 +114,9 @@ def train_model(settings: Settings, *, labelled_dir: Path | None = None, models_
     metrics = {"model_id": model_id, "created": created, "training_rows": len(data.rows),
                "rows_from_review": data.from_review, "skipped_rows": len(data.problems),
                "data_sha256": data.sha256, "taxonomy_sha256": taxonomy.sha256, "encoder_id": encoder_id,
-               "cv": {"folds": folds, "repeats": repeats, "seed": settings.train.seed},
+               "cv": {"folds": folds, "repeats": repeats, "seed": settings.train.seed,
+                      "split": settings.train.split,
+                      "blocks": None if blocks is None else len(set(blocks))},
                "config": fingerprint, "stages": cv, "baselines": baselines}
     (model_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, ensure_ascii=False, default=str)
                                           + "\n", encoding="utf-8")
