@@ -38,6 +38,16 @@ class PathsConfig:
     corpus: Path
     models: Path
     same_idea_groups: Path
+    municipalities: Path
+    merged_municipalities: Path
+
+
+@dataclass(frozen=True, config=SECTION)
+class MunicipalitiesConfig:
+    """[municipalities]: resolving free-text municipality values to CBS codes."""
+
+    fuzzy_cutoff: StrictFloat
+    terms: Path
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -219,6 +229,7 @@ class Settings:
 
     paths: PathsConfig
     ingest: IngestConfig
+    municipalities: MunicipalitiesConfig
     text: TextConfig
     embed: EmbedConfig
     classify: ClassifyConfig
