@@ -156,7 +156,7 @@ def test_html_shows_the_counts_and_links_every_id_to_the_appendix(report, taxono
 def test_charts_are_png_inside_the_file(report, taxonomy, settings):
     html = html_of(report, taxonomy, settings)
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 4
+    assert len(images) == 5  # themes, target groups, heatmap, municipalities, provinces
     assert all(base64.b64decode(image)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
     assert "http://" not in html and "https://" not in html   # nothing to fetch: mailable
 
@@ -294,7 +294,7 @@ def test_report_page_renders_in_chromium(app):
             page.goto(f"http://127.0.0.1:{server.server_port}/rapport")
             assert page.locator("[data-telling=totaal]").inner_text() == "7"
             widths = page.eval_on_selector_all("img.grafiek", "els => els.map(e => e.naturalWidth)")
-            assert len(widths) == 4 and min(widths) > 0
+            assert len(widths) == 5 and min(widths) > 0
             # A count's rows open and link to the appendix.
             page.locator("#thema-eenzaamheid summary").click()
             page.locator('#thema-eenzaamheid a[href="#rij-r4"]').click()

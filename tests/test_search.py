@@ -342,7 +342,7 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
     html = client.get("/zoeken", query_string={"gemeente": "Enschede"}).get_data(as_text=True)
     assert re.findall(r'data-id="([^"]+)"', html) == ["joint-1"]
     assert "ook in " + rows[1]["gemeente"] in html
-    options = re.findall(r"<option ?(?:selected)?>([^<]+)</option>", html)
+    options = re.findall(r'<option value="GM\d{4}" ?(?:selected)?>([^<(]+) \(\d+\)</option>', html)
     assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
     assert joint["gemeente"] not in options
     assert "Amersfoort, Almere, Enschede · joint-1" in html

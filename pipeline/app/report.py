@@ -9,7 +9,10 @@ standalone template; the web page /rapport shows the same body inside the site l
 Input records are the published catalogue rows as described in `pipeline.search` (id, gemeente,
 gemeenten, naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten);
 groups are dicts {"id", "label" (optional), "members": [initiative ids]}. Municipalities are
-counted by `pipeline.search.places`: a joint submission counts once for each place it names.
+the CBS codes resolved at ingest (`pipeline.core.municipalities`; `records.places` gives their
+names): a joint submission counts once for each municipality it names, a region or "Diverse
+gemeenten" for none. The coverage section counts them against the reference list's 342
+municipalities and 12 provinces.
 """
 
 from __future__ import annotations
@@ -24,15 +27,14 @@ import numpy as np
 
 from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.catalogue.records import catalogue_groups, catalogue_records, places
+from pipeline.catalogue.records import catalogue_groups, catalogue_records, places, with_places
 from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import ReportError
+from pipeline.core.municipalities import PROVINCE_ORDER, Reference, default_reference, reference_from_settings
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
-# Shown where a row names no municipality at all.
-UNKNOWN_PLACE = "(onbekend)"
 
 
 @dataclass
@@ -46,6 +48,46 @@ class Count:
     @property
     def n(self) -> int:
         return len(self.ids)
+
+
+@dataclass
+class ProvinceCoverage:
+    """One province: how many of its municipalities the catalogue hears from, and which."""
+
+    provincie: str
+    total: int                      # its municipalities in the reference list
+    gemeenten: list[Count]          # the municipalities with rows, most rows first
+    rows: Count                     # every row from the province
+
+    @property
+    def n_heard(self) -> int:
+        return len(self.gemeenten)
+
+
+@dataclass
+class Coverage:
+    """How much of the country the catalogue hears from (municipalities resolved to CBS codes)."""
+
+    n_municipalities: int           # in the reference list (342 in 2025)
+    provinces: list[ProvinceCoverage]   # in the CBS order, north to south
+    unplaced: Count                 # rows that name no municipality (a region, "Diverse gemeenten")
+    not_municipalities: list[Count]     # those values as sent, with their rows
+    reference_year: str = ""
+    # The reference list has no inhabitants: the report cannot say which sizes of municipality
+    # it hears from. None until a reference with inhabitants exists.
+    size_classes: list[Count] | None = None
+
+    @property
+    def n_heard(self) -> int:
+        return sum(p.n_heard for p in self.provinces)
+
+    @property
+    def n_provinces(self) -> int:
+        return len(self.provinces)
+
+    @property
+    def n_provinces_heard(self) -> int:
+        return sum(1 for p in self.provinces if p.n_heard)
 
 
 @dataclass
@@ -68,6 +110,7 @@ class Report:
     unlabelled: Count                      # rows without any theme (not yet classified)
     records: list[dict]                    # the appendix, sorted by municipality and id
     joint: Count = field(default_factory=lambda: Count(key="joint", label=""))  # > 1 place each
+    coverage: Coverage | None = None
     charts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -112,22 +155,61 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
     return chosen
 
 
+def coverage_of(records: list[dict], reference: Reference) -> Coverage:
+    """Which of the reference's municipalities and provinces the `records` come from. Only
+    resolved municipalities count; a region or "Diverse gemeenten" is listed apart."""
+    rows_of: dict[str, list[str]] = defaultdict(list)
+    unplaced, not_places = [], defaultdict(list)
+    for r in records:
+        for code in r["gemeente_codes"]:
+            rows_of[code].append(r["id"])
+        if not r["gemeente_codes"]:
+            unplaced.append(r["id"])
+            for part in r.get("plaatsen") or ():
+                not_places[part["text"]].append(r["id"])
+    per_province: dict[str, list[Count]] = defaultdict(list)
+    totals = Counter(m.provincie for m in reference.municipalities.values())
+    for code, ids in rows_of.items():
+        m = reference.municipality(code)
+        per_province[m.provincie].append(Count(key=m.naam, label=m.naam, ids=ids))
+    order = [p for p in PROVINCE_ORDER if p in totals] + sorted(set(totals) - set(PROVINCE_ORDER))
+    provinces = []
+    for provincie in order:
+        heard = sorted(per_province.get(provincie, []), key=lambda c: (-c.n, c.label.casefold()))
+        ids = sorted({i for c in heard for i in c.ids})
+        provinces.append(ProvinceCoverage(provincie, totals[provincie], heard,
+                                          Count(key=provincie, label=provincie, ids=ids)))
+    return Coverage(
+        n_municipalities=len(reference.municipalities),
+        provinces=provinces,
+        unplaced=Count(key="unplaced", label="Zonder herleidbare gemeente", ids=unplaced),
+        not_municipalities=sorted((Count(key=t, label=t, ids=v) for t, v in not_places.items()),
+                                  key=lambda c: (-c.n, c.label.casefold())),
+        reference_year="".join(ch for ch in reference.source.rsplit("/", 1)[-1] if ch.isdigit()),
+    )
+
+
 def build_report(records: list[dict], groups: list[dict], taxonomy, config,
-                 *, now: datetime | None = None) -> Report:
+                 *, now: datetime | None = None, reference: Reference | None = None) -> Report:
     """Count and select everything the report shows from published `records` and `groups`.
 
     Takes the records (see module docstring), the same-idea groups, the `Taxonomy` and a
-    `ReportConfig`. Returns a `Report`; a group member missing from `records` (e.g. rejected later)
-    is left out of that group's municipality count rather than failing the report.
+    `ReportConfig`; `reference` is the municipality list (None: the configured one) for records
+    without resolved municipalities and for the coverage. Returns a `Report`; a group member
+    missing from `records` (e.g. rejected later) is left out of that group's municipality count
+    rather than failing the report.
     """
-    records = sorted(records, key=_sort_key)
+    reference = reference or default_reference()
+    records = sorted((with_places(r, reference) for r in records), key=_sort_key)
     by_id = {r["id"]: r for r in records}
     ids = [r["id"] for r in records]
     now = now or datetime.now(timezone.utc)
 
+    # Municipalities resolved to CBS codes only: a region or "Diverse gemeenten" is no municipality
+    # (coverage.unplaced counts those rows).
     per_place: dict[str, list[str]] = defaultdict(list)
     for r in records:
-        for place in places(r) or [UNKNOWN_PLACE]:
+        for place in places(r):
             per_place[place].append(r["id"])
     gemeenten = [Count(key=g, label=g, ids=v) for g, v in per_place.items()]
     gemeenten.sort(key=lambda c: (-c.n, c.label.casefold()))
@@ -210,6 +292,7 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         records=records,
         joint=Count(key="joint", label="Gezamenlijke inzendingen",
                     ids=[r["id"] for r in records if len(places(r)) > 1]),
+        coverage=coverage_of(records, reference),
     )
 
 
@@ -247,6 +330,8 @@ def render_charts(report: Report, config) -> dict[str, str]:
         finally:
             plt.close(fig)
 
+    if report.coverage is not None:
+        charts["provincies"] = coverage_chart(report.coverage, config, plt)
     charts["themes"] = bars(report.themes, "Aantal per thema")
     charts["doelgroepen"] = bars(report.doelgroepen, "Aantal per doelgroep")
     top = report.gemeenten[: config.top_gemeenten]
@@ -270,6 +355,27 @@ def render_charts(report: Report, config) -> dict[str, str]:
     finally:
         plt.close(fig)
     return charts
+
+
+def coverage_chart(coverage: Coverage, config, plt) -> str:
+    """Per province: its municipalities (grey) and those the catalogue hears from (blue)."""
+    provinces = coverage.provinces[::-1]  # north at the top
+    fig, ax = plt.subplots(figsize=(7.5, 0.34 * len(provinces) + 1.1))
+    names = [p.provincie for p in provinces]
+    ax.barh(names, [p.total for p in provinces], color="#d9dee5", label="gemeenten in de provincie")
+    ax.barh(names, [p.n_heard for p in provinces], color="#2b6cb0", label="gemeenten met inzendingen")
+    for y, p in enumerate(provinces):
+        ax.text(p.total, y, f" {p.n_heard} van {p.total}", va="center", fontsize=8)
+    ax.set_title(f"Van hoeveel gemeenten per provincie horen we? ({coverage.n_heard} van "
+                 f"{coverage.n_municipalities})", loc="left", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.tick_params(labelsize=8)
+    ax.set_xlim(0, max([p.total for p in provinces] + [1]) * 1.2)
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
+    try:
+        return _png(fig, config.chart_dpi)
+    finally:
+        plt.close(fig)
 
 
 def _jinja_env():
@@ -302,11 +408,12 @@ def render_report_html(report: Report, taxonomy, config) -> str:
     )
 
 
-def write_report(path, records: list[dict], groups: list[dict], taxonomy, config) -> Report:
+def write_report(path, records: list[dict], groups: list[dict], taxonomy, config,
+                 *, reference: Reference | None = None) -> Report:
     """Build the report and write it as one HTML file at `path`. Returns the Report."""
     from pathlib import Path
 
-    report = build_report(records, groups, taxonomy, config)
+    report = build_report(records, groups, taxonomy, config, reference=reference)
     html = render_report_html(report, taxonomy, config)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -328,11 +435,12 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
                           f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
     conn = schema.connect_from_config(settings.store, db_path)
     try:
-        records, groups = catalogue_records(conn), catalogue_groups(conn)
+        reference = reference_from_settings(settings)
+        records, groups = catalogue_records(conn, reference), catalogue_groups(conn)
     finally:
         conn.close()
     return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
-                        settings.report)
+                        settings.report, reference=reference)
 
 
 # --- web page /rapport (registered by pipeline/web.py) ----------------------------------------

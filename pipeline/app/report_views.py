@@ -7,6 +7,7 @@ from pipeline.app.context import get_db
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
 from pipeline.app.search_views import app_catalogue
 from pipeline.core.config import load_taxonomy
+from pipeline.core.municipalities import reference_from_settings
 
 blueprint = Blueprint("report", __name__)
 
@@ -23,7 +24,8 @@ def _current_report() -> tuple[Report, object]:
     with cache["lock"]:
         if cache.get("signature") != snapshot.signature:
             taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
-            report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report)
+            report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report,
+                                  reference=reference_from_settings(settings))
             report.charts = render_charts(report, settings.report)
             cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy)
         return cache["report"], cache["taxonomy"]

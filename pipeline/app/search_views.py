@@ -18,16 +18,20 @@ from pipeline.catalogue.search import (
     _scale_text,
     resolve_kind,
     resolve_label,
+    resolve_places,
+    resolve_provinces,
     search_index_from_settings,
     text_signature,
 )
 from pipeline.core.config import load_taxonomy
+from pipeline.core.municipalities import reference_from_settings
 
 blueprint = Blueprint("search", __name__)
 
 # Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
 PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
     "q", "thema", "doelgroep", "gemeente", "soort", "min_score")
+PARAM_PROVINCE = "provincie"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ def app_catalogue(conn) -> CatalogueSnapshot:
     with cache["lock"]:
         snapshot = cache.get("snapshot")
         if snapshot is None or snapshot.signature != signature:
-            snapshot = CatalogueSnapshot(signature, catalogue_records(conn), catalogue_groups(conn))
+            reference = reference_from_settings(current_app.config["SETTINGS"])
+            snapshot = CatalogueSnapshot(signature, catalogue_records(conn, reference), catalogue_groups(conn))
             cache["snapshot"] = snapshot
         return snapshot
 
@@ -86,8 +91,9 @@ def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
     return SearchIndex(records=snapshot.records, ranker=index.ranker, signature=index.signature)
 
 
-def filters_from_args(args, taxonomy) -> SearchFilters:
-    """SearchFilters from the query string of /zoeken. Raises SearchError for a bad value."""
+def filters_from_args(args, taxonomy, reference) -> SearchFilters:
+    """SearchFilters from the query string of /zoeken (municipalities as CBS codes or names,
+    resolved with `reference`). Raises SearchError for a bad value."""
     def many(name):
         return tuple(v for v in args.getlist(name) if v.strip())
 
@@ -98,7 +104,8 @@ def filters_from_args(args, taxonomy) -> SearchFilters:
     return SearchFilters(
         themes=tuple(resolve_label(taxonomy, "themes", t) for t in many(PARAM_THEME)),
         doelgroepen=tuple(resolve_label(taxonomy, "doelgroepen", d) for d in many(PARAM_GROUP)),
-        gemeenten=many(PARAM_PLACE),
+        gemeenten=resolve_places(reference, many(PARAM_PLACE)),
+        provincies=resolve_provinces(reference, many(PARAM_PROVINCE)),
         kind=resolve_kind(args.get(PARAM_KIND)),
         min_replicability=int(minimum) if minimum else None,
     ).validate(taxonomy)
@@ -114,18 +121,29 @@ def page():
     records = snapshot.records
     query = request.args.get(PARAM_QUERY, "").strip()
     error, hits, total = None, [], 0
+    reference = reference_from_settings(settings)
     try:
-        filters = filters_from_args(request.args, taxonomy)
+        filters = filters_from_args(request.args, taxonomy, reference)
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
     if error is None:
         all_hits = current_index(snapshot).search(query, filters)
         total, hits = len(all_hits), all_hits[: settings.search.limit]
-    place_list = sorted({g for r in records for g in places(r)}, key=str.casefold)
+    # Filter options: the municipalities and provinces the catalogue has rows from, with counts.
+    place_counts, province_counts = {}, {}
+    for r in records:
+        for code, naam in zip(r["gemeente_codes"], r["gemeenten"]):
+            place_counts[(code, naam)] = place_counts.get((code, naam), 0) + 1
+        for provincie in r["provincies"]:
+            province_counts[provincie] = province_counts.get(provincie, 0) + 1
+    place_list = sorted(((code, naam, n) for (code, naam), n in place_counts.items()),
+                        key=lambda option: option[1].casefold())
+    province_list = sorted(province_counts.items())
     status = 400 if error else 200
     return render_template(
         "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
-        taxonomy=taxonomy, place_options=place_list, n_records=len(records), searched=bool(request.args),
+        taxonomy=taxonomy, place_options=place_list, province_options=province_list,
+        n_records=len(records), searched=bool(request.args),
         reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),
         title_chars=settings.search.title_chars, description_chars=settings.search.description_chars,
         kind_names={kind: name.lower() for kind, name in KIND_NAMES.items()},

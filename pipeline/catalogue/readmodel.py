@@ -44,6 +44,8 @@ def _initiative_record(row: sqlite3.Row) -> dict:
     for key in ("gemeenten", "urls"):
         record[key] = json.loads(record[key])
     record["extra"] = json.loads(record["extra"])
+    if record.get("places") is not None:
+        record["places"] = json.loads(record["places"])
     return record
 
 
@@ -51,7 +53,8 @@ def current_initiatives(conn: sqlite3.Connection, ids: Iterable[str] | None = No
     """The current version of every initiative (or of `ids`), ordered by id.
 
     Each record: pk, id, version, naam, gemeente, omschrijving, gemeenten (list), urls (list),
-    extra (dict), submission_id, source_row, received_at, is_current.
+    extra (dict), submission_id, source_row, received_at, is_current, places (list of resolved
+    municipality dicts, or None for a version stored before municipalities were resolved).
     """
     if ids is None:
         rows = conn.execute("SELECT * FROM current_initiatives ORDER BY id").fetchall()

@@ -7,15 +7,47 @@ from typing import Iterable
 
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import reason_parts
+from pipeline.core.municipalities import Place, Reference, default_reference
+
+
+def resolved_places(row: dict, reference: Reference | None = None) -> list[Place]:
+    """The municipalities of a stored or labelled row as resolved at ingest (`row["places"]`),
+    or resolved now for a row stored before that (or made in code) with `reference` (None: the
+    configured one)."""
+    stored = row.get("places")
+    if stored is not None:
+        return [p if isinstance(p, Place) else Place.from_dict(p) for p in stored]
+    reference = reference or default_reference()
+    listed = [g for g in row.get("gemeenten") or () if g and g.strip()]
+    return list(reference.resolve_row(row.get("gemeente") or "", listed).places)
+
+
+def place_fields(places: Iterable[Place]) -> dict:
+    """What a published record says about where it comes from: `gemeenten` (CBS names of the
+    resolved municipalities, once each), `gemeente_codes`, `provincies`, and `plaatsen` (every
+    part as sent with how it resolved, regions and "diverse gemeenten" included)."""
+    places = list(places)
+    by_code = {p.code: p for p in places if p.code}
+    return {
+        "gemeenten": [p.naam for p in by_code.values()],
+        "gemeente_codes": list(by_code),
+        "provincies": list(dict.fromkeys(p.provincie for p in by_code.values())),
+        "plaatsen": [p.to_dict() for p in places],
+    }
+
+
+def with_places(record: dict, reference: Reference | None = None) -> dict:
+    """`record` with `place_fields` (a copy; the record itself when it has them already)."""
+    if "gemeente_codes" in record:
+        return record
+    return {**record, **place_fields(resolved_places(record, reference))}
 
 
 def places(record: dict) -> list[str]:
-    """The municipalities of a record: its `gemeenten` list (a joint submission names several),
-    else its one `gemeente`; [] when it has neither."""
-    listed = [g for g in record.get("gemeenten") or () if g and g.strip()]
-    if listed:
-        return listed
-    return [record["gemeente"]] if record.get("gemeente") else []
+    """The municipalities of a record (CBS names), resolved from `gemeente` and `gemeenten`: a
+    joint submission names several; a region or "Diverse gemeenten" names none. What search and
+    the report count, list and filter by."""
+    return list(with_places(record)["gemeenten"])
 
 
 def excerpt(text: str | None, limit: int) -> str:
@@ -30,13 +62,17 @@ def _reasons(raw) -> list[dict]:
     return [parts for parts in map(reason_parts, raw or ()) if parts["reden"].strip()]
 
 
-def catalogue_records(conn) -> list[dict]:
-    """The published rows of the catalogue as search/report records (see module docstring)."""
+def catalogue_records(conn, reference: Reference | None = None) -> list[dict]:
+    """The published rows of the catalogue as search/report records (see module docstring).
+
+    Municipalities are those resolved at ingest; rows stored before are resolved with
+    `reference` (None: the configured one)."""
 
     rows = readmodel.catalogue(conn)
+    where = {row["id"]: place_fields(resolved_places(row, reference)) for row in rows}
     # Places of a group come from its published members, not from what the grouper stored:
     # a member replaced or withdrawn since the last regroup must not be advertised.
-    places_of = {row["id"]: places(row) for row in rows}
+    places_of = {row_id: fields["gemeenten"] for row_id, fields in where.items()}
     out = []
     for row in rows:
         group = row.get("group") or {}
@@ -48,7 +84,7 @@ def catalogue_records(conn) -> list[dict]:
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
-            "gemeenten": places_of[row["id"]],
+            **where[row["id"]],
             "naam": row.get("naam"),
             "omschrijving": row.get("omschrijving") or "",
             "themes": list(row.get("themes") or ()),
@@ -82,7 +118,7 @@ def records_from_rows(rows: Iterable[dict]) -> list[dict]:
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
-            "gemeenten": places(row),
+            **place_fields(resolved_places(row)),
             "naam": row.get("naam"),
             "omschrijving": row.get("omschrijving") or "",
             "themes": list(row.get("themes") or ()),

@@ -18,7 +18,9 @@ initiatives        every version of every initiative, text exactly as given.
     pk INTEGER PK (one version), id (the sender's initiative id), version (1, 2, ... per id),
     naam, gemeente, omschrijving, gemeenten JSON list, urls JSON list, extra JSON dict (fields
     beyond the known ones), submission_id -> submissions, source_row (row in the file),
-    received_at, is_current (1 for the newest version of an id; exactly one per id).
+    received_at, is_current (1 for the newest version of an id; exactly one per id),
+    places (migration 3): `gemeente`/`gemeenten` resolved to CBS codes at ingest, a JSON list
+    (NULL: stored before; resolved on reading), the text as sent kept in `gemeente`/`gemeenten`.
     The same id in a later file is a new version; the old version is kept with is_current = 0.
 rejected_rows      rows of a stored submission that failed validation, with everything sent.
     pk, submission_id, row, id (when known), field, message, raw (the row as sent: the JSON line,
@@ -205,6 +207,13 @@ MIGRATIONS: list[str] = [
     # (5,000 rows: 1.0 s -> 0.1 s). prediction_labels stays the queryable form.
     """
     ALTER TABLE predictions ADD COLUMN labels TEXT;
+    """,
+    # 3: the municipalities of an initiative version as resolved at ingest
+    # (pipeline.core.municipalities): a JSON list of {"text" (the part as sent), "how", "code",
+    # "naam", "provincie", "old_name", "score", "field"}. NULL for versions stored before: the
+    # read model resolves those when it reads them.
+    """
+    ALTER TABLE initiatives ADD COLUMN places TEXT;
     """,
 ]
 

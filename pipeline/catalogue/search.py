@@ -22,8 +22,10 @@ The pure core works on plain dict *records*, one per published initiative:
      and reviewer-only keys: "label_scores", "model_id", "review_notes", "review_status"}
 
 A joint submission has one long `gemeente` string ("Amersfoort, Almere, ... en ...") and its
-places in `gemeenten`; `places(record)` is what counts, lists and filters by municipality (search
-and report alike), falling back to `[gemeente]` for a row without that list.
+places in `gemeenten`. Both are resolved to CBS codes at ingest (`pipeline.core.municipalities`);
+records carry `gemeente_codes`, `gemeenten` (their CBS names), `provincies` and `plaatsen` (every
+part as sent, regions and "Diverse gemeenten" included), and the municipality and province filters
+match the codes: a region or "Diverse gemeenten" is never a municipality.
 
 Published rows are the current version of every initiative in the catalogue: rows that failed
 validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
@@ -40,8 +42,9 @@ from typing import Iterable, Sequence
 
 from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.catalogue.records import catalogue_records, places
+from pipeline.catalogue.records import catalogue_records, with_places
 from pipeline.core.config import load_taxonomy
+from pipeline.core.municipalities import Reference, key, reference_from_settings
 from pipeline.core.errors import SearchError
 from pipeline.core.text import model_text
 from pipeline.models.embed import encoder_from_config
@@ -70,6 +73,41 @@ def resolve_label(taxonomy, field_name: str, value: str) -> str:
     raise SearchError(f"{what} {value!r} / unknown {field_name} label; kies uit: {valid}")
 
 
+def resolve_places(reference: Reference, values: Iterable[str]) -> tuple[str, ...]:
+    """CBS codes for municipality filter values: a code ("GM0363"), a name or spelling, an old
+    name (its successor) or a small typo. Raises SearchError for a value that is no municipality."""
+    out = []
+    for value in values:
+        value = value.strip()
+        if value.upper() in reference.municipalities:
+            out.append(value.upper())
+            continue
+        codes = [p.code for p in reference.resolve(value) if p.code]
+        if not codes:
+            raise SearchError(f"onbekende gemeente {value!r} / unknown municipality; geef de naam of "
+                              f"de CBS-code (GM0363)")
+        out += codes
+    return tuple(dict.fromkeys(out))
+
+
+# Names people use for a province beside the one the reference writes.
+PROVINCE_ALIASES = {"friesland": "Fryslân", "brabant": "Noord-Brabant"}
+
+
+def resolve_provinces(reference: Reference, values: Iterable[str]) -> tuple[str, ...]:
+    """Province names as the reference writes them ("fryslan", "Friesland" -> "Fryslân").
+    Raises SearchError naming the valid provinces."""
+    known = {key(p): p for p in reference.provinces}
+    known.update({k: v for k, v in PROVINCE_ALIASES.items() if v in reference.provinces})
+    out = []
+    for value in values:
+        if key(value) not in known:
+            raise SearchError(f"onbekende provincie {value!r} / unknown province; kies uit: "
+                              f"{', '.join(reference.provinces)}")
+        out.append(known[key(value)])
+    return tuple(dict.fromkeys(out))
+
+
 def resolve_kind(value: str | None) -> str | None:
     """"initiatief"/"signaal" (or the ids) -> the kind id; None stays None. Raises SearchError."""
     if value is None or not value.strip():
@@ -93,9 +131,10 @@ class SearchFilters:
 
     themes: tuple[str, ...] = ()
     doelgroepen: tuple[str, ...] = ()
-    gemeenten: tuple[str, ...] = ()
+    gemeenten: tuple[str, ...] = ()      # CBS codes (`resolve_places`)
     kind: str | None = None
     min_replicability: int | None = None
+    provincies: tuple[str, ...] = ()     # province names as the reference writes them
 
     def validate(self, taxonomy) -> "SearchFilters":
         """Check label ids and the minimum score against the taxonomy; return self.
@@ -123,9 +162,15 @@ class SearchFilters:
             return False
         if self.doelgroepen and not set(self.doelgroepen) & set(record.get("doelgroepen") or ()):
             return False
-        if self.gemeenten:
-            wanted = {g.casefold() for g in self.gemeenten}
-            if not wanted & {g.casefold() for g in places(record)}:
+        if self.gemeenten or self.provincies:
+            where = with_places(record)
+            # Codes (what the page and the CLI pass, see resolve_places); a name given in code
+            # is compared with the CBS names, in any case.
+            if self.gemeenten and not (set(self.gemeenten) & set(where["gemeente_codes"])
+                                       or {g.casefold() for g in self.gemeenten}
+                                       & {g.casefold() for g in where["gemeenten"]}):
+                return False
+            if self.provincies and not set(self.provincies) & set(where["provincies"]):
                 return False
         if self.kind is not None and record.get("kind") != self.kind:
             return False
@@ -257,7 +302,7 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
                           f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
     conn = schema.connect_from_config(settings.store, db_path)
     try:
-        records = catalogue_records(conn)
+        records = catalogue_records(conn, reference_from_settings(settings))
     finally:
         conn.close()
     index = search_index_from_settings(records, settings)

@@ -101,8 +101,8 @@ def add_initiative(
         )
     cursor = conn.execute(
         "INSERT INTO initiatives (id, version, naam, gemeente, omschrijving, gemeenten, urls, "
-        "extra, submission_id, source_row, received_at, is_current) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        "extra, submission_id, source_row, received_at, is_current, places) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
         (
             initiative.id,
             version,
@@ -115,6 +115,7 @@ def add_initiative(
             submission_id,
             initiative.row or None,
             received_at or now(),
+            None if initiative.places is None else _json([p.to_dict() for p in initiative.places]),
         ),
     )
     return cursor.lastrowid, version

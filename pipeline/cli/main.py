@@ -131,13 +131,15 @@ def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int, title_chars: int) ->
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit and line (id, score, ...).")
 @click.option("--thema", "themes", multiple=True, help="Theme id or Dutch name; repeat for OR.")
 @click.option("--doelgroep", "doelgroepen", multiple=True, help="Target group id or Dutch name; repeat for OR.")
-@click.option("--gemeente", "gemeenten", multiple=True, help="Municipality; repeat for OR.")
+@click.option("--gemeente", "gemeenten", multiple=True,
+              help="Municipality: name, spelling, old name or CBS code; repeat for OR.")
+@click.option("--provincie", "provincies", multiple=True, help="Province; repeat for OR.")
 @click.option("--soort", "kind", default=None, help="initiatief or signaal.")
 @click.option("--min-score", "min_score", type=click.IntRange(1, 5), default=None,
               help="Minimum replicability (1-5).")
 @pass_settings
-def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen, gemeenten, kind,
-                   min_score):
+def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen, gemeenten, provincies,
+                   kind, min_score):
     """Search the catalogue for QUERY (Dutch free text), by meaning and words together.
 
     Without QUERY, lists the rows that match the filters, most replicable first.
@@ -145,13 +147,17 @@ def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen
     import json
 
     from pipeline.core.config import load_taxonomy
-    from pipeline.catalogue.search import SearchFilters, resolve_kind, resolve_label, search_catalogue
+    from pipeline.catalogue.search import (SearchFilters, resolve_kind, resolve_label, resolve_places,
+                                           resolve_provinces, search_catalogue)
+    from pipeline.core.municipalities import reference_from_settings
 
     taxonomy = load_taxonomy(settings.paths.taxonomy)
+    reference = reference_from_settings(settings)
     filters = SearchFilters(
         themes=tuple(resolve_label(taxonomy, "themes", t) for t in themes),
         doelgroepen=tuple(resolve_label(taxonomy, "doelgroepen", d) for d in doelgroepen),
-        gemeenten=tuple(gemeenten),
+        gemeenten=resolve_places(reference, gemeenten),
+        provincies=resolve_provinces(reference, provincies),
         kind=resolve_kind(kind),
         min_replicability=min_score,
     )

@@ -108,6 +108,9 @@ ROW_UNCLOSED_QUOTE = (
     "en niet gebruikt; sluit het aanhalingsteken en stuur het opnieuw / unclosed quote swallows "
     "lines {first}-{last}"
 )
+# A warning about an accepted row: its municipality value was read as a misspelt or old name, or
+# is no municipality at all (a region, "Diverse gemeenten"). The row is stored.
+ROW_PLACE_WARNING = "rij {row} (id {id}): {warning}"
 
 # File-level messages for ingest: formatted with the path, raised as InputFileError or (when the
 # rows can still be read) reported as a warning beside the result.

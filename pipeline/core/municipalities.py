@@ -34,12 +34,18 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from pipeline.core.config import load_settings
+
 EXACT, SPELLING, SUCCESSOR, FUZZY, REGION, UNRESOLVED = (
     "exact", "spelling", "successor", "fuzzy", "region", "unresolved")
 HOW = (EXACT, SPELLING, SUCCESSOR, FUZZY, REGION, UNRESOLVED)
 # Dutch words for the pages and warnings.
 HOW_NAMES = {EXACT: "officiële naam", SPELLING: "bekende schrijfwijze", SUCCESSOR: "opgeheven gemeente",
              FUZZY: "schrijffout verbeterd", REGION: "regio", UNRESOLVED: "niet te herleiden"}
+
+# The provinces in CBS's order (province codes PV20-PV31), north to south: reports list them so.
+PROVINCE_ORDER = ("Groningen", "Fryslân", "Drenthe", "Overijssel", "Flevoland", "Gelderland", "Utrecht",
+                  "Noord-Holland", "Zuid-Holland", "Zeeland", "Noord-Brabant", "Limburg")
 
 # Between the names of a joint value: , ; | / & + and the word "en" (or "and", "of").
 _SEPARATORS = re.compile(r"\s*(?:[,;|/&+]|\s(?:en|and|of)\s)\s*", re.IGNORECASE)
@@ -306,6 +312,11 @@ def load_reference(municipalities_csv: str | Path, merged_csv: str | Path, terms
         (regions if row["soort"].strip() == "regio" else groups).append(key(row["term"]))
     return Reference(municipalities, spellings, successors, tuple(regions), tuple(groups),
                      float(fuzzy_cutoff), source=str(municipalities_csv), raw_names=tuple(raw_names))
+
+
+def default_reference() -> Reference:
+    """The reference of the settings in force (configs/pipeline.toml, --config, $PIPELINE_CONFIG)."""
+    return reference_from_settings(load_settings())
 
 
 def reference_from_settings(settings) -> Reference:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from pipeline.core.municipalities import Place
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Initiative:
     urls: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
     row: int = 0
+    # `gemeente` and `gemeenten` resolved to CBS codes at ingest (`core.municipalities.Place`s);
+    # None when not resolved (an Initiative made in code): readers resolve it then.
+    places: tuple | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         """The row as it can be written back to JSONL (extra fields included)."""
@@ -70,6 +74,11 @@ def as_initiative(row) -> Initiative:
             return tuple(json.loads(value)) if value.startswith("[") else (value,)
         return tuple(value)
 
+    places = row.get("places")
+    if isinstance(places, str):
+        places = json.loads(places)
+    if places is not None:
+        places = tuple(p if isinstance(p, Place) else Place.from_dict(p) for p in places)
     return Initiative(
         id=str(row["id"]),
         gemeente=str(row.get("gemeente") or ""),
@@ -79,6 +88,7 @@ def as_initiative(row) -> Initiative:
         urls=listed("urls"),
         extra=dict(row.get("extra") or {}),
         row=row.get("source_row") or row.get("row") or 0,
+        places=places,
     )
 
 

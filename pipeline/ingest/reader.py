@@ -15,6 +15,7 @@ column without a name keeps its cells as `kolom_N`. File-level notes that do not
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from pipeline.core.config import IngestConfig, load_settings
+from pipeline.core.municipalities import Reference, default_reference
 from pipeline.core import errors
 from pipeline.core.errors import InputFileError
 from pipeline.core.text import normalise
@@ -65,10 +67,14 @@ class IngestResult:
         return len(self.accepted) + len(self.rejected)
 
 
-def read_initiatives(path: str | Path, *, limits: IngestConfig | None = None) -> IngestResult:
+def read_initiatives(path: str | Path, *, limits: IngestConfig | None = None,
+                     reference: Reference | None = None) -> IngestResult:
     """Read and validate a JSONL or CSV file of initiatives.
 
     `limits` is the [ingest] section (text and field lengths); None reads it from the settings.
+    `reference` resolves the municipalities (`core.municipalities`); None: the configured one.
+    A value that is no municipality, or was read as a misspelt or old name, is a warning for its
+    row in `IngestResult.warnings` (the row is accepted).
 
     Raises `InputFileError` when the file is missing, empty, binary, or not JSONL/CSV at all.
     Every row-level problem becomes a `RejectedRow`; the other rows are still returned.
@@ -80,11 +86,11 @@ def read_initiatives(path: str | Path, *, limits: IngestConfig | None = None) ->
     text, encoding, warnings = _decode(data, path)
     fmt = _detect_format(path, text)
     records = _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
-    result = validate_records(records, limits=limits)
+    result = validate_records(records, limits=limits, reference=reference)
     if result.rows_in == 0:
         warnings.append(errors.FILE_NO_ROWS.format(path=path))
     result.source, result.encoding, result.format = str(path), encoding, fmt
-    result.warnings = warnings
+    result.warnings = warnings + [f"{path}: {w}" for w in result.warnings]
     for warning in warnings:
         log.warning(warning)
     return result
@@ -94,12 +100,18 @@ def validate_records(
     records: Iterable[tuple[int, dict | None, str | dict, str | None]],
     *,
     limits: IngestConfig | None = None,
+    reference: Reference | None = None,
 ) -> IngestResult:
     """Turn parsed records `(row, fields or None, raw, parse_error)` into accepted/rejected rows.
 
     `limits` is the [ingest] section; None reads it from the settings (configs/pipeline.toml).
+    Every accepted row's `gemeente` and `gemeenten` are resolved with `reference` (None: the
+    configured one) into `Initiative.places`; what could not be read as a municipality is a
+    warning naming the row ("rij 12 (id x): veld 'gemeente': ...") in `IngestResult.warnings`.
     """
     limits = limits or load_settings().ingest
+    reference = reference or default_reference()
+    row_warnings: list[str] = []
     accepted: list[Initiative] = []
     rejected: list[RejectedRow] = []
     first_row_of_id: dict[str, int] = {}
@@ -117,8 +129,11 @@ def validate_records(
             rejected.append(RejectedRow(row, ident, tuple(problems), raw))
         else:
             first_row_of_id[initiative.id] = row
-            accepted.append(initiative)
-    return IngestResult(accepted, rejected)
+            placement = reference.resolve_row(initiative.gemeente, fields.get("gemeenten") and initiative.gemeenten)
+            accepted.append(dataclasses.replace(initiative, places=placement.places))
+            row_warnings += [errors.ROW_PLACE_WARNING.format(row=row, id=initiative.id, warning=w)
+                             for w in placement.warnings]
+    return IngestResult(accepted, rejected, warnings=row_warnings)
 
 
 # --- parsing ---------------------------------------------------------------------------------
