@@ -44,7 +44,8 @@ from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
 from pipeline.catalogue.records import catalogue_records, with_places
 from pipeline.core.config import load_taxonomy
-from pipeline.core.municipalities import Reference, key, reference_from_settings
+from pipeline.core.municipalities import Reference, reference_from_settings
+from pipeline.core.municipalities import key as name_key
 from pipeline.core.errors import SearchError
 from pipeline.core.text import model_text
 from pipeline.models.embed import encoder_from_config
@@ -97,14 +98,14 @@ PROVINCE_ALIASES = {"friesland": "Fryslân", "brabant": "Noord-Brabant"}
 def resolve_provinces(reference: Reference, values: Iterable[str]) -> tuple[str, ...]:
     """Province names as the reference writes them ("fryslan", "Friesland" -> "Fryslân").
     Raises SearchError naming the valid provinces."""
-    known = {key(p): p for p in reference.provinces}
+    known = {name_key(p): p for p in reference.provinces}
     known.update({k: v for k, v in PROVINCE_ALIASES.items() if v in reference.provinces})
     out = []
     for value in values:
-        if key(value) not in known:
+        if name_key(value) not in known:
             raise SearchError(f"onbekende provincie {value!r} / unknown province; kies uit: "
                               f"{', '.join(reference.provinces)}")
-        out.append(known[key(value)])
+        out.append(known[name_key(value)])
     return tuple(dict.fromkeys(out))
 
 
