@@ -242,3 +242,28 @@ def test_jsonl_gemeenten_as_a_string_is_split_like_csv(tmp_path, gemeenten, expe
     (initiative,) = read_initiatives(path).accepted
     assert initiative.gemeenten == expected
     assert initiative.urls == ("https://a.nl", "https://b.nl")
+
+
+def test_municipalities_are_resolved_at_ingest_and_odd_values_warn_per_row(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "id;gemeente;gemeenten;omschrijving\n"
+        "a;Den Bosch;;Vrijwilligers bellen ouderen.\n"
+        "b;Diverse gemeenten;;Schuldhulp samen.\n"
+        "c;Heerhugowaard;;Maaltijden rond.\n"
+        "d;Amsterdm;;Laptops voor scholieren.\n"
+        "e;Breda (regio);Breda;Nachtopvang.\n", encoding="utf-8")
+    result = read_initiatives(path)
+    by_id = {i.id: i for i in result.accepted}
+    assert len(by_id) == 5 and result.rejected == []
+    assert by_id["b"].gemeente == "Diverse gemeenten"          # the text as sent is kept
+    assert [(p.code, p.how) for p in by_id["a"].places] == [("GM0796", "spelling")]
+    assert [(p.code, p.how) for p in by_id["b"].places] == [(None, "unresolved")]
+    assert [(p.code, p.old_name) for p in by_id["c"].places] == [("GM1980", "Heerhugowaard")]
+    assert [p.code for p in by_id["e"].places] == [None, "GM0758"]
+    warned = " | ".join(result.warnings)
+    assert "rij 3 (id b): veld 'gemeente': 'Diverse gemeenten' is niet te herleiden" in warned
+    assert "rij 4 (id c)" in warned and "opgeheven" in warned
+    assert "rij 5 (id d)" in warned and "gelezen als Amsterdam" in warned
+    assert "rij 6 (id e)" in warned and "is een regio" in warned
+    assert "id a)" not in warned

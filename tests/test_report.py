@@ -308,3 +308,29 @@ def test_report_page_renders_in_chromium(app):
     finally:
         server.shutdown()
         thread.join()
+
+
+def test_regions_and_diverse_gemeenten_are_no_municipalities_and_coverage_counts_provinces(settings, taxonomy):
+    rows = ROWS + [
+        record("x1", "Diverse gemeenten", ["schulden"], ["financieel_kwetsbaar"]),
+        record("x2", "Breda (regio)", ["schulden"], ["financieel_kwetsbaar"]),
+        record("x3", "Den Bosch", ["schulden"], ["financieel_kwetsbaar"]),
+        record("x4", "'s-Hertogenbosch", ["schulden"], ["financieel_kwetsbaar"]),
+    ]
+    report = build_report(rows, GROUPS, taxonomy, settings.report)
+    assert report.n_gemeenten == 5           # Almere, Breda, Delft, Ede, 's-Hertogenbosch
+    assert "Diverse gemeenten" not in {c.label for c in report.gemeenten}
+    assert by_key(report.gemeenten)["'s-Hertogenbosch"] == ["x3", "x4"]
+    coverage = report.coverage
+    assert (coverage.n_heard, coverage.n_municipalities) == (5, 342)
+    assert (coverage.n_provinces_heard, coverage.n_provinces) == (4, 12)
+    brabant = next(p for p in coverage.provinces if p.provincie == "Noord-Brabant")
+    assert (brabant.n_heard, brabant.total) == (2, 56)
+    assert sorted(coverage.unplaced.ids) == ["x1", "x2"]
+    assert {c.label for c in coverage.not_municipalities} == {"Diverse gemeenten", "Breda (regio)"}
+    assert coverage.size_classes is None
+    html = html_of(report, taxonomy, settings)
+    assert re.search(r'data-telling="gemeenten">5<', html)
+    assert re.search(r'data-dekking="gemeenten">5</strong> van de 342', html)
+    assert re.search(r'data-provincie="Noord-Brabant">2<', html)
+    assert "geen inwonertallen" in html

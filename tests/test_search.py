@@ -426,3 +426,38 @@ def test_search_page_in_chromium(browser, live_server, catalogue):
     # The page's own style applies (a hit is a card), and nothing on it was refused.
     assert page.eval_on_selector("li.hit", "e => getComputedStyle(e).borderTopLeftRadius") == "6px"
     assert refused == []
+
+
+def test_search_page_filters_on_resolved_municipalities_and_provinces(settings, tmp_path, seed_rows):
+    import re
+
+    from pipeline.app.factory import create_app
+
+    rows = [dict(seed_rows[0], id="bosch", gemeente="Den Bosch", gemeenten=[]),
+            dict(seed_rows[1], id="diverse", gemeente="Diverse gemeenten", gemeenten=[]),
+            dict(seed_rows[2], id="weesp", gemeente="Weesp", gemeenten=[])]
+    group = {"group_id": "g-1", "naam": "idee", "members": ["bosch", "diverse"], "gemeenten": []}
+    path = make_catalogue(tmp_path / "catalogue.sqlite", rows, [group])
+    client = create_app(settings, db_path=path,
+                        test_config={"TESTING": True, "SECRET_KEY": "t"}).test_client()
+
+    def ids(**query):
+        from html import unescape
+
+        html = unescape(client.get("/zoeken", query_string=query).get_data(as_text=True))
+        return re.findall(r'data-id="([^"]+)"', html), html
+
+    for value in ("GM0796", "'s-Hertogenbosch", "Den Bosch"):
+        assert ids(gemeente=value)[0] == ["bosch"], value
+    assert ids(gemeente="Amsterdam")[0] == ["weesp"]          # an old name counts for its successor
+    assert ids(provincie="Noord-Brabant")[0] == ["bosch"]
+    assert sorted(ids(provincie="Noord-Holland")[0]) == ["weesp"]
+    found, html = ids(q="")
+    assert sorted(found) == ["bosch", "diverse", "weesp"]
+    # the same idea comes from "Diverse gemeenten" only: no municipality to advertise
+    assert re.findall(r'class="ook">([^<]*)<', html) == ["Hetzelfde idee ook in 's-Hertogenbosch"]
+    options = re.findall(r'<option value="(GM\d{4})" ?(?:selected)?>([^<]+)</option>', html)
+    assert options == [("GM0796", "'s-Hertogenbosch (1)"), ("GM0363", "Amsterdam (1)")]
+    assert "Diverse" not in " ".join(name for _, name in options)
+    response = client.get("/zoeken", query_string={"gemeente": "Nergensdorp"})
+    assert response.status_code == 400 and "onbekende gemeente" in response.get_data(as_text=True)

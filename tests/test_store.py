@@ -467,3 +467,37 @@ def test_predictions_stored_before_migration_2_are_read_from_their_label_rows(tm
     prediction = readmodel.latest_predictions(conn)[1]
     assert prediction["themes"] == ["eenzaamheid"]
     assert prediction["scores"]["themes"] == {"eenzaamheid": 0.8, "schulden": 0.3}
+
+
+def test_resolved_municipalities_are_stored_and_older_versions_resolved_on_reading(conn, tmp_path):
+    from pipeline.catalogue.records import catalogue_records
+    from pipeline.ingest.reader import validate_records
+
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS) >= 3
+    resolved = validate_records([(1, {"id": "a-1", "gemeente": "Den Bosch", "omschrijving": "Maatjes."},
+                                  "", None)]).accepted
+    _store(conn, "a.jsonl", resolved + [_initiative("b-1", gemeente="Diverse gemeenten")])
+    stored = {r["id"]: r for r in readmodel.current_initiatives(conn)}
+    assert stored["a-1"]["places"][0]["code"] == "GM0796" and stored["a-1"]["gemeente"] == "Den Bosch"
+    assert stored["b-1"]["places"] is None                       # made in code: not resolved yet
+    records = {r["id"]: r for r in catalogue_records(conn)}
+    assert records["a-1"]["gemeente_codes"] == ["GM0796"]
+    assert records["a-1"]["gemeenten"] == ["'s-Hertogenbosch"]
+    assert records["a-1"]["provincies"] == ["Noord-Brabant"]
+    assert records["b-1"]["gemeente_codes"] == [] and records["b-1"]["gemeenten"] == []
+    assert records["b-1"]["plaatsen"] == [{"text": "Diverse gemeenten", "how": "unresolved",
+                                           "field": "gemeente"}]
+
+
+def test_a_catalogue_of_schema_2_gets_the_places_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    old = schema.connect(path)
+    old.close()
+    raw = sqlite3.connect(path)
+    raw.execute("ALTER TABLE initiatives DROP COLUMN places")
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    conn = schema.connect(path)
+    assert "places" in {row["name"] for row in conn.execute("PRAGMA table_info(initiatives)")}
+    conn.close()
