@@ -22,6 +22,7 @@ BENCHMARKS = {
     "score": (["--repeats", "3"], ["--repeats", "1"]),
     "group": ([], ["--no-speed"]),
     "search": ([], []),
+    "municipalities": ([], []),
     "speed": (["--rows", "1000"], ["--rows", "300"]),
     "run": (["--sizes", "1000", "5000"], ["--sizes", "500", "1000"]),
     "crash": (["--kills", "12"], ["--kills", "4", "--copies", "1"]),
