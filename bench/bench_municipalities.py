@@ -84,13 +84,16 @@ def main(argv=None) -> int:
         if not line.strip():
             continue
         row = json.loads(line)
-        placement = reference.resolve_row(row["gemeente"], row.get("gemeenten") or ())
-        values.update(p.how for p in placement.places)
+        placement = reference.resolve_row(row["gemeente"], row.get("gemeenten") or (), row["omschrijving"])
+        values.update(p.how for p in placement.places if p.field != "omschrijving")
+        per_row["named in the description"] += sum(p.field == "omschrijving" for p in placement.places)
         per_row["rows"] += 1
         per_row["with a municipality"] += bool(placement.codes)
     print(f"\ncorpus {corpus.name}: {per_row['rows']} rows, {per_row['with a municipality']} with at least one "
           f"municipality; parts of values by how they resolved:")
     print("  " + ", ".join(f"{how} {values[how]}" for how in HOW))
+    print(f"  + {per_row['named in the description']} municipalities taken from the descriptions of rows "
+          f"whose fields name none")
     return 0
 
 

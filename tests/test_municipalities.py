@@ -127,3 +127,15 @@ def test_every_value_in_the_corpus_resolves_or_is_marked_not_a_municipality():
     assert not_places == {"Breda (regio)", "Diverse", "Diverse gemeenten", "Meer gemeenten",
                           "arbeidsmarktregio Groningen", "West friesland", "..."}
     assert ("Den Haag", SPELLING, "GM0518") in seen
+
+
+def test_a_diverse_gemeenten_row_takes_the_municipalities_its_description_lists(ref):
+    text = "De gemeenten Amsterdam, Leiden en Den Bosch werken samen. Ook Breda doet mee."
+    placement = ref.resolve_row("Diverse gemeenten", (), text)
+    assert placement.codes == ("GM0363", "GM0546", "GM0796")
+    assert {p.field for p in placement.places if p.code} == {"omschrijving"}
+    assert "noemt de gemeenten Amsterdam, Leiden, 's-Hertogenbosch" in placement.warnings[0]
+    # a row whose fields name a municipality keeps only those
+    assert ref.resolve_row("Breda", (), text).codes == ("GM0758",)
+    # running text is never fuzzy-matched
+    assert ref.resolve_row("Diverse", (), "In verschillende gemeenten, zoals Amsterdm.").codes == ()

@@ -19,7 +19,7 @@ def resolved_places(row: dict, reference: Reference | None = None) -> list[Place
         return [p if isinstance(p, Place) else Place.from_dict(p) for p in stored]
     reference = reference or default_reference()
     listed = [g for g in row.get("gemeenten") or () if g and g.strip()]
-    return list(reference.resolve_row(row.get("gemeente") or "", listed).places)
+    return list(reference.resolve_row(row.get("gemeente") or "", listed, row.get("omschrijving")).places)
 
 
 def place_fields(places: Iterable[Place]) -> dict:

@@ -55,6 +55,11 @@ _PREFIX = re.compile(r"^(?:de\s+)?gemeenten?\s+", re.IGNORECASE)
 _ELLIPSIS = re.compile(r"^(?:\.{2,}|…|e\.?a\.?|etc\.?|enz\.?|en anderen?|en andere gemeenten)$", re.IGNORECASE)
 
 
+# "de gemeenten Deventer, Enschede en Zwolle" in a description: capitalised names after "gemeenten".
+_NAME = r"(?:'s-)?[A-Z][\w'-]*(?:\s+(?:aan\s+(?:de|den)\s+)?[A-Z][\w'-]*)*"
+_NAMED_IN_TEXT = re.compile(rf"\bgemeenten\s+({_NAME}(?:\s*,\s*{_NAME})*(?:\s+en\s+{_NAME})?)")
+
+
 def key(text: str) -> str:
     """The letters of a name for comparing spellings: no accents, case, punctuation or extra spaces
     ("'s-Hertogenbosch" and "s Hertogenbosch" meet; "Súdwest-Fryslân" and "sudwest fryslan")."""
@@ -238,20 +243,45 @@ class Reference:
 
     # --- one row ------------------------------------------------------------------------
 
-    def resolve_row(self, gemeente: str, gemeenten=()) -> Placement:
+    def resolve_row(self, gemeente: str, gemeenten=(), omschrijving: str | None = None) -> Placement:
         """Both fields of a row; the `gemeenten` list counts only when it adds something to
-        `gemeente` (the reader fills it with `gemeente` when a sender leaves it out)."""
+        `gemeente` (the reader fills it with `gemeente` when a sender leaves it out). When neither
+        names a municipality ("Diverse gemeenten"), the municipalities the description lists after
+        "gemeenten" ("De gemeenten Deventer, Enschede en Zwolle werken ...") are taken, by exact
+        name or listed spelling only (field `omschrijving`)."""
         places = self.resolve(gemeente, field_name="gemeente")
         listed = [g for g in gemeenten or () if g and g.strip() and _plain(g) != _plain(gemeente or "")]
         for value in listed:
             places += self.resolve(value, field_name="gemeenten")
+        if omschrijving and not any(p.code for p in places):
+            places += self.named_in_text(omschrijving)
         return Placement(tuple(places), tuple(self._warnings(places)))
+
+    def named_in_text(self, text: str) -> list[Place]:
+        """Municipalities a description lists after the word "gemeenten" (exact names and listed
+        spellings; no fuzzy guesses in running text)."""
+        out = []
+        for match in _NAMED_IN_TEXT.finditer(text):
+            for part in self._split(match.group(1)):
+                out += [p for p in self._by_name(part, "omschrijving") if p.how in (EXACT, SPELLING)]
+        seen, unique = set(), []
+        for p in out:
+            if p.code not in seen:
+                seen.add(p.code)
+                unique.append(p)
+        return unique
 
     def _warnings(self, places: list[Place]) -> list[str]:
         out = []
         codes = {p.code for p in places if p.code}
+        in_text = [p for p in places if p.field == "omschrijving"]
+        if in_text:
+            out.append(f"veld 'omschrijving' noemt de gemeenten {', '.join(p.naam for p in in_text)}; "
+                       f"die tellen mee als gemeenten van deze inzending")
         for p in places:
             where = f"veld '{p.field}': '{p.text}'"
+            if p.field == "omschrijving":
+                continue
             if p.how == FUZZY:
                 out.append(f"{where} gelezen als {p.naam} ({p.code}, gelijkenis {p.score:.0f}%); "
                            f"controleer de schrijfwijze")

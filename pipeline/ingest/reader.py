@@ -129,7 +129,8 @@ def validate_records(
             rejected.append(RejectedRow(row, ident, tuple(problems), raw))
         else:
             first_row_of_id[initiative.id] = row
-            placement = reference.resolve_row(initiative.gemeente, fields.get("gemeenten") and initiative.gemeenten)
+            placement = reference.resolve_row(initiative.gemeente, fields.get("gemeenten") and initiative.gemeenten,
+                                              initiative.omschrijving)
             accepted.append(dataclasses.replace(initiative, places=placement.places))
             row_warnings += [errors.ROW_PLACE_WARNING.format(row=row, id=initiative.id, warning=w)
                              for w in placement.warnings]
