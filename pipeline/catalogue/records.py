@@ -69,6 +69,8 @@ def catalogue_records(conn, reference: Reference | None = None) -> list[dict]:
     `reference` (None: the configured one)."""
 
     rows = readmodel.catalogue(conn)
+    if reference is None and any(row.get("places") is None for row in rows):
+        reference = default_reference()  # once, not per row
     where = {row["id"]: place_fields(resolved_places(row, reference)) for row in rows}
     # Places of a group come from its published members, not from what the grouper stored:
     # a member replaced or withdrawn since the last regroup must not be advertised.
@@ -114,11 +116,12 @@ def records_from_rows(rows: Iterable[dict]) -> list[dict]:
     replicability, reason), without groups. Used by the benchmark and tests to search the
     labelled corpus without a catalogue."""
     out = []
+    reference = default_reference()
     for row in rows:
         out.append({
             "id": row["id"],
             "gemeente": row.get("gemeente"),
-            **place_fields(resolved_places(row)),
+            **place_fields(resolved_places(row, reference)),
             "naam": row.get("naam"),
             "omschrijving": row.get("omschrijving") or "",
             "themes": list(row.get("themes") or ()),
