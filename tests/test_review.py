@@ -1,6 +1,6 @@
 """Review in the browser: the pure core, the review storage, the Flask app (test client), the CLI.
 
-The catalogue is a real SQLite file in tmp_path filled through pipeline.store; the app is the real
+The catalogue is a real SQLite file in tmp_path filled through pipeline.catalogue; the app is the real
 `create_app`; passwords go through real argon2. `build_catalogue` is shared with the browser tests.
 """
 

@@ -102,6 +102,32 @@ def test_eenzame_ouderen_bellen_finds_contact_initiatives_for_the_elderly(corpus
     assert ordered > 0.95
 
 
+def test_nonsense_and_off_topic_queries_get_no_hits(corpus_index):
+    """Before the floor every query returned the whole catalogue, best first."""
+    assert corpus_index.search("xyzzy qwerty") == []
+    assert corpus_index.search("voetbaluitslagen eredivisie") == []
+
+
+def test_the_floor_is_a_gate_not_a_cut(corpus_index):
+    """A query that some row answers still ranks every row: weaker rows stay below it."""
+    hits = corpus_index.search("voedselpakketten voor gezinnen")
+    assert len(hits) == len(corpus_index.records)
+    assert hits[0].dense >= hits[-1].dense
+
+
+def test_the_floor_reads_raw_cosines_not_scaled_scores(settings):
+    """Scaled channels make the best row 1 for any query; the floor must look at raw cosines."""
+    from pipeline.models.embed import encoder_from_config
+
+    index = SearchIndex.build(
+        [record("a", "Almere", omschrijving="Maaltijden voor daklozen"),
+         record("b", "Breda", omschrijving="Schuldhulp voor gezinnen")],
+        query_encoder=encoder_from_config(settings.embed), dense_weight=0.8, lemmatize=True,
+        min_dense_similarity=0.99, min_keyword_similarity=0.3)
+    assert index.search("fietsenstalling bij het station") == []
+    assert [h.record["id"] for h in index.search("daklozen")][:1] == ["a"]  # by its keyword cosine
+
+
 def test_keyword_channel_matches_inflections_through_lemmas():
     ranker = HybridRanker(dense_weight=0.0).fit(
         ["Wij koken een maaltijd voor buren.", "Hulp bij de belastingaangifte.", "Sport in het park."])
@@ -128,7 +154,8 @@ def test_dense_weight_one_ignores_the_keyword_channel(settings):
 
 
 def keyword_index(records=TINY):
-    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0, lemmatize=True)
+    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0, lemmatize=True,
+                             min_dense_similarity=0.0, min_keyword_similarity=0.0)
 
 
 @pytest.mark.parametrize("filters, expected", [

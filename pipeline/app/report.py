@@ -6,10 +6,10 @@ its rows (appendix anchors `#rij-<id>`). `render_charts(report)` draws the chart
 PNG data URIs (the HTML file can be mailed as one file). `render_report_html(...)` fills the
 standalone template; the web page /rapport shows the same body inside the site layout.
 
-Input records are the published catalogue rows as described in `pipeline.search` (id, gemeente,
+Input records are the published catalogue rows as described in `pipeline.catalogue.records` (id, gemeente,
 gemeenten, naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten);
 groups are dicts {"id", "label" (optional), "members": [initiative ids]}. Municipalities are
-counted by `pipeline.search.places`: a joint submission counts once for each place it names.
+counted by `pipeline.catalogue.records.places`: a joint submission counts once for each place it names.
 """
 
 from __future__ import annotations
@@ -335,5 +335,4 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
                         settings.report)
 
 
-# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
 

@@ -3,6 +3,8 @@ per app and rebuilt only when the catalogue's texts change.
 """
 from __future__ import annotations
 
+import dataclasses
+import threading
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
@@ -61,11 +63,8 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
 def _app_cache() -> dict:
     """Per-app state of the search page: the taxonomy and the last fitted ranker."""
-    import threading
-
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
     if "taxonomy" not in cache:
-
         cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
     return cache
 
@@ -83,7 +82,7 @@ def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
                 index = search_index_from_settings(snapshot.records,
                                                    current_app.config["SETTINGS"], signature=texts)
             cache.update(index=index, catalogue_signature=snapshot.signature)
-    return SearchIndex(records=snapshot.records, ranker=index.ranker, signature=index.signature)
+    return dataclasses.replace(index, records=snapshot.records)
 
 
 def filters_from_args(args, taxonomy) -> SearchFilters:

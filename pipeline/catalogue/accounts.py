@@ -10,7 +10,7 @@ from pipeline.core.errors import ReviewError
 
 
 # --------------------------------------------------------------------------- storage
-# Tables `reviewers` and `reviews` are described in pipeline/store.py. Every save is a new row in
+# Tables `reviewers` and `reviews` are described in pipeline/catalogue/schema.py. Every save is a new row in
 # `reviews`; nothing is ever updated or deleted.
 
 

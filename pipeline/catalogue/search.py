@@ -4,7 +4,7 @@ Two channels score every published row for a query:
 
 - dense: cosine similarity of e5 embeddings (query with the "query: " prefix; documents with the
   prefix in `[search] doc_prefix`, measured in bench/bench_search.py), through the cached encoder;
-- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.text.lemma_texts`), so "maaltijden" finds
+- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.core.text.lemma_texts`), so "maaltijden" finds
   "maaltijd", and a name or a place typed literally is found even where meaning is vague.
 
 Each channel is min-max scaled over the rows for that query (their raw ranges differ: e5 cosines
@@ -27,13 +27,15 @@ and report alike), falling back to `[gemeente]` for a row without that list.
 
 Published rows are the current version of every initiative in the catalogue: rows that failed
 validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
-one confirmed or corrected it, else the model's (`pipeline.store.catalogue`).
-`catalogue_records(conn)` builds the records from the SQLite catalogue (pipeline/store.py). The web
+one confirmed or corrected it, else the model's (pipeline/catalogue/readmodel.py).
+`catalogue_records(conn)` (pipeline/catalogue/records.py) builds the records from the SQLite catalogue. The web
 page (/zoeken) and `pipeline search` are thin layers over `SearchIndex.search()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -175,29 +177,51 @@ class SearchIndex:
 
     records: list[dict]
     ranker: HybridRanker
+    min_dense_similarity: float
+    min_keyword_similarity: float
     signature: object = field(default=None, compare=False)
 
     @classmethod
     def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
-              dense_weight: float, lemmatize: bool, signature=None) -> "SearchIndex":
+              dense_weight: float, lemmatize: bool, min_dense_similarity: float,
+              min_keyword_similarity: float, signature=None) -> "SearchIndex":
         records = list(records)
         ranker = HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,
                               dense_weight=dense_weight, lemmatize=lemmatize)
         ranker.fit([model_text(r) for r in records])
-        return cls(records=records, ranker=ranker, signature=signature)
+        return cls(records=records, ranker=ranker, min_dense_similarity=min_dense_similarity,
+                   min_keyword_similarity=min_keyword_similarity, signature=signature)
+
+    def relevant(self, channels: dict, rows: Sequence[int]) -> bool:
+        """Does any of `rows` pass the relevance floor: raw e5 cosine >= min_dense_similarity
+        or lemma TF-IDF cosine >= min_keyword_similarity? (Scaled channels cannot say this:
+        min-max scaling makes the best row 1 even for a query that matches nothing.)"""
+        rows = list(rows)
+        if not rows:
+            return False
+        dense_on = self.ranker.doc_vectors_ is not None and float(self.ranker.dense_weight) > 0
+        dense_ok = dense_on and bool(
+            (channels["dense_raw"][rows] >= self.min_dense_similarity).any())
+        return dense_ok or bool((channels["keyword_raw"][rows] >= self.min_keyword_similarity).any())
 
     def search(self, query: str, filters: SearchFilters | None = None,
                limit: int | None = None) -> list[Hit]:
         """Records matching `filters`, best first for `query`, at most `limit`.
 
         An empty query lists the matching records by replicability (highest first), then name,
-        with score 0: browsing by filters alone is a normal use of the page.
+        with score 0: browsing by filters alone is a normal use of the page. A query that no
+        record is close to (see `relevant`) gets no hits at all ("geen passende
+        initiatieven"), not the least bad rows; when one record passes, all are ranked (the floor
+        is a gate, measured in bench/bench_search_floor.py).
         """
         filters = filters or SearchFilters()
         query = (query or "").strip()
         keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
         if query:
             channels = self.ranker.channel_scores(query)
+            # The floor asks whether the catalogue answers the query at all; filters then narrow.
+            if not self.relevant(channels, range(len(self.records))):
+                return []
             mixed = self.ranker.mix(channels)
             # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
             keep.sort(key=lambda i: -mixed[i])
@@ -212,9 +236,6 @@ class SearchIndex:
 
 def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
     """A SearchIndex over `records` with the encoders and weight from configs."""
-    import dataclasses
-
-
     if settings.embed.encoder == "e5":
         # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
         query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
@@ -228,13 +249,14 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None)
         query_encoder = doc_encoder = encoder_from_config(settings.embed)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
                              dense_weight=settings.search.dense_weight,
-                             lemmatize=settings.text.lemmatize, signature=signature)
+                             lemmatize=settings.text.lemmatize,
+                             min_dense_similarity=settings.search.min_dense_similarity,
+                             min_keyword_similarity=settings.search.min_keyword_similarity,
+                             signature=signature)
 
 
 def text_signature(records: Sequence[dict]) -> str:
     """Identifies the texts a ranker was fitted on: labels may change, the index need not."""
-    import hashlib
-
     digest = hashlib.sha256()
     for record in records:
         for part in (record["id"], record.get("naam") or "", record.get("omschrijving") or ""):
@@ -263,10 +285,3 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
     index = search_index_from_settings(records, settings)
     return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
 
-
-# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
-
-
-# Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
-PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
-    "q", "thema", "doelgroep", "gemeente", "soort", "min_score")

@@ -101,7 +101,7 @@ def similar_command(settings, query_id, input_path, k, as_json):
 
 
 
-# --- search / report (pipeline/search.py, pipeline/report.py) ---------------------------------
+# --- search / report (pipeline/catalogue/search.py, pipeline/app/report.py) ---------------------------------
 
 
 def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int, title_chars: int) -> None:
@@ -163,7 +163,7 @@ def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen
         else:
             _echo_hit(rank, hit, taxonomy, settings.search.reasons_shown, settings.search.title_chars)
     if not hits and not as_json:
-        click.echo("Geen resultaten / no hits.", err=True)
+        click.echo("Geen passende initiatieven / no matching initiatives.", err=True)
 
 
 @main.command("report")
@@ -337,7 +337,7 @@ def classify_command(settings, input_path, out_path, model_dir):
 
 
 
-# --- review in the browser (pipeline/web.py, pipeline/review.py) -----------------------------
+# --- review in the browser (pipeline/app/, pipeline/catalogue/reviews.py) -----------------------------
 
 
 @main.command("serve")

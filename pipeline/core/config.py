@@ -126,6 +126,8 @@ class SearchConfig:
     """[search]: ranking and display of `pipeline search` and /zoeken."""
 
     dense_weight: StrictFloat
+    min_dense_similarity: StrictFloat
+    min_keyword_similarity: StrictFloat
     doc_prefix: StrictStr
     limit: StrictInt
     reasons_shown: StrictInt
@@ -199,7 +201,7 @@ class ExportConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class ScoreConfig:
-    """[score]: the replicability scorer (pipeline/score.py) and its Dutch cue file."""
+    """[score]: the replicability scorer (pipeline/models/score.py) and its Dutch cue file."""
 
     cues: Path
     model: StrictStr
