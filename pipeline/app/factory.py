@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import waitress
 from flask import Flask, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from pipeline.app.context import _close_db, _session_reviewer, format_time
@@ -288,7 +290,25 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, render_error)
     app.teardown_appcontext(_close_db)
+    if settings.serve.trusted_proxies > 0:
+        # Behind a TLS proxy: take the visitor's scheme, host and address from the proxy's
+        # X-Forwarded-* headers, and only from as many hops as are configured.
+        n = settings.serve.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
+
+
+def serve(app: Flask, *, host: str, port: int, threads: int, dev: bool = False) -> None:
+    """Serve `app` until stopped: waitress with `threads` request threads, or with `dev` Flask's
+    development server with its reloader. waitress sends no version in its Server header."""
+    if dev:
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=True, use_debugger=False)
+        return
+    waitress.serve(app, host=host, port=port, threads=threads, ident="catalogus",
+                   # The catalogue's pages are small; a slow client must not hold a thread.
+                   channel_timeout=60, clear_untrusted_proxy_headers=True)
 
 
 def _checked_timezone(name: str) -> str:

@@ -345,19 +345,21 @@ def classify_command(settings, input_path, out_path, model_dir):
 @click.option("--host", default=None, help="Address to listen on (default: [serve] host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port (default: [serve] port).")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server with its reloader (never in production).")
 @pass_settings
-def serve_command(settings, db_path, host, port):
-    """Serve the Dutch web app: login, review queue, agreement, search and report pages."""
-    from werkzeug.serving import run_simple
+def serve_command(settings, db_path, host, port, dev):
+    """Serve the Dutch web app: login, review queue, agreement, search and report pages.
 
-    from pipeline.app.factory import create_app
+    Runs on waitress with [serve] threads; behind a TLS proxy set [serve] trusted_proxies."""
+    from pipeline.app.factory import create_app, serve
 
     app = create_app(settings, db_path=db_path)
     host = host or settings.serve.host
     port = port or settings.serve.port
-    click.echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/")
-    # Threaded: a slow page (the first similarity index) must not block other reviewers.
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    server = "Flask development server (--dev)" if dev else f"waitress, {settings.serve.threads} threads"
+    click.echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/ ({server})")
+    serve(app, host=host, port=port, threads=settings.serve.threads, dev=dev)
 
 
 @main.group("reviewer")

@@ -72,6 +72,8 @@ class ServeConfig:
     failed_login_window_minutes: StrictInt
     secure_cookies: StrictBool
     display_timezone: StrictStr
+    threads: StrictInt
+    trusted_proxies: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
