@@ -128,6 +128,28 @@ def test_the_floor_reads_raw_cosines_not_scaled_scores(settings):
     assert [h.record["id"] for h in index.search("daklozen")][:1] == ["a"]  # by its keyword cosine
 
 
+def test_one_idea_from_several_places_takes_one_place_on_the_page():
+    from pipeline.catalogue.search import Hit, collapse_ideas
+
+    rows = [record("a", "Almere", group_id=1), record("b", "Breda"), record("c", "Delft", group_id=1),
+            record("d", "Ede", group_id=1), record("e", "Delft", group_id=2)]
+    ideas = collapse_ideas([Hit(r, 1.0 - i / 10) for i, r in enumerate(rows)])
+    assert [(i.hit.record["id"], [o.record["id"] for o in i.others]) for i in ideas] == [
+        ("a", ["c", "d"]), ("b", []), ("e", [])]
+    assert ideas[0].places == ["Delft", "Ede"]
+
+
+def test_facet_counts_leave_out_their_own_filter():
+    from pipeline.catalogue.search import facet_counts
+
+    counts = facet_counts(TINY, SearchFilters(themes=("schulden",), kind="initiative"))
+    # Themes: counted with the kind filter only (a, b, d are initiatives).
+    assert counts["themes"] == {"voedsel_basis": 1, "schulden": 1, "onderwijs": 1}
+    # Kind: counted with the theme filter only (b initiative, c signal).
+    assert counts["kind"] == {"initiative": 1, "signal": 1}
+    assert counts["gemeenten"] == {"Breda": 1}
+
+
 def test_keyword_channel_matches_inflections_through_lemmas():
     ranker = HybridRanker(dense_weight=0.0).fit(
         ["Wij koken een maaltijd voor buren.", "Hulp bij de belastingaangifte.", "Sport in het park."])
@@ -316,7 +338,8 @@ def test_search_page_is_public_and_hides_reviewer_fields(app, catalogue):
     response = app.test_client().get("/zoeken", query_string={"q": "maaltijden"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert html.count('class="hit"') == len(rows)
+    # Every row is on the page: as a hit, or under the hit of its same-idea group.
+    assert html.count("data-id=") == len(rows) and html.count('class="hit"') < len(rows)
     assert "data-reviewer-only" not in html and "test-model" not in html
     assert "/review/item/" not in html
 
@@ -365,10 +388,10 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
     client = create_app(settings, db_path=path,
                         test_config={"TESTING": True, "SECRET_KEY": "t"}).test_client()
     other = client.get("/zoeken", query_string={"gemeente": rows[1]["gemeente"]}).get_data(as_text=True)
-    assert "Hetzelfde idee ook in Almere, Amersfoort, Enschede<" in other
+    assert "Hetzelfde idee ook in 3 andere gemeenten: Almere, Amersfoort, Enschede<" in other
     html = client.get("/zoeken", query_string={"gemeente": "Enschede"}).get_data(as_text=True)
     assert re.findall(r'data-id="([^"]+)"', html) == ["joint-1"]
-    assert "ook in " + rows[1]["gemeente"] in html
+    assert "andere gemeente: " + rows[1]["gemeente"] in html
     options = re.findall(r"<option ?(?:selected)?>([^<]+)</option>", html)
     assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
     assert joint["gemeente"] not in options
@@ -446,10 +469,18 @@ def test_search_page_in_chromium(browser, live_server, catalogue):
     page.click("button[type=submit]")
     page.wait_for_selector("li.hit")
     assert "q=maaltijden" in page.url
-    ids = page.eval_on_selector_all("li.hit", "els => els.map(e => e.dataset.id)")
+    ids = page.eval_on_selector_all("li.hit, li.hit li[data-id]", "els => els.map(e => e.dataset.id)")
     assert set(ids) == {r["id"] for r in rows if r["kind"] == "initiative"}
     assert page.locator("select[name=soort]").input_value() == "initiatief"
     assert page.locator("[data-reviewer-only]").count() == 0
     # The page's own style applies (a hit is a card), and nothing on it was refused.
     assert page.eval_on_selector("li.hit", "e => getComputedStyle(e).borderTopLeftRadius") == "6px"
     assert refused == []
+    # On a 390 px phone nothing sticks out sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.reload()
+    page.wait_for_selector("li.hit")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # A gibberish query says so.
+    page.goto(f"{live_server}/zoeken?q=xyzzy+qwerty")
+    assert "Geen passende initiatieven" in page.inner_text("p.resultaat-telling")

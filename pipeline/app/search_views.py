@@ -18,6 +18,8 @@ from pipeline.catalogue.search import (
     SearchFilters,
     SearchIndex,
     _scale_text,
+    collapse_ideas,
+    facet_counts,
     resolve_kind,
     resolve_label,
     search_index_from_settings,
@@ -48,9 +50,6 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
     The one cache of catalogue records of a web app: /zoeken and /rapport both read through it.
     """
-    import threading
-
-
     cache = current_app.extensions.setdefault("pipeline.catalogue", {"lock": threading.Lock()})
     signature = readmodel.catalogue_signature(conn)
     with cache["lock"]:
@@ -112,18 +111,24 @@ def page():
     snapshot = app_catalogue(get_db())
     records = snapshot.records
     query = request.args.get(PARAM_QUERY, "").strip()
-    error, hits, total = None, [], 0
+    error, ideas, total, total_ideas, answered, facets = None, [], 0, 0, True, {}
     try:
         filters = filters_from_args(request.args, taxonomy)
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
     if error is None:
-        all_hits = current_index(snapshot).search(query, filters)
-        total, hits = len(all_hits), all_hits[: settings.search.limit]
+        index = current_index(snapshot)
+        all_hits = index.search(query, filters)
+        # One idea from ten places takes one place on the page ("ook in 9 andere gemeenten").
+        all_ideas = collapse_ideas(all_hits)
+        total, total_ideas, ideas = len(all_hits), len(all_ideas), all_ideas[: settings.search.limit]
+        answered = bool(all_hits) or index.answers(query)
+        facets = facet_counts(records, filters) if answered else {}
     place_list = sorted({g for r in records for g in places(r)}, key=str.casefold)
     status = 400 if error else 200
     return render_template(
-        "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
+        "search_page.html", query=query, ideas=ideas, total=total, total_ideas=total_ideas,
+        answered=answered, facets=facets, error=error, filters=filters,
         taxonomy=taxonomy, place_options=place_list, n_records=len(records), searched=bool(request.args),
         reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),
         title_chars=settings.search.title_chars, description_chars=settings.search.description_chars,

@@ -204,6 +204,14 @@ class SearchIndex:
             (channels["dense_raw"][rows] >= self.min_dense_similarity).any())
         return dense_ok or bool((channels["keyword_raw"][rows] >= self.min_keyword_similarity).any())
 
+    def answers(self, query: str) -> bool:
+        """Is any record in the catalogue close enough to `query` (the relevance floor)?
+        An empty query always answers (it browses by filters)."""
+        query = (query or "").strip()
+        if not query:
+            return True
+        return self.relevant(self.ranker.channel_scores(query), range(len(self.records)))
+
     def search(self, query: str, filters: SearchFilters | None = None,
                limit: int | None = None) -> list[Hit]:
         """Records matching `filters`, best first for `query`, at most `limit`.
@@ -232,6 +240,74 @@ class SearchIndex:
                                      (self.records[i].get("naam") or self.records[i]["id"]).casefold()))
             hits = [Hit(self.records[i], 0.0) for i in keep]
         return hits if limit is None else hits[:limit]
+
+
+@dataclass
+class IdeaResult:
+    """One idea on a results page: its best-ranked hit and the other hits of its same-idea group
+    in ranked order, so one idea sent from ten places takes one place on the page."""
+
+    hit: Hit
+    others: list[Hit]
+
+    @property
+    def places(self) -> list[str]:
+        """The other places of this idea among the hits (the group's other members' places),
+        without the best hit's own, in ranked order."""
+        own = {p.casefold() for p in places(self.hit.record)}
+        seen, out = set(own), []
+        for other in self.others:
+            for place in places(other.record):
+                if place.casefold() not in seen:
+                    seen.add(place.casefold())
+                    out.append(place)
+        return out
+
+
+def collapse_ideas(hits: Sequence[Hit]) -> list[IdeaResult]:
+    """Hits grouped by same-idea group, each group at the rank of its best hit; a hit without a
+    group is an idea of its own. Order of `hits` (best first) is kept."""
+    results: list[IdeaResult] = []
+    by_group: dict[object, IdeaResult] = {}
+    for hit in hits:
+        group = hit.record.get("group_id")
+        if group is not None and group in by_group:
+            by_group[group].others.append(hit)
+            continue
+        result = IdeaResult(hit, [])
+        results.append(result)
+        if group is not None:
+            by_group[group] = result
+    return results
+
+
+FACET_FIELDS = ("themes", "doelgroepen", "gemeenten", "kind")
+
+
+def facet_counts(records: Sequence[dict], filters: SearchFilters) -> dict[str, dict[str, int]]:
+    """Per filter field, how many records each option would give: every other filter applied,
+    the field's own filter left out (so the counts say what choosing another option yields).
+
+    Returns {"themes": {id: n}, "doelgroepen": {id: n}, "gemeenten": {place: n}, "kind": {id: n}}.
+    """
+    cleared = {"themes": (), "doelgroepen": (), "gemeenten": (), "kind": None}
+    out: dict[str, dict[str, int]] = {}
+    for field_name in FACET_FIELDS:
+        others = dataclasses.replace(filters, **{field_name: cleared[field_name]})
+        counts: dict[str, int] = {}
+        for record in records:
+            if not others.matches(record):
+                continue
+            if field_name == "gemeenten":
+                values = places(record)
+            elif field_name == "kind":
+                values = [record["kind"]] if record.get("kind") else []
+            else:
+                values = record.get(field_name) or ()
+            for value in dict.fromkeys(values):
+                counts[value] = counts.get(value, 0) + 1
+        out[field_name] = counts
+    return out
 
 
 def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
