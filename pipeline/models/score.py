@@ -288,7 +288,9 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
                 if any(core_start < c_end and c_start < core_end for c_start, c_end, _, _, _ in claimed):
                     continue
                 for span in ((start, end), (core_start, core_end)):
-                    if not any(span[0] < b_end and b_start < span[1]
+                    # A reader cannot tell which occurrence of the quoted words is meant: all count.
+                    seen = _occurrences(x.omschrijving, x.omschrijving[span[0]:span[1]])
+                    if not any(a < b_end and b_start < b for a, b in seen
                                for _, _, b_start, b_end, d in claimed if d != richting):
                         claimed.append((core_start, core_end, span[0], span[1], richting))
                         return span
