@@ -108,6 +108,8 @@ def main() -> None:
         "(d) ordinal, no signal rule": scorer_with(),
         "(d) ordinal, predicted kind": scorer_with(),
         "    ordinal, cues only": scorer_with(embedding_weight=0.0),
+        "    + goed beschreven (facts)": scorer_with(goed_beschreven=True),
+        "    + goed beschreven, pred. kind": scorer_with(goed_beschreven=True),
         "    no class weights": scorer_with(class_weight=""),
         "    no class weights, pred. kind": scorer_with(class_weight=""),
     }

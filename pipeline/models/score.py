@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.core.text import model_text
 from pipeline.models.cues import CueMatcher, RowCues, load_cues
 from pipeline.models.embed import EmbeddingVectorizer
+from pipeline.models.facts import fact_sheet
 from pipeline.models.ordinal import ORDINAL_MODELS, SCORES, _median, expected_value
 
 SIGNAL_KIND = "signal"
@@ -61,7 +62,8 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, cues_path: str | Path | None = None, embedding=None,
                  embedding_weight: float = 0.3, model: str = "frank_hall", C: float = 0.1,
-                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
+                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk",
+                 goed_beschreven: bool = True):
         self.cues_path = cues_path
         self.embedding = embedding
         self.embedding_weight = embedding_weight
@@ -71,6 +73,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         self.max_reasons = max_reasons
         self.context_tokens = context_tokens
         self.signal_cue = signal_cue
+        self.goed_beschreven = goed_beschreven
 
     # -- features ---------------------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             + ["partners:weinig", "partners:veel", "partners:aantal"]
             + [f"element:{e.id}" for e in book.elements]
             + ["elements:missing", "text:log_chars", "text:kort"]
+            + (["facts:named"] if self.goed_beschreven else [])
         )
 
     def _cue_features(self, found: list[RowCues]) -> np.ndarray:
@@ -117,6 +121,9 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def _design(self, X, found: list[RowCues], *, fit: bool) -> np.ndarray:
         cues = self._cue_features(found)
+        if getattr(self, "goed_beschreven", False):
+            named = np.array([[fact_sheet(x.omschrijving).named()] for x in X], dtype=float)
+            cues = np.hstack([cues, named])
         if fit:
             self.cue_scaler_ = StandardScaler().fit(cues)
         blocks = [self.cue_scaler_.transform(cues)]
@@ -395,6 +402,7 @@ def build_scorer(settings) -> ReplicabilityScorer:
         max_reasons=config.max_reasons,
         context_tokens=config.bewijs_context_tokens,
         signal_cue=config.signal_cue,
+        goed_beschreven=config.goed_beschreven,
     )
 
 
