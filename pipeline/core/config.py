@@ -213,6 +213,7 @@ class ScoreConfig:
     max_reasons: StrictInt
     bewijs_context_tokens: StrictInt
     signal_cue: StrictStr
+    goed_beschreven: StrictBool
     cv_splits: StrictInt
     random_state: StrictInt
 
