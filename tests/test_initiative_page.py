@@ -205,3 +205,15 @@ def test_search_hits_link_to_the_page(client, app):
     odd = client.get("/zoeken?gemeente=Oddorp").text
     for initiative_id in ODD_IDS:
         assert f'href="{html_lib.escape(page_url(app, initiative_id))}"' in odd
+
+
+def test_fact_sheet_shows_the_five_elements_in_the_words_of_the_text(client):
+    page = client.get("/initiatief/bel-1").text
+    sheet = page.split('id="feiten"')[1].split("</section>")[0]
+    for label in ("Wat", "Voor wie", "Hoe", "Met wie", "Kosten / middelen"):
+        assert f"<dt>{label}</dt>" in sheet
+    assert '<dd data-feit="voor_wie"><q>eenzame ouderen</q></dd>' in sheet
+    assert "<q>bibliotheek</q>" in sheet
+    assert re.search(r'<dd data-feit="kosten"><span class="muted">niet genoemd</span></dd>', sheet)
+    # Spans are escaped like the text they come from.
+    assert "<q>vrijwilligers &amp; deelt flyers &lt;uit&gt;</q>" in sheet

@@ -368,3 +368,14 @@ def test_examples_link_to_the_page_on_the_web_and_to_the_appendix_in_the_file(ap
     assert '<td><a href="/initiatief/r4">r4</a></td>' in page  # the appendix too
     download = app.test_client().get("/rapport/download").get_data(as_text=True)
     assert re.search(r'data-voorbeeld="eenzaamheid" data-id="r2">\s*<a href="#rij-r2"', download)
+
+
+def test_an_example_shows_what_it_does(settings, taxonomy):
+    text = "Buurtbewoners brengen wekelijks gratis maaltijden rond bij ouderen, samen met de voedselbank."
+    row = dict(record("w", "Almere", ["eenzaamheid"], ["ouderen"], replicability=5), omschrijving=text)
+    report = build_report([row], [], taxonomy, settings.report)
+    assert report.example_facts["w"]["wat"] == [text[:-1]]
+    assert report.example_facts["w"]["hoe"]
+    html = html_of(report, taxonomy, settings)
+    assert '<div class="feit" data-feit="wat"><span class="feit-label">Wat:</span> “Buurtbewoners brengen' in html
+    assert 'data-feit="hoe"' in html

@@ -22,6 +22,7 @@ from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM, reason_parts
 from pipeline.catalogue.records import excerpt, places
 from pipeline.core.config import load_taxonomy
+from pipeline.models.facts import ELEMENTS, NOT_NAMED, fact_sheet
 
 blueprint = Blueprint("initiative", __name__)
 
@@ -166,8 +167,12 @@ def page_context(record: dict, same_idea: list[dict], taxonomy) -> dict:
         elsewhere.append({"id": other["id"], "places": where,
                           "title": other.get("naam") or excerpt(other.get("omschrijving"), 80)})
     elsewhere.sort(key=lambda o: (", ".join(o["places"]).casefold(), o["id"]))
+    sheet = fact_sheet(text)
     return {
         "record": record,
+        "facts": [(field, label, [span.text for span in getattr(sheet, field)])
+                  for field, label in ELEMENTS.items()],
+        "not_named": NOT_NAMED,
         "places": places(record),
         "partners": [p for p in places(record) if p.casefold() != (record.get("gemeente") or "").casefold()],
         "text_html": mark_text(text, marks),

@@ -28,6 +28,7 @@ from pipeline.catalogue.records import catalogue_groups, catalogue_records, plac
 from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import ReportError
+from pipeline.models.facts import fact_sheet
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
@@ -231,6 +232,12 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         signals_by_theme.append((Count(key="", label="Zonder thema", ids=[r["id"] for r in no_theme]),
                                  no_theme))
 
+    example_facts = {}
+    for _, chosen in examples:
+        for r in chosen:
+            sheet = fact_sheet(r.get("omschrijving") or "")
+            example_facts[r["id"]] = {"wat": [s.text for s in sheet.wat], "hoe": [s.text for s in sheet.hoe]}
+
     return Report(
         generated_at=now.strftime("%d-%m-%Y %H:%M UTC"),
         total=Count(key="total", label="Initiatieven en signalen", ids=ids),
@@ -250,6 +257,7 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         records=records,
         joint=Count(key="joint", label="Gezamenlijke inzendingen",
                     ids=[r["id"] for r in records if len(places(r)) > 1]),
+        example_facts=example_facts,
     )
 
 
