@@ -4,7 +4,7 @@
 
 - registers the blueprints listed in `MOUNTS` (add a page = add one line there),
 - refuses every request without a reviewer session except on public blueprints (login, search,
-  report) and static files: a browser is sent to /login, anything else gets 401,
+  report, the page per initiative) and static files: a browser is sent to /login, anything else gets 401,
 - protects every POST form with Flask-WTF's CSRFProtect (templates put `csrf_token()` in a hidden
   field `csrf_token`),
 - signs sessions with a key read from `[serve] secret_key_file` (generated there on first start,
@@ -70,6 +70,7 @@ MOUNTS: tuple[Mount, ...] = (
     ),
     Mount("pipeline.app.search_views:blueprint", public=True, nav=("Zoeken", "search.page")),
     Mount("pipeline.app.report_views:blueprint", public=True, nav=("Rapport", "report.page")),
+    Mount("pipeline.app.initiative_views:blueprint", public=True),
 )
 
 # Dutch wording of the errors reviewers and visitors can meet.

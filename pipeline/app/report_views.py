@@ -1,7 +1,7 @@
 """The report pages: /rapport (HTML with charts) and /rapport/download."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, url_for
 
 from pipeline.app.context import get_db
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
@@ -34,7 +34,11 @@ def page():
     """The report inside the site layout (public: published rows only, no model internals)."""
     report, taxonomy = _current_report()
     settings = current_app.config["SETTINGS"]
-    return render_template("report_page.html", **report_context(report, taxonomy, settings.report))
+    def page_url(initiative_id: str) -> str:
+        return url_for("initiative.page", initiative_id=initiative_id)
+
+    return render_template("report_page.html",
+                           **report_context(report, taxonomy, settings.report, page_url=page_url))
 
 
 @blueprint.get("/rapport/download")
