@@ -44,6 +44,8 @@ class PathsConfig:
 class IngestConfig:
     max_text_chars: StrictInt
     max_field_chars: StrictInt
+    max_id_chars: StrictInt
+    max_nesting_depth: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
