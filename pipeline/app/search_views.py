@@ -3,6 +3,7 @@ per app and rebuilt only when the catalogue's texts change.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
@@ -92,7 +93,8 @@ def filters_from_args(args, taxonomy) -> SearchFilters:
         return tuple(v for v in args.getlist(name) if v.strip())
 
     minimum = args.get(PARAM_MIN, "").strip()
-    if minimum and not minimum.isdigit():
+    # ASCII digits only, at most 3: "²".isdigit() is True and int() of 5,000 digits fails.
+    if minimum and not re.fullmatch(r"[0-9]{1,3}", minimum):
         raise SearchError(
             f"minimale overdraagbaarheid moet {_scale_text(taxonomy)} zijn, niet {minimum!r}")
     return SearchFilters(
@@ -118,6 +120,11 @@ def page():
         filters = filters_from_args(request.args, taxonomy)
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
+    limit = settings.search.max_query_chars
+    if len(query) > limit:
+        error = (f"De zoekvraag is te lang ({len(query)} tekens, hoogstens {limit}). Gebruik een "
+                 "paar kernwoorden.")
+        query = query[:limit]
     if error is None:
         all_hits = current_index(snapshot).search(query, filters)
         total, hits = len(all_hits), all_hits[: settings.search.limit]

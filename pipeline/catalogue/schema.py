@@ -206,6 +206,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE predictions ADD COLUMN labels TEXT;
     """,
+    # 3: server-side login sessions. The cookie carries a random token; only its SHA-256 is
+    # stored. Logout deletes the row, so a copied cookie stops working at once.
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        reviewer_pk INTEGER NOT NULL REFERENCES reviewers(pk),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_reviewer ON web_sessions(reviewer_pk);
+    """,
 ]
 
 

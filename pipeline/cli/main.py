@@ -350,14 +350,15 @@ def serve_command(settings, db_path, host, port):
     """Serve the Dutch web app: login, review queue, agreement, search and report pages."""
     from werkzeug.serving import run_simple
 
-    from pipeline.app.factory import create_app
+    from pipeline.app.factory import QuietRequestHandler, create_app
 
     app = create_app(settings, db_path=db_path)
     host = host or settings.serve.host
     port = port or settings.serve.port
     click.echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/")
     # Threaded: a slow page (the first similarity index) must not block other reviewers.
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=QuietRequestHandler)
 
 
 @main.group("reviewer")
