@@ -199,7 +199,7 @@ def render_error(exc):
         # Our own aborts may carry a specific Dutch message.
         if exc.description and getattr(exc, "dutch", False):
             text = exc.description
-    elif isinstance(exc, sqlite3.OperationalError):
+    elif isinstance(exc, sqlite3.DatabaseError):
         log.error("catalogue unavailable on %s: %s", request.path, exc)
         code = 503
         title, text = ERROR_TEXTS[503]
@@ -304,7 +304,7 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
     app.add_template_test(is_web_link, "web_link")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)
-    app.register_error_handler(sqlite3.OperationalError, render_error)
+    app.register_error_handler(sqlite3.DatabaseError, render_error)
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, render_error)
     app.teardown_appcontext(_close_db)

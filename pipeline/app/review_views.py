@@ -357,7 +357,7 @@ def save(initiative_id: str):
         )
     except ReviewError as exc:  # e.g. the account was deactivated after this request began
         _abort_dutch(409, f"Niet opgeslagen: {exc}.")
-    except sqlite3.OperationalError as exc:  # disk full, read-only catalogue, locked too long
+    except sqlite3.DatabaseError as exc:  # disk full, read-only catalogue, locked too long
         # The reviewer's labels and note come back in the form: nothing typed is lost.
         context = _item_context(_current_record(initiative_id), form_labels=submitted,
                                 based_on=based_on, note=form.get("note", ""),
