@@ -30,6 +30,10 @@ def pass_settings(command):
             return command(settings, *args, **kwargs)
         except PipelineError as exc:
             raise click.ClickException(user_message(exc)) from exc
+        except OSError as exc:  # disk full, read-only folder: a message, not a traceback
+            raise click.ClickException(
+                f"[OS] {exc.strerror or exc}: {exc.filename or ''} (schijf vol of alleen-lezen? / "
+                "disk full or read-only?)") from exc
 
     return wrapper
 

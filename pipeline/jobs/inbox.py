@@ -455,6 +455,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
     report = RunReport(inbox)
     start = time.perf_counter()
     check_lock_path(inbox / lock_name)
+    schema.check_writable(conn)  # a read-only catalogue is said before any model runs
     for folder in (PROCESSED_DIR, REJECTED_DIR):  # refuse a linked folder before reading anything
         inbox_folder(inbox, folder)
     lock = filelock.FileLock(str(inbox / lock_name), timeout=0)
