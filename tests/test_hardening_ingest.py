@@ -120,3 +120,25 @@ def test_class11_unicode_line_separators_inside_strings_keep_the_row(tmp_path):
     result = _read(tmp_path, lines)
     assert [(i.id, i.row) for i in result.accepted] == [("r1", 1), ("r2", 2), ("r4", 4)]
     assert [r.row for r in result.rejected] == [3]
+
+
+# --- class 9: what reaches a terminal ---------------------------------------------------------
+
+
+def test_class9_escape_codes_in_a_file_never_reach_the_terminal(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli.main import main
+
+    path = tmp_path / "kleur\x1b[31m.jsonl"
+    path.write_text('{"id": "a", "gemeente": "Ede", "omschrijving": ""}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["group", str(path), "--out", str(tmp_path / "g.jsonl")])
+    assert "\x1b" not in result.output and "\\u001b" in result.output
+
+
+def test_class1_a_few_nul_bytes_reject_their_row_not_the_file(tmp_path):
+    path = tmp_path / "nul.jsonl"
+    path.write_bytes(b'{"id": "a", "gemeente": "Ede", "omschrijving": "tekst \x00"}\n'
+                     b'{"id": "b", "gemeente": "Ede", "omschrijving": "Vrijwilligers koken samen"}\n')
+    result = read_initiatives(path)
+    assert [i.id for i in result.accepted] == ["b"] and [r.row for r in result.rejected] == [1]
