@@ -101,10 +101,23 @@ def test_class6_simultaneous_guesses_are_all_counted(app, web_settings):
 # --- class 7: query length and the query cache ------------------------------------------------
 
 
-def test_class7_a_long_query_is_refused_in_dutch_and_queries_stay_off_disk(app, web_settings):
+def test_class7_a_long_query_is_refused_in_dutch(app, web_settings):
     limit = web_settings.search.max_query_chars
     response = app.test_client().get("/zoeken", query_string={"q": "a" * (limit * 300)})
     assert response.status_code == 400 and "te lang" in response.text
+
+
+def test_class7_query_vectors_are_kept_in_a_bounded_memory_cache(settings, tmp_path):
+    from pipeline.catalogue import search
+
+    index = search.search_index_from_settings(
+        [{"id": "a", "gemeente": "Ede", "omschrijving": "Vrijwilligers koken maaltijden"}], settings)
+    encoder = index.ranker.query_encoder
+    assert getattr(encoder, "size", None) == settings.search.query_cache_size
+    small = search.BoundedQueryEncoder(encoder.encoder, size=3)
+    for query in ("een", "twee", "drie", "vier", "vijf"):
+        small.embed([query])
+    assert len(small) == 3
 
 
 # --- class 8: strict numbers ------------------------------------------------------------------
