@@ -270,6 +270,8 @@ def check_writable(conn: sqlite3.Connection, path="de catalogus") -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc).lower():  # busy (a long review save): the writes will wait again
+            return
         raise StoreError(unusable_message(path, exc)) from None
 
 

@@ -105,10 +105,12 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inbox_folder(inbox: Path, name: str) -> Path:
-    """`inbox/name` as a real folder (made when missing); `InputFileError` when it is a link or
-    not a folder, so no file is ever moved or written outside the inbox."""
+def inbox_folder(inbox: Path, name: str, *, create: bool = True) -> Path:
+    """`inbox/name` as a real folder (made when missing, if `create`); `InputFileError` when it
+    is a link or not a folder, so no file is ever moved or written outside the inbox."""
     folder = Path(inbox) / name
+    if not create and not os.path.lexists(folder):
+        return folder
     try:
         folder.mkdir(exist_ok=True)
     except FileExistsError:

@@ -455,9 +455,8 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
     report = RunReport(inbox)
     start = time.perf_counter()
     check_lock_path(inbox / lock_name)
-    schema.check_writable(conn)  # a read-only catalogue is said before any model runs
     for folder in (PROCESSED_DIR, REJECTED_DIR):  # refuse a linked folder before reading anything
-        inbox_folder(inbox, folder)
+        inbox_folder(inbox, folder, create=False)
     lock = filelock.FileLock(str(inbox / lock_name), timeout=0)
     try:
         lock.acquire()
@@ -466,6 +465,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         log.info("another run holds %s; this run does nothing", inbox / lock_name)
         return report
     try:
+        schema.check_writable(conn)  # a read-only catalogue is said before any model runs
         log.info("run started on %s", inbox)
         InboxJob(
             inbox, conn, predictor_factory=predictor_factory, grouper_factory=grouper_factory,
