@@ -114,3 +114,19 @@ def test_class9_odd_file_names_are_stored_shown_safely_and_moved(inbox, tmp_path
     assert any("\\xff\\xfe" in n for n in names)
     assert [p.name for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")] == []
     assert len(list((inbox / "processed").iterdir())) == 4
+
+
+def test_class12_a_read_only_catalogue_is_said_before_any_model_loads(inbox, tmp_path, settings):
+    import sqlite3
+
+    from pipeline.core.errors import StoreError
+
+    db = tmp_path / "c.sqlite"
+    schema.connect(db).close()
+    (inbox / "a.jsonl").write_text('{"id": "a", "gemeente": "Ede", "omschrijving": "tekst"}\n')
+    read_only = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    read_only.row_factory = sqlite3.Row
+    loaded = []
+    with pytest.raises(StoreError, match="alleen-lezen"):
+        run_inbox(inbox, read_only, predictor_factory=lambda: loaded.append(1), limits=settings.ingest)
+    assert loaded == [] and (inbox / "a.jsonl").is_file()

@@ -268,7 +268,10 @@ def check_writable(conn: sqlite3.Connection, path="de catalogus") -> None:
     """`StoreError` now, before any work, when the catalogue cannot take a write lock."""
     try:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
+        try:  # BEGIN alone succeeds on a read-only file: only a real write tells
+            set_state(conn, "write_check", now())
+        finally:
+            conn.execute("ROLLBACK")
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc).lower():  # busy (a long review save): the writes will wait again
             return
