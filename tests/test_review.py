@@ -899,7 +899,7 @@ def test_cli_serve_answers_over_http(catalogue, tmp_path, settings):
                     assert response.status == 200 and "Inloggen" in response.read().decode()
                     # A production server (waitress), not Flask's development server, and no
                     # software versions in the Server header.
-                    assert response.headers["Server"] == "catalogus", response.headers
+                    assert response.headers["Server"] == "pipeline", response.headers
                     break
             except urllib.error.URLError:
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -276,6 +276,13 @@ def render_charts(report: Report, config) -> dict[str, str]:
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
     import matplotlib.pyplot as plt
 
+    # Labels are municipalities' text: "$...$" must be shown as written, never parsed as mathtext
+    # (a bad formula would fail the report for everyone).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw_charts(report, config, plt)
+
+
+def _draw_charts(report: Report, config, plt) -> dict[str, str]:
     charts = {}
     colour = "#2b6cb0"
 

@@ -1,6 +1,8 @@
 """The report pages: /rapport (HTML with charts) and /rapport/download."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, Response, current_app, render_template, url_for
 
 from pipeline.app.context import get_db
@@ -21,11 +23,15 @@ def _current_report() -> tuple[Report, object]:
     cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})
     snapshot = app_catalogue(get_db())
     with cache["lock"]:
-        if cache.get("signature") != snapshot.signature:
+        # Rebuilt when the catalogue changed, but at most every [report] rebuild_min_seconds:
+        # a burst of review saves (each changes the signature) does not redraw the charts each time.
+        fresh = time.monotonic() - cache.get("built_at", -1e9) < settings.report.rebuild_min_seconds
+        if cache.get("signature") != snapshot.signature and not (fresh and "report" in cache):
             taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
             report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report)
             report.charts = render_charts(report, settings.report)
-            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy)
+            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy,
+                         built_at=time.monotonic())
         return cache["report"], cache["taxonomy"]
 
 

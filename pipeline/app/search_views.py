@@ -4,6 +4,7 @@ per app and rebuilt only when the catalogue's texts change.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ def filters_from_args(args, taxonomy) -> SearchFilters:
         return tuple(v for v in args.getlist(name) if v.strip())
 
     minimum = args.get(PARAM_MIN, "").strip()
-    if minimum and not minimum.isdigit():
+    # ASCII digits only, at most 3: "²".isdigit() is True and int() of 5,000 digits fails.
+    if minimum and not re.fullmatch(r"[0-9]{1,3}", minimum):
         raise SearchError(
             f"minimale overdraagbaarheid moet {_scale_text(taxonomy)} zijn, niet {minimum!r}")
     return SearchFilters(
@@ -116,6 +118,11 @@ def page():
         filters = filters_from_args(request.args, taxonomy)
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
+    limit = settings.search.max_query_chars
+    if len(query) > limit:
+        error = (f"De zoekvraag is te lang ({len(query)} tekens, hoogstens {limit}). Gebruik een "
+                 "paar kernwoorden.")
+        query = query[:limit]
     if error is None:
         index = current_index(snapshot)
         all_hits = index.search(query, filters)

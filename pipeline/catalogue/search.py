@@ -46,7 +46,7 @@ from pipeline.catalogue.records import catalogue_records, places
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import SearchError
 from pipeline.core.text import model_text
-from pipeline.models.embed import encoder_from_config
+from pipeline.models.embed import encoder_from_config, make_encoder
 from pipeline.models.ranking import HybridRanker
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
@@ -310,19 +310,52 @@ def facet_counts(records: Sequence[dict], filters: SearchFilters) -> dict[str, d
     return out
 
 
+class BoundedQueryEncoder:
+    """An encoder for search queries with an LRU cache of at most `size` vectors in memory."""
+
+    def __init__(self, encoder, *, size: int):
+        import collections
+        import threading
+
+        self.encoder, self.size = encoder, size
+        self.encoder_id = getattr(encoder, "encoder_id", "")
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def embed(self, texts):
+        import numpy as np
+
+        out = []
+        for text in texts:
+            with self._lock:
+                vector = self._cache.get(text)
+                if vector is not None:
+                    self._cache.move_to_end(text)
+            if vector is None:
+                vector = np.asarray(self.encoder.embed([text]))[0]
+                with self._lock:
+                    self._cache[text] = vector
+                    while len(self._cache) > self.size:
+                        self._cache.popitem(last=False)
+            out.append(vector)
+        return np.asarray(out)
+
+
 def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
     """A SearchIndex over `records` with the encoders and weight from configs."""
-    if settings.embed.encoder == "e5":
-        # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
-        query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
-        doc_prefix = settings.search.doc_prefix
-        doc_encoder = (
-            query_encoder if doc_prefix == "query: "
-            else encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))
-        )
-    else:
-        # Other encoders keep the one prefix of [embed] for both sides.
-        query_encoder = doc_encoder = encoder_from_config(settings.embed)
+    embed = settings.embed
+    # Documents through the disk cache; queries (anyone's text, from a public page) through a
+    # bounded in-memory cache only, so distinct queries never grow a file.
+    query_prefix = "query: " if embed.encoder == "e5" else embed.prefix
+    doc_prefix = settings.search.doc_prefix if embed.encoder == "e5" else embed.prefix
+    doc_encoder = encoder_from_config(dataclasses.replace(embed, prefix=doc_prefix))
+    query_encoder = BoundedQueryEncoder(
+        make_encoder(embed.encoder, prefix=query_prefix, model_path=embed.model_path,
+                     cache_path=None, batch_size=embed.batch_size),
+        size=settings.search.query_cache_size)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
                              dense_weight=settings.search.dense_weight,
                              lemmatize=settings.text.lemmatize,

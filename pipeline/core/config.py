@@ -44,6 +44,8 @@ class PathsConfig:
 class IngestConfig:
     max_text_chars: StrictInt
     max_field_chars: StrictInt
+    max_id_chars: StrictInt
+    max_nesting_depth: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -71,6 +73,7 @@ class ServeConfig:
     max_failed_logins: StrictInt
     failed_login_window_minutes: StrictInt
     secure_cookies: StrictBool
+    max_request_bytes: StrictInt
     display_timezone: StrictStr
     threads: StrictInt
     trusted_proxies: StrictInt
@@ -87,6 +90,7 @@ class ReviewConfig:
     min_password_chars: StrictInt
     title_chars: StrictInt
     score_hint_chars: StrictInt
+    max_note_chars: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -135,6 +139,8 @@ class SearchConfig:
     reasons_shown: StrictInt
     title_chars: StrictInt
     description_chars: StrictInt
+    max_query_chars: StrictInt
+    query_cache_size: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -151,6 +157,7 @@ class ReportConfig:
     summary_top: StrictInt
     title_chars: StrictInt
     signal_chars: StrictInt
+    rebuild_min_seconds: StrictFloat
 
 
 @dataclass(frozen=True, config=SECTION)

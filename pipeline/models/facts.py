@@ -102,11 +102,11 @@ def _clause_of(text: str, toks: list[_Tok], i: int, ends: set[str]) -> tuple[int
     """Token range [a, b) of the clause holding token i, boundaries excluded."""
     a = i
     while a > 0 and not (toks[a - 1].text in ends and _is_boundary(text, toks, a - 1, ends)) \
-            and not ("\n" in text[toks[a - 1].end:toks[a].start]):
+            and "\n" not in text[toks[a - 1].end:toks[a].start]:
         a -= 1
     b = i + 1
     while b < len(toks) and not (toks[b].text in ends and _is_boundary(text, toks, b, ends)) \
-            and not ("\n" in text[toks[b - 1].end:toks[b].start]):
+            and "\n" not in text[toks[b - 1].end:toks[b].start]:
         b += 1
     return a, b
 
