@@ -45,6 +45,7 @@ from pipeline.core.config import load_settings, load_taxonomy
 from pipeline.models.embed import encoder_from_config
 from pipeline.core.records import Initiative
 from pipeline.models.cues import CueMatcher, load_cues
+from pipeline.models.ordinal import ORDINAL_MODELS
 from pipeline.models.score import build_scorer, cv_folds, ordinal_metrics
 from pipeline.core.text import model_text
 from pipeline.training.train import STAGES
@@ -107,11 +108,14 @@ def main() -> None:
         "(d) ordinal, no signal rule": scorer_with(),
         "(d) ordinal, predicted kind": scorer_with(),
         "    ordinal, cues only": scorer_with(embedding_weight=0.0),
+        "    + goed beschreven (facts)": scorer_with(goed_beschreven=True),
+        "    + goed beschreven, pred. kind": scorer_with(goed_beschreven=True),
         "    no class weights": scorer_with(class_weight=""),
         "    no class weights, pred. kind": scorer_with(class_weight=""),
-        "    cumulative-link model": scorer_with(model="cumulative"),
-        "    cumulative-link, pred. kind": scorer_with(model="cumulative"),
     }
+    if "cumulative" in ORDINAL_MODELS:
+        methods["    cumulative-link model"] = scorer_with(model="cumulative")
+        methods["    cumulative-link, pred. kind"] = scorer_with(model="cumulative")
     if args.grid:
         for C in (0.03, 0.1, 0.3):
             for w in (0.0, 0.1, 0.3, 0.5):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from pipeline.core.config import IngestConfig
+from pipeline.core.config import load_settings
 from pipeline.core.errors import InputFileError
 from pipeline.core.records import errors_path_for, write_rejected
 from pipeline.ingest.reader import read_initiatives
@@ -85,7 +86,7 @@ def test_duplicate_id_is_rejected_with_the_first_row(tmp_path):
 
 def test_too_long_text_is_rejected_not_truncated(tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [{**GOOD, "omschrijving": "x" * 50}])
-    result = read_initiatives(path, limits=IngestConfig(max_text_chars=40, max_field_chars=2000))
+    result = read_initiatives(path, limits=dataclasses.replace(load_settings().ingest, max_text_chars=40))
     assert result.accepted == []
     assert result.rejected[0].field == "omschrijving"
     assert "50" in result.rejected[0].message()
@@ -170,7 +171,7 @@ def test_utf8_file_with_one_windows_1252_line_keeps_every_accent(tmp_path, stray
 def test_huge_csv_cell_is_a_rejected_row_not_a_crash(tmp_path, length):
     path = tmp_path / "in.csv"
     path.write_text(f"id,gemeente,omschrijving\n1,Delft,{'x' * length}\n2,Ede,kort\n", encoding="utf-8")
-    result = read_initiatives(path, limits=IngestConfig(max_text_chars=20_000, max_field_chars=2000))
+    result = read_initiatives(path, limits=dataclasses.replace(load_settings().ingest, max_text_chars=20_000))
     assert [i.id for i in result.accepted] == ["2"]
     (bad,) = result.rejected
     assert (bad.row, bad.id, bad.field) == (2, "1", "omschrijving") and str(length) in bad.message()

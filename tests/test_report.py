@@ -334,3 +334,74 @@ def test_regions_and_diverse_gemeenten_are_no_municipalities_and_coverage_counts
     assert re.search(r'data-dekking="gemeenten">5</strong> van de 342', html)
     assert re.search(r'data-provincie="Noord-Brabant">2<', html)
     assert "geen inwonertallen" in html
+
+
+# --- the easy examples: once, under the main theme, leading with what makes them easy -----------
+
+
+def _reason(text, direction, bewijs=None):
+    return {"reden": text, "richting": direction, "bewijs": bewijs}
+
+
+def test_an_example_appears_once_under_its_main_theme(settings, taxonomy):
+    # m1 is scored highest for vrijwillige_inzet although eenzaamheid is listed first.
+    m1 = dict(record("m1", "Almere", ["eenzaamheid", "vrijwillige_inzet"], ["ouderen"], replicability=5),
+              label_scores={"themes": {"eenzaamheid": 0.6, "vrijwillige_inzet": 0.9}})
+    m2 = record("m2", "Breda", ["eenzaamheid", "digitaal"], ["ouderen"], replicability=4)
+    report = build_report([m1, m2], [], taxonomy, settings.report)
+    shown = [(count.key, r["id"]) for count, chosen in report.examples for r in chosen]
+    assert sorted(shown) == [("eenzaamheid", "m2"), ("vrijwillige_inzet", "m1")]
+
+
+def test_a_same_idea_group_gives_one_example_in_the_whole_report(settings, taxonomy):
+    a = dict(record("a", "Almere", ["eenzaamheid"], ["ouderen"], replicability=5), group_id="g")
+    b = dict(record("b", "Breda", ["digitaal"], ["ouderen"], replicability=5), group_id="g")
+    report = build_report([a, b], [], taxonomy, settings.report)
+    assert [r["id"] for _, chosen in report.examples for r in chosen] == ["a"]
+
+
+def test_an_example_never_leads_with_a_negative_reason(settings, taxonomy):
+    costs = dict(record("neg", "Almere", ["eenzaamheid"], ["ouderen"], replicability=5),
+                 reasons=[_reason("Zegt niets over de kosten.", "-"),
+                          _reason("Draait op vrijwilligers.", "+", "vrijwilligers")])
+    none = dict(record("leeg", "Breda", ["eenzaamheid"], ["ouderen"], replicability=5), reasons=[])
+    reviewed = dict(record("rev", "Delft", ["eenzaamheid"], ["ouderen"], replicability=4),
+                    reasons=["De beoordelaar: draait op de buurt."], review_status="review")
+    reviewed["reasons"] = [{"reden": "De beoordelaar: draait op de buurt.", "richting": "", "bewijs": None}]
+    report = build_report([costs, none, reviewed], [], taxonomy, settings.report)
+    shown = [r["id"] for _, chosen in report.examples for r in chosen]
+    assert shown == ["rev"]  # a reviewer's score stands on its own
+
+
+def test_an_example_shows_its_positive_reasons_first(settings, taxonomy):
+    mixed = dict(record("mix", "Almere", ["eenzaamheid"], ["ouderen"], replicability=4),
+                 reasons=[_reason("Draait op vrijwilligers.", "+", "vrijwilligers"),
+                          _reason("Vraagt een eigen budget.", "-", "budget"),
+                          _reason("Bouwt op de bibliotheek.", "+", "bibliotheek")])
+    report = build_report([mixed], [], taxonomy, settings.report)
+    html = html_of(report, taxonomy, settings)
+    block = re.search(r'<div class="voorbeeld" data-voorbeeld="eenzaamheid" data-id="mix">(.*?)</div>\s*\n\s*(?:<details|<h3)',
+                      html, re.DOTALL).group(1)
+    order = [block.index(t) for t in ("Draait op vrijwilligers", "Bouwt op de bibliotheek", "Vraagt een eigen budget")]
+    assert order == sorted(order)
+
+
+def test_examples_link_to_the_page_on_the_web_and_to_the_appendix_in_the_file(app, catalogue, settings):
+    page = app.test_client().get("/rapport").get_data(as_text=True)
+    example = re.search(r'data-voorbeeld="eenzaamheid" data-id="r2">\s*<a href="([^"]+)"', page).group(1)
+    assert example == "/initiatief/r2"
+    assert app.test_client().get(example).status_code == 200
+    assert '<td><a href="/initiatief/r4">r4</a></td>' in page  # the appendix too
+    download = app.test_client().get("/rapport/download").get_data(as_text=True)
+    assert re.search(r'data-voorbeeld="eenzaamheid" data-id="r2">\s*<a href="#rij-r2"', download)
+
+
+def test_an_example_shows_what_it_does(settings, taxonomy):
+    text = "Buurtbewoners brengen wekelijks gratis maaltijden rond bij ouderen, samen met de voedselbank."
+    row = dict(record("w", "Almere", ["eenzaamheid"], ["ouderen"], replicability=5), omschrijving=text)
+    report = build_report([row], [], taxonomy, settings.report)
+    assert report.example_facts["w"]["wat"] == [text[:-1]]
+    assert report.example_facts["w"]["hoe"]
+    html = html_of(report, taxonomy, settings)
+    assert '<div class="feit" data-feit="wat"><span class="feit-label">Wat:</span> “Buurtbewoners brengen' in html
+    assert 'data-feit="hoe"' in html

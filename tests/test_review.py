@@ -1,6 +1,6 @@
 """Review in the browser: the pure core, the review storage, the Flask app (test client), the CLI.
 
-The catalogue is a real SQLite file in tmp_path filled through pipeline.store; the app is the real
+The catalogue is a real SQLite file in tmp_path filled through pipeline.catalogue; the app is the real
 `create_app`; passwords go through real argon2. `build_catalogue` is shared with the browser tests.
 """
 
@@ -576,6 +576,25 @@ def test_session_cookie_secure_follows_the_serve_setting(web_settings, catalogue
         assert ("Secure" in cookie) is secure and "HttpOnly" in cookie
 
 
+def test_forwarded_headers_count_only_from_configured_proxies(web_settings, catalogue):
+    """Behind nginx (trusted_proxies = 1) the app sees the visitor's https address; without a
+    configured proxy the same headers, which anyone can send, are ignored."""
+    from flask import request
+
+    forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "catalogus.example",
+              "X-Forwarded-For": "203.0.113.9"}
+    for proxies, expected in ((0, ("http://localhost/", "127.0.0.1")),
+                              (1, ("https://catalogus.example/", "203.0.113.9"))):
+        serve = dataclasses.replace(web_settings.serve, trusted_proxies=proxies)
+        app = create_app(dataclasses.replace(web_settings, serve=serve), db_path=catalogue[0],
+                         test_config={"TESTING": True})
+        seen = []
+        app.before_request_funcs.setdefault(None, []).insert(
+            0, lambda: seen.append((request.url_root, request.remote_addr)))
+        app.test_client().get("/zoeken", headers=forged, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+        assert seen == [expected]
+
+
 def test_times_are_shown_in_the_configured_timezone(web_settings, catalogue):
     from pipeline.core.errors import ConfigError
     from pipeline.app.context import format_time
@@ -878,6 +897,9 @@ def test_cli_serve_answers_over_http(catalogue, tmp_path, settings):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/login") as response:
                     assert response.status == 200 and "Inloggen" in response.read().decode()
+                    # A production server (waitress), not Flask's development server, and no
+                    # software versions in the Server header.
+                    assert response.headers["Server"] == "pipeline", response.headers
                     break
             except urllib.error.URLError:
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -154,7 +154,7 @@ def _write_cues(tmp_path, text):
     [
         (lambda t: t.replace('richting = "+"', 'richting = "plus"', 1), r"cue\[0\] \(id 'vrijwilligers'\)\.richting"),
         (lambda t: t.replace('id = "bestaande_structuur"', 'id = "vrijwilligers"'), "repeats \\[\\[cue\\]\\] id"),
-        (lambda t: t.replace('patronen = [\n  "vrijwillig*"', 'patronen = [\n  "*"', 1), r"cue\[0\].*patronen\[0\]"),
+        (lambda t: t.replace('patronen = [\n  "vrijwilliger*"', 'patronen = [\n  "*"', 1), r"cue\[0\].*patronen\[0\]"),
         (lambda t: t.replace("[partners]", "[partner]"), "unknown table"),
         (lambda t: t.replace('reden = "Draait op', 'redenen = "Draait op', 1), r"cue\[0\].*unknown key"),
         (lambda t: t.replace("korte_tekst_tekens = 150", 'korte_tekst_tekens = "veel"'), r"\[algemeen\]\.korte_tekst_tekens"),

@@ -102,6 +102,54 @@ def test_eenzame_ouderen_bellen_finds_contact_initiatives_for_the_elderly(corpus
     assert ordered > 0.95
 
 
+def test_nonsense_and_off_topic_queries_get_no_hits(corpus_index):
+    """Before the floor every query returned the whole catalogue, best first."""
+    assert corpus_index.search("xyzzy qwerty") == []
+    assert corpus_index.search("voetbaluitslagen eredivisie") == []
+
+
+def test_the_floor_is_a_gate_not_a_cut(corpus_index):
+    """A query that some row answers still ranks every row: weaker rows stay below it."""
+    hits = corpus_index.search("voedselpakketten voor gezinnen")
+    assert len(hits) == len(corpus_index.records)
+    assert hits[0].dense >= hits[-1].dense
+
+
+def test_the_floor_reads_raw_cosines_not_scaled_scores(settings):
+    """Scaled channels make the best row 1 for any query; the floor must look at raw cosines."""
+    from pipeline.models.embed import encoder_from_config
+
+    index = SearchIndex.build(
+        [record("a", "Almere", omschrijving="Maaltijden voor daklozen"),
+         record("b", "Breda", omschrijving="Schuldhulp voor gezinnen")],
+        query_encoder=encoder_from_config(settings.embed), dense_weight=0.8, lemmatize=True,
+        min_dense_similarity=0.99, min_keyword_similarity=0.3)
+    assert index.search("fietsenstalling bij het station") == []
+    assert [h.record["id"] for h in index.search("daklozen")][:1] == ["a"]  # by its keyword cosine
+
+
+def test_one_idea_from_several_places_takes_one_place_on_the_page():
+    from pipeline.catalogue.search import Hit, collapse_ideas
+
+    rows = [record("a", "Almere", group_id=1), record("b", "Breda"), record("c", "Delft", group_id=1),
+            record("d", "Ede", group_id=1), record("e", "Delft", group_id=2)]
+    ideas = collapse_ideas([Hit(r, 1.0 - i / 10) for i, r in enumerate(rows)])
+    assert [(i.hit.record["id"], [o.record["id"] for o in i.others]) for i in ideas] == [
+        ("a", ["c", "d"]), ("b", []), ("e", [])]
+    assert ideas[0].places == ["Delft", "Ede"]
+
+
+def test_facet_counts_leave_out_their_own_filter():
+    from pipeline.catalogue.search import facet_counts
+
+    counts = facet_counts(TINY, SearchFilters(themes=("schulden",), kind="initiative"))
+    # Themes: counted with the kind filter only (a, b, d are initiatives).
+    assert counts["themes"] == {"voedsel_basis": 1, "schulden": 1, "onderwijs": 1}
+    # Kind: counted with the theme filter only (b initiative, c signal).
+    assert counts["kind"] == {"initiative": 1, "signal": 1}
+    assert counts["gemeenten"] == {"Breda": 1}
+
+
 def test_keyword_channel_matches_inflections_through_lemmas():
     ranker = HybridRanker(dense_weight=0.0).fit(
         ["Wij koken een maaltijd voor buren.", "Hulp bij de belastingaangifte.", "Sport in het park."])
@@ -128,7 +176,8 @@ def test_dense_weight_one_ignores_the_keyword_channel(settings):
 
 
 def keyword_index(records=TINY):
-    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0, lemmatize=True)
+    return SearchIndex.build(records, query_encoder=None, dense_weight=0.0, lemmatize=True,
+                             min_dense_similarity=0.0, min_keyword_similarity=0.0)
 
 
 @pytest.mark.parametrize("filters, expected", [
@@ -289,7 +338,8 @@ def test_search_page_is_public_and_hides_reviewer_fields(app, catalogue):
     response = app.test_client().get("/zoeken", query_string={"q": "maaltijden"})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert html.count('class="hit"') == len(rows)
+    # Every row is on the page: as a hit, or under the hit of its same-idea group.
+    assert html.count("data-id=") == len(rows) and html.count('class="hit"') < len(rows)
     assert "data-reviewer-only" not in html and "test-model" not in html
     assert "/review/item/" not in html
 
@@ -338,10 +388,10 @@ def test_search_page_lists_and_filters_the_places_of_a_joint_submission(settings
     client = create_app(settings, db_path=path,
                         test_config={"TESTING": True, "SECRET_KEY": "t"}).test_client()
     other = client.get("/zoeken", query_string={"gemeente": rows[1]["gemeente"]}).get_data(as_text=True)
-    assert "Hetzelfde idee ook in Almere, Amersfoort, Enschede<" in other
+    assert "Hetzelfde idee ook in 3 andere gemeenten: Almere, Amersfoort, Enschede<" in other
     html = client.get("/zoeken", query_string={"gemeente": "Enschede"}).get_data(as_text=True)
     assert re.findall(r'data-id="([^"]+)"', html) == ["joint-1"]
-    assert "ook in " + rows[1]["gemeente"] in html
+    assert "andere gemeente: " + rows[1]["gemeente"] in html
     options = re.findall(r'<option value="GM\d{4}" ?(?:selected)?>([^<(]+) \(\d+\)</option>', html)
     assert {"Amersfoort", "Almere", "Enschede"} <= set(options)
     assert joint["gemeente"] not in options
@@ -419,13 +469,21 @@ def test_search_page_in_chromium(browser, live_server, catalogue):
     page.click("button[type=submit]")
     page.wait_for_selector("li.hit")
     assert "q=maaltijden" in page.url
-    ids = page.eval_on_selector_all("li.hit", "els => els.map(e => e.dataset.id)")
+    ids = page.eval_on_selector_all("li.hit, li.hit li[data-id]", "els => els.map(e => e.dataset.id)")
     assert set(ids) == {r["id"] for r in rows if r["kind"] == "initiative"}
     assert page.locator("select[name=soort]").input_value() == "initiatief"
     assert page.locator("[data-reviewer-only]").count() == 0
     # The page's own style applies (a hit is a card), and nothing on it was refused.
     assert page.eval_on_selector("li.hit", "e => getComputedStyle(e).borderTopLeftRadius") == "6px"
     assert refused == []
+    # On a 390 px phone nothing sticks out sideways.
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.reload()
+    page.wait_for_selector("li.hit")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # A gibberish query says so.
+    page.goto(f"{live_server}/zoeken?q=xyzzy+qwerty")
+    assert "Geen passende initiatieven" in page.inner_text("p.resultaat-telling")
 
 
 def test_search_page_filters_on_resolved_municipalities_and_provinces(settings, tmp_path, seed_rows):
@@ -455,7 +513,7 @@ def test_search_page_filters_on_resolved_municipalities_and_provinces(settings, 
     found, html = ids(q="")
     assert sorted(found) == ["bosch", "diverse", "weesp"]
     # the same idea comes from "Diverse gemeenten" only: no municipality to advertise
-    assert re.findall(r'class="ook">([^<]*)<', html) == ["Hetzelfde idee ook in 's-Hertogenbosch"]
+    assert re.findall(r'class="ook">([^<]*)<', html) == ["Hetzelfde idee ook in 1 andere gemeente: 's-Hertogenbosch"]
     options = re.findall(r'<option value="(GM\d{4})" ?(?:selected)?>([^<]+)</option>', html)
     assert options == [("GM0796", "'s-Hertogenbosch (1)"), ("GM0363", "Amsterdam (1)")]
     assert "Diverse" not in " ".join(name for _, name in options)

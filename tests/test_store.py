@@ -489,13 +489,13 @@ def test_resolved_municipalities_are_stored_and_older_versions_resolved_on_readi
                                            "field": "gemeente"}]
 
 
-def test_a_catalogue_of_schema_2_gets_the_places_column(tmp_path):
+def test_a_catalogue_of_schema_3_gets_the_places_column(tmp_path):
     path = tmp_path / "old.sqlite"
     old = schema.connect(path)
     old.close()
     raw = sqlite3.connect(path)
     raw.execute("ALTER TABLE initiatives DROP COLUMN places")
-    raw.execute("PRAGMA user_version = 2")
+    raw.execute("PRAGMA user_version = 3")
     raw.commit()
     raw.close()
     conn = schema.connect(path)

@@ -14,9 +14,9 @@ from flask import (
     url_for,
 )
 
-from pipeline.app.context import SESSION_FINGERPRINT_KEY, SESSION_USER_KEY
+from pipeline.app.context import SESSION_FINGERPRINT_KEY, SESSION_TOKEN_KEY, SESSION_USER_KEY
 from pipeline.app.review_views import _db, _settings
-from pipeline.catalogue.accounts import check_password, session_fingerprint
+from pipeline.catalogue.accounts import check_password, end_web_session, open_web_session, session_fingerprint
 
 auth_blueprint = Blueprint("auth", __name__)
 
@@ -73,6 +73,20 @@ class LoginThrottle:
         with self._lock:
             return len(self._recent(key, time.monotonic())) >= self.max_failures
 
+    def attempt(self, key) -> bool:
+        """Check and count in one step: False when `key` is blocked; else the attempt counts as a
+        failure right away (a success clears it), so simultaneous guesses cannot all pass the
+        check before any of them is counted."""
+        import time
+
+        with self._lock:
+            now = time.monotonic()
+            recent = self._recent(key, now)
+            if len(recent) >= self.max_failures:
+                return False
+            self._failures[key] = recent + [now]
+            return True
+
     def failed(self, key) -> None:
         import time
 
@@ -105,7 +119,7 @@ def login():
         throttle = _throttle()
         # Behind a proxy every client has the proxy's address: then this is per name again.
         key = (name.casefold(), request.remote_addr)
-        if throttle.blocked(key):
+        if not throttle.attempt(key):
             minutes = _settings().serve.failed_login_window_minutes
             error = (f"Te veel mislukte pogingen voor deze naam vanaf dit adres. Probeer het over "
                      f"{minutes} minuten opnieuw.")
@@ -116,8 +130,9 @@ def login():
             session.permanent = True
             session[SESSION_USER_KEY] = name
             session[SESSION_FINGERPRINT_KEY] = session_fingerprint(_db(), name)
+            session[SESSION_TOKEN_KEY] = open_web_session(
+                _db(), name, lifetime_seconds=_settings().serve.session_lifetime_minutes * 60)
             return redirect(_safe_next(next_url))
-        throttle.failed(key)
         return (
             render_template(
                 "login.html", error="Onbekende naam of onjuist wachtwoord.", name=name,
@@ -130,6 +145,9 @@ def login():
 
 @auth_blueprint.route("/logout", methods=["POST"])
 def logout():
+    token = session.get(SESSION_TOKEN_KEY)
+    if token:
+        end_web_session(_db(), token)  # a copy of the cookie is worth nothing from now on
     session.clear()
     flash("U bent uitgelogd.", "success")
     return redirect(url_for("auth.login"))

@@ -6,12 +6,14 @@ from __future__ import annotations
 from flask import current_app, g, session
 
 from pipeline.catalogue import schema
-from pipeline.catalogue.accounts import session_fingerprint
+from pipeline.catalogue.accounts import session_fingerprint, web_session_reviewer
 
 SESSION_USER_KEY = "reviewer"
 # A digest of the reviewer's password hash at login (review.session_fingerprint): a session ends
 # when the password changes or the account is deactivated.
 SESSION_FINGERPRINT_KEY = "reviewer_fingerprint"
+# The server-side session (catalogue table web_sessions) this cookie stands for: logout ends it.
+SESSION_TOKEN_KEY = "session_token"
 
 
 def get_db():
@@ -59,6 +61,10 @@ def _session_reviewer() -> str | None:
     held = session.get(SESSION_FINGERPRINT_KEY)
     current = session_fingerprint(get_db(), name)
     if held is None or current is None or not hmac.compare_digest(held, current):
+        session.clear()
+        return None
+    token = session.get(SESSION_TOKEN_KEY)
+    if not isinstance(token, str) or web_session_reviewer(get_db(), token) != name:
         session.clear()
         return None
     return name

@@ -4,7 +4,7 @@
 
 - registers the blueprints listed in `MOUNTS` (add a page = add one line there),
 - refuses every request without a reviewer session except on public blueprints (login, search,
-  report) and static files: a browser is sent to /login, anything else gets 401,
+  report, the page per initiative) and static files: a browser is sent to /login, anything else gets 401,
 - protects every POST form with Flask-WTF's CSRFProtect (templates put `csrf_token()` in a hidden
   field `csrf_token`),
 - signs sessions with a key read from `[serve] secret_key_file` (generated there on first start,
@@ -32,13 +32,17 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import waitress
 from flask import Flask, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.serving import WSGIRequestHandler
 
 from pipeline.app.context import _close_db, _session_reviewer, format_time
 from pipeline.core.config import Settings
@@ -68,6 +72,7 @@ MOUNTS: tuple[Mount, ...] = (
     ),
     Mount("pipeline.app.search_views:blueprint", public=True, nav=("Zoeken", "search.page")),
     Mount("pipeline.app.report_views:blueprint", public=True, nav=("Rapport", "report.page")),
+    Mount("pipeline.app.initiative_views:blueprint", public=True),
 )
 
 # Dutch wording of the errors reviewers and visitors can meet.
@@ -78,6 +83,9 @@ ERROR_TEXTS = {
     404: ("Niet gevonden", "Deze pagina of dit initiatief bestaat niet."),
     405: ("Niet toegestaan", "Deze actie is hier niet toegestaan."),
     409: ("Conflict", "Iemand anders heeft dit tegelijk gewijzigd."),
+    413: ("Te groot", "Het formulier is te groot om te verwerken. Maak de tekst korter."),
+    503: ("Tijdelijk niet beschikbaar", "De catalogus kan nu niet worden gelezen of geschreven "
+          "(schijf vol of alleen-lezen). Probeer het later opnieuw of waarschuw de beheerder."),
     500: ("Er ging iets mis", "Er ging iets mis op de server. Probeer het later opnieuw."),
 }
 CSRF_TEXT = (
@@ -194,6 +202,10 @@ def render_error(exc):
         # Our own aborts may carry a specific Dutch message.
         if exc.description and getattr(exc, "dutch", False):
             text = exc.description
+    elif isinstance(exc, sqlite3.DatabaseError):
+        log.error("catalogue unavailable on %s: %s", request.path, exc)
+        code = 503
+        title, text = ERROR_TEXTS[503]
     else:
         log.exception("unhandled error on %s", request.path)
         code = 500
@@ -218,6 +230,10 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         # The CSRF token lives as long as the session; a separate shorter limit would make a
         # reviewer who reads a long text lose their corrections.
         WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=settings.serve.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.serve.max_request_bytes,
+        # The cookie is only re-sent when the session changes (login, skip, logout).
+        SESSION_REFRESH_EACH_REQUEST=False,
         SETTINGS=settings,
     )
     if "SECRET_KEY" not in test_config:
@@ -278,6 +294,12 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if g.get("reviewer") or request.blueprint not in app.config["PUBLIC_BLUEPRINTS"] \
+                or request.endpoint == "auth.login":
+            # Reviewer pages (and the login form) stay out of browser and proxy caches: the back
+            # button after logout on a shared computer shows nothing.
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Vary"] = "Cookie"
         return response
 
     timezone = _checked_timezone(settings.serve.display_timezone)
@@ -285,10 +307,30 @@ def create_app(settings: Settings, db_path=None, test_config: dict | None = None
     app.add_template_test(is_web_link, "web_link")
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, render_error)
+    app.register_error_handler(sqlite3.DatabaseError, render_error)
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, render_error)
     app.teardown_appcontext(_close_db)
+    if settings.serve.trusted_proxies > 0:
+        # Behind a TLS proxy: take the visitor's scheme, host and address from the proxy's
+        # X-Forwarded-* headers, and only from as many hops as are configured.
+        n = settings.serve.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     return app
+
+
+def serve(app: Flask, *, host: str, port: int, threads: int, dev: bool = False) -> None:
+    """Serve `app` until stopped: waitress with `threads` request threads, or with `dev` Flask's
+    development server with its reloader. waitress sends no version in its Server header."""
+    if dev:
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, app, threaded=True, use_reloader=True, use_debugger=False,
+                   request_handler=QuietRequestHandler)
+        return
+    waitress.serve(app, host=host, port=port, threads=threads, ident=QuietRequestHandler.server_version,
+                   # The catalogue's pages are small; a slow client must not hold a thread.
+                   channel_timeout=60, clear_untrusted_proxy_headers=True)
 
 
 def _checked_timezone(name: str) -> str:
@@ -309,6 +351,16 @@ def _unauthorized():
     from werkzeug.exceptions import Unauthorized
 
     return Unauthorized()
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """`pipeline serve`'s request handler: the Server header names no versions."""
+
+    server_version = "pipeline"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
 
 
 __all__ = [

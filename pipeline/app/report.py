@@ -6,7 +6,7 @@ its rows (appendix anchors `#rij-<id>`). `render_charts(report)` draws the chart
 PNG data URIs (the HTML file can be mailed as one file). `render_report_html(...)` fills the
 standalone template; the web page /rapport shows the same body inside the site layout.
 
-Input records are the published catalogue rows as described in `pipeline.search` (id, gemeente,
+Input records are the published catalogue rows as described in `pipeline.catalogue.records` (id, gemeente,
 gemeenten, naam, omschrijving, themes, doelgroepen, kind, replicability, reasons, group_gemeenten);
 groups are dicts {"id", "label" (optional), "members": [initiative ids]}. Municipalities are
 the CBS codes resolved at ingest (`pipeline.core.municipalities`; `records.places` gives their
@@ -32,6 +32,7 @@ from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import ReportError
 from pipeline.core.municipalities import PROVINCE_ORDER, Reference, default_reference, reference_from_settings
+from pipeline.models.facts import fact_sheet
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
@@ -111,6 +112,8 @@ class Report:
     records: list[dict]                    # the appendix, sorted by municipality and id
     joint: Count = field(default_factory=lambda: Count(key="joint", label=""))  # > 1 place each
     coverage: Coverage | None = None
+    # What each example does, for the examples only: id -> {"wat": [verbatim spans], "hoe": [...]}.
+    example_facts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     charts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -122,25 +125,63 @@ def _sort_key(record: dict):
     return (", ".join(places(record)).casefold(), record["id"])
 
 
-def pick_examples(records: list[dict], theme: str, *, min_replicability: int, per_theme: int,
-                  per_gemeente: int) -> list[dict]:
-    """The best easy-to-organise initiatives of one theme, spread over municipalities.
+def main_theme(record: dict) -> str | None:
+    """The theme a record is mainly about: of its themes in force, the one the model gave the
+    highest probability (`label_scores`), the first listed on a tie or without scores."""
+    themes = list(record.get("themes") or ())
+    if not themes:
+        return None
+    scores = (record.get("label_scores") or {}).get("themes") or {}
+    return max(themes, key=lambda t: (scores.get(t, float("-inf")), -themes.index(t)))
 
-    Takes initiatives (not signals) with replicability >= `min_replicability`, best score first;
-    among equal scores, ideas already found in more other municipalities first (proven elsewhere),
-    then by id for a stable order. At most `per_gemeente` per municipality, one per same-idea
-    group (the others are named under "ook in"), `per_theme` in all; a joint submission counts
-    for each of its places.
+
+def example_reasons(record: dict) -> list[dict]:
+    """A record's reasons as an example shows them: what makes it easy ("+") first, then the
+    rest, each group in the scorer's order (strongest first)."""
+    reasons = list(record.get("reasons") or ())
+    return ([r for r in reasons if r.get("richting") == "+"]
+            + [r for r in reasons if r.get("richting") != "+"])
+
+
+def leads_with_positive(record: dict) -> bool:
+    """True when the record may stand as an easy-to-organise example on its reasons: its strongest
+    reason says what makes it easy. A reviewer's score needs no reason of the model's (the
+    reviewer decided; the model's reasons may even be replaced by the reviewer's note)."""
+    if record.get("review_status") == "review":
+        return True
+    reasons = record.get("reasons") or ()
+    return bool(reasons) and reasons[0].get("richting") == "+"
+
+
+def is_easy_example(record: dict, min_replicability: int) -> bool:
+    """An initiative (not a signal) scored at least `min_replicability` whose reasons lead with
+    a positive one (`leads_with_positive`)."""
+    return (record.get("kind") == INITIATIVE
+            and (record.get("replicability") or 0) >= min_replicability
+            and leads_with_positive(record))
+
+
+def pick_examples(records: list[dict], theme: str, *, min_replicability: int, per_theme: int,
+                  per_gemeente: int, ideas_taken: set | None = None) -> list[dict]:
+    """The best easy-to-organise initiatives whose main theme (`main_theme`) is `theme`, spread
+    over municipalities.
+
+    Takes easy examples (`is_easy_example`), best score first; among equal scores, ideas already
+    found in more other municipalities first (proven elsewhere), then by id for a stable order.
+    At most `per_gemeente` per municipality, one per same-idea group (the others are named under
+    "ook in"), `per_theme` in all; a joint submission counts for each of its places. A record is
+    only a candidate under its main theme, so across themes it appears once; `ideas_taken` (the
+    groups already shown under other themes, updated here) keeps a same-idea group to one
+    example in the whole report.
     """
+    ideas = ideas_taken if ideas_taken is not None else set()
     candidates = [
         r for r in records
-        if theme in (r.get("themes") or ())
-        and r.get("kind") == INITIATIVE
-        and (r.get("replicability") or 0) >= min_replicability
+        if main_theme(r) == theme and is_easy_example(r, min_replicability)
     ]
     candidates.sort(key=lambda r: (-(r.get("replicability") or 0),
                                    -len(r.get("group_gemeenten") or ()), r["id"]))
-    chosen, per_place, ideas = [], Counter(), set()
+    chosen, per_place = [], Counter()
     for record in candidates:
         own = {g.casefold() for g in places(record)} or {""}
         group = record.get("group_id")
@@ -232,14 +273,14 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
     ]
 
     themes = label_counts("themes")
-    examples = []
+    examples, ideas_taken = [], set()
     for count in themes:
         chosen = pick_examples(records, count.key, min_replicability=config.example_min_replicability,
                                per_theme=config.examples_per_theme,
-                               per_gemeente=config.examples_per_gemeente_per_theme)
-        eligible = [r["id"] for r in records
-                    if count.key in (r.get("themes") or ()) and r.get("kind") == INITIATIVE
-                    and (r.get("replicability") or 0) >= config.example_min_replicability]
+                               per_gemeente=config.examples_per_gemeente_per_theme,
+                               ideas_taken=ideas_taken)
+        eligible = [r["id"] for r in records if main_theme(r) == count.key
+                    and is_easy_example(r, config.example_min_replicability)]
         examples.append((Count(key=count.key, label=count.label, ids=eligible), chosen))
 
     ideas = []
@@ -273,6 +314,12 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         signals_by_theme.append((Count(key="", label="Zonder thema", ids=[r["id"] for r in no_theme]),
                                  no_theme))
 
+    example_facts = {}
+    for _, chosen in examples:
+        for r in chosen:
+            sheet = fact_sheet(r.get("omschrijving") or "")
+            example_facts[r["id"]] = {"wat": [s.text for s in sheet.wat], "hoe": [s.text for s in sheet.hoe]}
+
     return Report(
         generated_at=now.strftime("%d-%m-%Y %H:%M UTC"),
         total=Count(key="total", label="Initiatieven en signalen", ids=ids),
@@ -293,6 +340,7 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         joint=Count(key="joint", label="Gezamenlijke inzendingen",
                     ids=[r["id"] for r in records if len(places(r)) > 1]),
         coverage=coverage_of(records, reference),
+        example_facts=example_facts,
     )
 
 
@@ -311,6 +359,13 @@ def render_charts(report: Report, config) -> dict[str, str]:
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
     import matplotlib.pyplot as plt
 
+    # Labels are municipalities' text: "$...$" must be shown as written, never parsed as mathtext
+    # (a bad formula would fail the report for everyone).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw_charts(report, config, plt)
+
+
+def _draw_charts(report: Report, config, plt) -> dict[str, str]:
     charts = {}
     colour = "#2b6cb0"
 
@@ -385,8 +440,12 @@ def _jinja_env():
                        autoescape=select_autoescape(["html"]))
 
 
-def report_context(report: Report, taxonomy, config) -> dict:
-    """What the report templates need: the report, label names and the reason shown per example."""
+def report_context(report: Report, taxonomy, config, page_url=None) -> dict:
+    """What the report templates need: the report, label names and the reasons shown per example.
+
+    `page_url(id)` is where an example links to: the web page passes the page per initiative;
+    the standalone file (mailed, no server) links to its own appendix (`#rij-<id>`).
+    """
     return {
         "report": report,
         "theme_name": lambda t: taxonomy.name("themes", t),
@@ -396,6 +455,8 @@ def report_context(report: Report, taxonomy, config) -> dict:
         "places": places,
         "score_max": max(taxonomy.replicability),
         "config": config,
+        "example_reasons": example_reasons,
+        "page_url": page_url,
     }
 
 
@@ -443,5 +504,4 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
                         settings.report, reference=reference)
 
 
-# --- web page /rapport (registered by pipeline/web.py) ----------------------------------------
 

@@ -1,7 +1,9 @@
 """The report pages: /rapport (HTML with charts) and /rapport/download."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template
+import time
+
+from flask import Blueprint, Response, current_app, render_template, url_for
 
 from pipeline.app.context import get_db
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
@@ -22,12 +24,16 @@ def _current_report() -> tuple[Report, object]:
     cache = current_app.extensions.setdefault("pipeline.report", {"lock": threading.Lock()})
     snapshot = app_catalogue(get_db())
     with cache["lock"]:
-        if cache.get("signature") != snapshot.signature:
+        # Rebuilt when the catalogue changed, but at most every [report] rebuild_min_seconds:
+        # a burst of review saves (each changes the signature) does not redraw the charts each time.
+        fresh = time.monotonic() - cache.get("built_at", -1e9) < settings.report.rebuild_min_seconds
+        if cache.get("signature") != snapshot.signature and not (fresh and "report" in cache):
             taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
             report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report,
                                   reference=reference_from_settings(settings))
             report.charts = render_charts(report, settings.report)
-            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy)
+            cache.update(signature=snapshot.signature, report=report, taxonomy=taxonomy,
+                         built_at=time.monotonic())
         return cache["report"], cache["taxonomy"]
 
 
@@ -36,7 +42,11 @@ def page():
     """The report inside the site layout (public: published rows only, no model internals)."""
     report, taxonomy = _current_report()
     settings = current_app.config["SETTINGS"]
-    return render_template("report_page.html", **report_context(report, taxonomy, settings.report))
+    def page_url(initiative_id: str) -> str:
+        return url_for("initiative.page", initiative_id=initiative_id)
+
+    return render_template("report_page.html",
+                           **report_context(report, taxonomy, settings.report, page_url=page_url))
 
 
 @blueprint.get("/rapport/download")

@@ -4,6 +4,8 @@ review, the history and the agreement between reviewers.
 from __future__ import annotations
 
 import math
+import re
+import sqlite3
 import threading
 from typing import Iterable, Mapping
 
@@ -86,6 +88,29 @@ agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
 MAX_SKIPPED_IN_SESSION = 100
 
 
+def strict_int(text: str, max_digits: int = 18) -> int:
+    """`text` as a non-negative int: ASCII digits only, at most `max_digits` (fits SQLite's
+    64-bit integers). ValueError otherwise ("²", "1e3", 5,000 digits, 2**63)."""
+    if not isinstance(text, str) or not re.fullmatch(rf"[0-9]{{1,{max_digits}}}", text.strip()):
+        raise ValueError(f"not a number: {text!r:.40}")
+    return int(text.strip())
+
+
+def store_unavailable_text(exc: Exception) -> str:
+    """The Dutch message for a catalogue that cannot be written (disk full, read-only)."""
+    text = str(exc).lower()
+    if "full" in text:
+        reason = "de schijf van de server is vol"
+    elif "readonly" in text or "read-only" in text:
+        reason = "de catalogus is alleen-lezen"
+    elif "locked" in text:
+        reason = "de catalogus is bezet"
+    else:
+        reason = "de catalogus kan nu niet worden geschreven"
+    return (f"Niet opgeslagen: {reason}. Uw labels en notitie staan hieronder nog; probeer het "
+            "over een paar minuten opnieuw of waarschuw de beheerder")
+
+
 def _settings():
     return current_app.config["SETTINGS"]
 
@@ -128,7 +153,7 @@ def queue():
     chosen, counts = filter_queue(items, filters, session.get("skipped", []))
     page_size = _settings().review.queue_page_size
     try:
-        page = max(1, int(request.args.get("pagina", 1)))
+        page = max(1, strict_int(request.args.get("pagina", "1")))
     except ValueError:
         page = 1
     shown = chosen[(page - 1) * page_size : page * page_size]
@@ -254,7 +279,7 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
     )
 
 
-@blueprint.route("/item/<path:initiative_id>")
+@blueprint.route("/item/<initiative_id>")
 def item(initiative_id: str):
     record = _current_record(initiative_id)
     return render_template("review_item.html", **_item_context(record))
@@ -280,19 +305,19 @@ def _go_next(current_id: str, filters: QueueFilters):
     return redirect(url_for("review.item", initiative_id=next_id, **filters.args()))
 
 
-@blueprint.route("/item/<path:initiative_id>/overslaan", methods=["POST"])
+@blueprint.route("/item/<initiative_id>/overslaan", methods=["POST"])
 def skip(initiative_id: str):
     skipped = [i for i in session.get("skipped", []) if i != initiative_id] + [initiative_id]
     session["skipped"] = skipped[-MAX_SKIPPED_IN_SESSION:]
     return _go_next(initiative_id, QueueFilters.from_args(request.args))
 
 
-@blueprint.route("/item/<path:initiative_id>", methods=["POST"])
+@blueprint.route("/item/<initiative_id>", methods=["POST"])
 def save(initiative_id: str):
 
     form = request.form
     try:
-        initiative_pk = int(form["initiative_pk"])
+        initiative_pk = strict_int(form["initiative_pk"])
     except (KeyError, ValueError):
         abort(400)
     conn = _db()
@@ -300,14 +325,21 @@ def save(initiative_id: str):
                           (initiative_pk, initiative_id)).fetchone()
     if record is None:
         abort(404)
-    based_on = int(form["based_on"]) if form.get("based_on", "").isdigit() else None
+    try:
+        based_on = strict_int(form["based_on"]) if form.get("based_on") else None
+    except ValueError:
+        abort(400)
     submitted = {
         "themes": form.getlist("themes"),
         "doelgroepen": form.getlist("doelgroepen"),
         "kind": form.get("kind"),
         "replicability": form.get("replicability"),
     }
+    note_limit = _settings().review.max_note_chars
     try:
+        if len(form.get("note", "")) > note_limit:
+            raise ReviewError(f"de notitie is te lang ({len(form.get('note', ''))} tekens, "
+                              f"hoogstens {note_limit}); maak haar korter")
         labels = validate_labels(submitted, _taxonomy())
     except ReviewError as exc:
         current = _current_record(initiative_id)
@@ -325,6 +357,12 @@ def save(initiative_id: str):
         )
     except ReviewError as exc:  # e.g. the account was deactivated after this request began
         _abort_dutch(409, f"Niet opgeslagen: {exc}.")
+    except sqlite3.DatabaseError as exc:  # disk full, read-only catalogue, locked too long
+        # The reviewer's labels and note come back in the form: nothing typed is lost.
+        context = _item_context(_current_record(initiative_id), form_labels=submitted,
+                                based_on=based_on, note=form.get("note", ""),
+                                error=store_unavailable_text(exc))
+        return render_template("review_item.html", **context), 503
     filters = QueueFilters.from_args(request.args)
     skipped = [i for i in session.get("skipped", []) if i != initiative_id]
     session["skipped"] = skipped

@@ -3,6 +3,9 @@ per app and rebuilt only when the catalogue's texts change.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
+import threading
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
@@ -16,6 +19,8 @@ from pipeline.catalogue.search import (
     SearchFilters,
     SearchIndex,
     _scale_text,
+    collapse_ideas,
+    facet_counts,
     resolve_kind,
     resolve_label,
     resolve_places,
@@ -50,9 +55,6 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
     The one cache of catalogue records of a web app: /zoeken and /rapport both read through it.
     """
-    import threading
-
-
     cache = current_app.extensions.setdefault("pipeline.catalogue", {"lock": threading.Lock()})
     signature = readmodel.catalogue_signature(conn)
     with cache["lock"]:
@@ -66,11 +68,8 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
 def _app_cache() -> dict:
     """Per-app state of the search page: the taxonomy and the last fitted ranker."""
-    import threading
-
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
     if "taxonomy" not in cache:
-
         cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
     return cache
 
@@ -88,7 +87,7 @@ def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
                 index = search_index_from_settings(snapshot.records,
                                                    current_app.config["SETTINGS"], signature=texts)
             cache.update(index=index, catalogue_signature=snapshot.signature)
-    return SearchIndex(records=snapshot.records, ranker=index.ranker, signature=index.signature)
+    return dataclasses.replace(index, records=snapshot.records)
 
 
 def filters_from_args(args, taxonomy, reference) -> SearchFilters:
@@ -98,7 +97,8 @@ def filters_from_args(args, taxonomy, reference) -> SearchFilters:
         return tuple(v for v in args.getlist(name) if v.strip())
 
     minimum = args.get(PARAM_MIN, "").strip()
-    if minimum and not minimum.isdigit():
+    # ASCII digits only, at most 3: "²".isdigit() is True and int() of 5,000 digits fails.
+    if minimum and not re.fullmatch(r"[0-9]{1,3}", minimum):
         raise SearchError(
             f"minimale overdraagbaarheid moet {_scale_text(taxonomy)} zijn, niet {minimum!r}")
     return SearchFilters(
@@ -120,15 +120,25 @@ def page():
     snapshot = app_catalogue(get_db())
     records = snapshot.records
     query = request.args.get(PARAM_QUERY, "").strip()
-    error, hits, total = None, [], 0
+    error, ideas, total, total_ideas, answered, facets = None, [], 0, 0, True, {}
     reference = reference_from_settings(settings)
     try:
         filters = filters_from_args(request.args, taxonomy, reference)
     except SearchError as exc:
         error, filters = str(exc), SearchFilters()
+    limit = settings.search.max_query_chars
+    if len(query) > limit:
+        error = (f"De zoekvraag is te lang ({len(query)} tekens, hoogstens {limit}). Gebruik een "
+                 "paar kernwoorden.")
+        query = query[:limit]
     if error is None:
-        all_hits = current_index(snapshot).search(query, filters)
-        total, hits = len(all_hits), all_hits[: settings.search.limit]
+        index = current_index(snapshot)
+        all_hits = index.search(query, filters)
+        # One idea from ten places takes one place on the page ("ook in 9 andere gemeenten").
+        all_ideas = collapse_ideas(all_hits)
+        total, total_ideas, ideas = len(all_hits), len(all_ideas), all_ideas[: settings.search.limit]
+        answered = bool(all_hits) or index.answers(query)
+        facets = facet_counts(records, filters) if answered else {}
     # Filter options: the municipalities and provinces the catalogue has rows from, with counts.
     place_counts, province_counts = {}, {}
     for r in records:
@@ -141,7 +151,8 @@ def page():
     province_list = sorted(province_counts.items())
     status = 400 if error else 200
     return render_template(
-        "search_page.html", query=query, hits=hits, total=total, error=error, filters=filters,
+        "search_page.html", query=query, ideas=ideas, total=total, total_ideas=total_ideas,
+        answered=answered, facets=facets, error=error, filters=filters,
         taxonomy=taxonomy, place_options=place_list, province_options=province_list,
         n_records=len(records), searched=bool(request.args),
         reasons_shown=settings.search.reasons_shown, is_reviewer=bool(g.get("reviewer")),

@@ -10,7 +10,7 @@ from pipeline.core.errors import ReviewError
 
 
 # --------------------------------------------------------------------------- storage
-# Tables `reviewers` and `reviews` are described in pipeline/store.py. Every save is a new row in
+# Tables `reviewers` and `reviews` are described in pipeline/catalogue/schema.py. Every save is a new row in
 # `reviews`; nothing is ever updated or deleted.
 
 
@@ -149,5 +149,46 @@ def _dummy_hash() -> str:
     return _dummy
 
 
-# --------------------------------------------------------------------------- web
+# --------------------------------------------------------------------------- web sessions
+
+
+def _token_digest(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def open_web_session(conn, name: str, *, lifetime_seconds: float) -> str:
+    """A new server-side session for active reviewer `name`; returns the token for the cookie.
+    Expired sessions of every reviewer are removed on the way."""
+    import secrets
+    from datetime import datetime, timedelta, timezone
+
+    token = secrets.token_urlsafe(32)
+    start = datetime.now(timezone.utc)
+    expires = (start + timedelta(seconds=lifetime_seconds)).isoformat(timespec="seconds")
+    with schema.transaction(conn):
+        conn.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (schema.now(),))
+        conn.execute(
+            "INSERT INTO web_sessions (token_sha256, reviewer_pk, created_at, expires_at) "
+            "SELECT ?, pk, ?, ? FROM reviewers WHERE name = ? AND active = 1",
+            (_token_digest(token), start.isoformat(timespec="seconds"), expires, (name or "").strip()),
+        )
+    return token
+
+
+def web_session_reviewer(conn, token: str) -> str | None:
+    """The active reviewer whose unexpired session `token` is, or None (ended, expired, unknown)."""
+    row = conn.execute(
+        "SELECT v.name FROM web_sessions s JOIN reviewers v ON v.pk = s.reviewer_pk "
+        "WHERE s.token_sha256 = ? AND s.expires_at > ? AND v.active = 1",
+        (_token_digest(token), schema.now()),
+    ).fetchone()
+    return row["name"] if row else None
+
+
+def end_web_session(conn, token: str) -> None:
+    """End the session `token` (logout): the cookie holding it no longer logs anyone in."""
+    with schema.transaction(conn):
+        conn.execute("DELETE FROM web_sessions WHERE token_sha256 = ?", (_token_digest(token),))
 

@@ -106,6 +106,7 @@ _XLSX_DEFAULT_WIDTH = 14
 def _write_xlsx(records, path: Path, columns, sheet_name: str) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
@@ -126,6 +127,11 @@ def _write_xlsx(records, path: Path, columns, sheet_name: str) -> None:
         row = []
         for column in columns:
             value = record.get(column, "")
+            if isinstance(value, str):
+                # Control characters (old rows, rejected rows as sent) are illegal in xlsx XML:
+                # shown as U+FFFD rather than failing the whole export.
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+                value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates too
             cell = WriteOnlyCell(sheet, value=value)
             if isinstance(value, str):
                 # openpyxl would turn a text starting with "=" into a formula; keep it text.

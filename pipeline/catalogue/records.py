@@ -135,5 +135,3 @@ def records_from_rows(rows: Iterable[dict]) -> list[dict]:
     return out
 
 
-# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
-

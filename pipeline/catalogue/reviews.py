@@ -1,28 +1,20 @@
-"""Reviewers correct the model's labels in the browser; their corrections train the next model.
+"""Reviews in the catalogue: reviewers correct the model's labels; their corrections train the next model.
 
-Pure core (no Flask, no SQL):
-- `certainty(prediction, kind_threshold)`: how sure the model was about a row; the queue shows the
-  least sure first (the rows the next model learns most from),
-- `review_status(latest_per_reviewer)`: "nieuw" (no review of the current text version),
-  "beoordeeld" (all reviewers' latest labels agree) or "betwist" (two reviewers disagree),
-- `highlight(text, evidence)`: the text escaped, with each evidence substring in <mark>,
-- `agreement(pairs, taxonomy)`: percent agreement and Cohen's kappa per label.
+Pure core (no SQL): `labels_of`, `review_status(latest_per_reviewer)` ("nieuw": no review of the
+current text version, "beoordeeld": all reviewers' latest labels agree, "betwist": two disagree),
+`agreement(pairs, taxonomy)` (percent agreement and Cohen's kappa per label), `validate_labels`,
+`in_force` / `latest_per_reviewer`.
 
-Storage (functions that take a catalogue connection; tables `reviewers` and `reviews` of
-pipeline/store.py): `add_reviewer`, `set_password`, `deactivate_reviewer`, `check_password`
-(argon2), `session_fingerprint` (what a login session is checked against on every request, so a
-new password or deactivation ends it); `save_review`: every save is a new
-row with who, when, what was shown (`before`) and what was saved. Optimistic concurrency: the form
-carries the review it was based on (`based_on_review_pk`); a save based on a stale one is stored
-too, marked `conflict`, and the other stays in force. The labels in force are those of the newest
-non-conflicting review (readmodel.latest_reviews; search, report, export and reclassify read them).
-`queue_items` (= `model_queue_items`, the slow part that `QueueCache` keeps per app until a new
-row or prediction arrives, plus `with_reviews`, read per request), `reviews_of`, `export_reviewed`
-(the seed format of data/labelled/).
+Storage (functions that take a catalogue connection; tables in pipeline/catalogue/schema.py):
+`save_review`: every save is a new row with who, when, what was shown (`before`) and what was
+saved. Optimistic concurrency: the form carries the review it was based on (`based_on_review_pk`);
+a save based on a stale one is stored too, marked `conflict`, and the other stays in force. The
+labels in force are those of the newest non-conflicting review (readmodel.latest_reviews; search,
+report, export and reclassify read them). `reviews_of`, `labels_shown`, `agreement_pairs`,
+`export_reviewed` (the seed format of data/labelled/) and `merge_with_existing`.
 
-Web (Flask blueprints that pipeline/web.py registers): `auth_blueprint` (/login, /logout),
-`blueprint` (/review/ queue, /review/item/<id> item page and save, /review/item/<id>/overslaan),
-`agreement_blueprint` (/review/overeenstemming).
+Accounts live in pipeline/catalogue/accounts.py, the queue in pipeline/catalogue/queue.py and the
+Flask views in pipeline/app/review_views.py.
 """
 
 from __future__ import annotations

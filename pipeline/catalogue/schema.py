@@ -208,7 +208,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE predictions ADD COLUMN labels TEXT;
     """,
-    # 3: the municipalities of an initiative version as resolved at ingest
+    # 3: server-side login sessions. The cookie carries a random token; only its SHA-256 is
+    # stored. Logout deletes the row, so a copied cookie stops working at once.
+    """
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        reviewer_pk INTEGER NOT NULL REFERENCES reviewers(pk),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    CREATE INDEX web_sessions_reviewer ON web_sessions(reviewer_pk);
+    """,
+    # 4: the municipalities of an initiative version as resolved at ingest
     # (pipeline.core.municipalities): a JSON list of {"text" (the part as sent), "how", "code",
     # "naam", "provincie", "old_name", "score", "field"}. NULL for versions stored before: the
     # read model resolves those when it reads them.
@@ -245,8 +256,35 @@ def connect(
         conn.execute(f"PRAGMA synchronous = {_checked_synchronous(synchronous)}")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: geen bruikbare catalogus / not a usable catalogue: {exc}") from None
+        raise StoreError(unusable_message(path, exc)) from None
     return conn
+
+
+def unusable_message(path, exc: Exception) -> str:
+    """What to tell the operator when the catalogue cannot be opened or written: a full disk or a
+    read-only file is not a broken catalogue."""
+    text = str(exc).lower()
+    if "full" in text or "disk i/o" in text:
+        return (f"{path}: de catalogus kan niet worden geschreven: schijf vol of schijffout ({exc}); "
+                f"maak ruimte vrij en probeer opnieuw / disk full or I/O error")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return (f"{path}: de catalogus is alleen-lezen of niet te openen ({exc}); controleer de "
+                f"rechten / the catalogue is read-only or cannot be opened")
+    return f"{path}: geen bruikbare catalogus / not a usable catalogue: {exc}"
+
+
+def check_writable(conn: sqlite3.Connection, path="de catalogus") -> None:
+    """`StoreError` now, before any work, when the catalogue cannot take a write lock."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:  # BEGIN alone succeeds on a read-only file: only a real write tells
+            set_state(conn, "write_check", now())
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc).lower():  # busy (a long review save): the writes will wait again
+            return
+        raise StoreError(unusable_message(path, exc)) from None
 
 
 def connect_from_config(store_config, path: str | Path | None = None) -> sqlite3.Connection:

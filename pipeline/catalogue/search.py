@@ -4,7 +4,7 @@ Two channels score every published row for a query:
 
 - dense: cosine similarity of e5 embeddings (query with the "query: " prefix; documents with the
   prefix in `[search] doc_prefix`, measured in bench/bench_search.py), through the cached encoder;
-- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.text.lemma_texts`), so "maaltijden" finds
+- keyword: TF-IDF over Dutch lookup lemmas (`pipeline.core.text.lemma_texts`), so "maaltijden" finds
   "maaltijd", and a name or a place typed literally is found even where meaning is vague.
 
 Each channel is min-max scaled over the rows for that query (their raw ranges differ: e5 cosines
@@ -29,26 +29,28 @@ match the codes: a region or "Diverse gemeenten" is never a municipality.
 
 Published rows are the current version of every initiative in the catalogue: rows that failed
 validation live in `rejected_rows` and are never published; a row's labels are the reviewer's where
-one confirmed or corrected it, else the model's (`pipeline.store.catalogue`).
-`catalogue_records(conn)` builds the records from the SQLite catalogue (pipeline/store.py). The web
+one confirmed or corrected it, else the model's (pipeline/catalogue/readmodel.py).
+`catalogue_records(conn)` (pipeline/catalogue/records.py) builds the records from the SQLite catalogue. The web
 page (/zoeken) and `pipeline search` are thin layers over `SearchIndex.search()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.catalogue.records import catalogue_records, with_places
+from pipeline.catalogue.records import catalogue_records, places, with_places
 from pipeline.core.config import load_taxonomy
 from pipeline.core.municipalities import Reference, reference_from_settings
 from pipeline.core.municipalities import key as name_key
 from pipeline.core.errors import SearchError
 from pipeline.core.text import model_text
-from pipeline.models.embed import encoder_from_config
+from pipeline.models.embed import encoder_from_config, make_encoder
 from pipeline.models.ranking import HybridRanker
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
@@ -221,29 +223,59 @@ class SearchIndex:
 
     records: list[dict]
     ranker: HybridRanker
+    min_dense_similarity: float
+    min_keyword_similarity: float
     signature: object = field(default=None, compare=False)
 
     @classmethod
     def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
-              dense_weight: float, lemmatize: bool, signature=None) -> "SearchIndex":
+              dense_weight: float, lemmatize: bool, min_dense_similarity: float,
+              min_keyword_similarity: float, signature=None) -> "SearchIndex":
         records = list(records)
         ranker = HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,
                               dense_weight=dense_weight, lemmatize=lemmatize)
         ranker.fit([model_text(r) for r in records])
-        return cls(records=records, ranker=ranker, signature=signature)
+        return cls(records=records, ranker=ranker, min_dense_similarity=min_dense_similarity,
+                   min_keyword_similarity=min_keyword_similarity, signature=signature)
+
+    def relevant(self, channels: dict, rows: Sequence[int]) -> bool:
+        """Does any of `rows` pass the relevance floor: raw e5 cosine >= min_dense_similarity
+        or lemma TF-IDF cosine >= min_keyword_similarity? (Scaled channels cannot say this:
+        min-max scaling makes the best row 1 even for a query that matches nothing.)"""
+        rows = list(rows)
+        if not rows:
+            return False
+        dense_on = self.ranker.doc_vectors_ is not None and float(self.ranker.dense_weight) > 0
+        dense_ok = dense_on and bool(
+            (channels["dense_raw"][rows] >= self.min_dense_similarity).any())
+        return dense_ok or bool((channels["keyword_raw"][rows] >= self.min_keyword_similarity).any())
+
+    def answers(self, query: str) -> bool:
+        """Is any record in the catalogue close enough to `query` (the relevance floor)?
+        An empty query always answers (it browses by filters)."""
+        query = (query or "").strip()
+        if not query:
+            return True
+        return self.relevant(self.ranker.channel_scores(query), range(len(self.records)))
 
     def search(self, query: str, filters: SearchFilters | None = None,
                limit: int | None = None) -> list[Hit]:
         """Records matching `filters`, best first for `query`, at most `limit`.
 
         An empty query lists the matching records by replicability (highest first), then name,
-        with score 0: browsing by filters alone is a normal use of the page.
+        with score 0: browsing by filters alone is a normal use of the page. A query that no
+        record is close to (see `relevant`) gets no hits at all ("geen passende
+        initiatieven"), not the least bad rows; when one record passes, all are ranked (the floor
+        is a gate, measured in bench/bench_search_floor.py).
         """
         filters = filters or SearchFilters()
         query = (query or "").strip()
         keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
         if query:
             channels = self.ranker.channel_scores(query)
+            # The floor asks whether the catalogue answers the query at all; filters then narrow.
+            if not self.relevant(channels, range(len(self.records))):
+                return []
             mixed = self.ranker.mix(channels)
             # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
             keep.sort(key=lambda i: -mixed[i])
@@ -256,31 +288,130 @@ class SearchIndex:
         return hits if limit is None else hits[:limit]
 
 
+@dataclass
+class IdeaResult:
+    """One idea on a results page: its best-ranked hit and the other hits of its same-idea group
+    in ranked order, so one idea sent from ten places takes one place on the page."""
+
+    hit: Hit
+    others: list[Hit]
+
+    @property
+    def places(self) -> list[str]:
+        """The other places of this idea among the hits (the group's other members' places),
+        without the best hit's own, in ranked order."""
+        own = {p.casefold() for p in places(self.hit.record)}
+        seen, out = set(own), []
+        for other in self.others:
+            for place in places(other.record):
+                if place.casefold() not in seen:
+                    seen.add(place.casefold())
+                    out.append(place)
+        return out
+
+
+def collapse_ideas(hits: Sequence[Hit]) -> list[IdeaResult]:
+    """Hits grouped by same-idea group, each group at the rank of its best hit; a hit without a
+    group is an idea of its own. Order of `hits` (best first) is kept."""
+    results: list[IdeaResult] = []
+    by_group: dict[object, IdeaResult] = {}
+    for hit in hits:
+        group = hit.record.get("group_id")
+        if group is not None and group in by_group:
+            by_group[group].others.append(hit)
+            continue
+        result = IdeaResult(hit, [])
+        results.append(result)
+        if group is not None:
+            by_group[group] = result
+    return results
+
+
+FACET_FIELDS = ("themes", "doelgroepen", "gemeenten", "kind")
+
+
+def facet_counts(records: Sequence[dict], filters: SearchFilters) -> dict[str, dict[str, int]]:
+    """Per filter field, how many records each option would give: every other filter applied,
+    the field's own filter left out (so the counts say what choosing another option yields).
+
+    Returns {"themes": {id: n}, "doelgroepen": {id: n}, "gemeenten": {place: n}, "kind": {id: n}}.
+    """
+    cleared = {"themes": (), "doelgroepen": (), "gemeenten": (), "kind": None}
+    out: dict[str, dict[str, int]] = {}
+    for field_name in FACET_FIELDS:
+        others = dataclasses.replace(filters, **{field_name: cleared[field_name]})
+        counts: dict[str, int] = {}
+        for record in records:
+            if not others.matches(record):
+                continue
+            if field_name == "gemeenten":
+                values = places(record)
+            elif field_name == "kind":
+                values = [record["kind"]] if record.get("kind") else []
+            else:
+                values = record.get(field_name) or ()
+            for value in dict.fromkeys(values):
+                counts[value] = counts.get(value, 0) + 1
+        out[field_name] = counts
+    return out
+
+
+class BoundedQueryEncoder:
+    """An encoder for search queries with an LRU cache of at most `size` vectors in memory."""
+
+    def __init__(self, encoder, *, size: int):
+        import collections
+        import threading
+
+        self.encoder, self.size = encoder, size
+        self.encoder_id = getattr(encoder, "encoder_id", "")
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def embed(self, texts):
+        import numpy as np
+
+        out = []
+        for text in texts:
+            with self._lock:
+                vector = self._cache.get(text)
+                if vector is not None:
+                    self._cache.move_to_end(text)
+            if vector is None:
+                vector = np.asarray(self.encoder.embed([text]))[0]
+                with self._lock:
+                    self._cache[text] = vector
+                    while len(self._cache) > self.size:
+                        self._cache.popitem(last=False)
+            out.append(vector)
+        return np.asarray(out)
+
+
 def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
     """A SearchIndex over `records` with the encoders and weight from configs."""
-    import dataclasses
-
-
-    if settings.embed.encoder == "e5":
-        # e5 was trained with asymmetric prefixes: queries always "query: ", documents as measured.
-        query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
-        doc_prefix = settings.search.doc_prefix
-        doc_encoder = (
-            query_encoder if doc_prefix == "query: "
-            else encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))
-        )
-    else:
-        # Other encoders keep the one prefix of [embed] for both sides.
-        query_encoder = doc_encoder = encoder_from_config(settings.embed)
+    embed = settings.embed
+    # Documents through the disk cache; queries (anyone's text, from a public page) through a
+    # bounded in-memory cache only, so distinct queries never grow a file.
+    query_prefix = "query: " if embed.encoder == "e5" else embed.prefix
+    doc_prefix = settings.search.doc_prefix if embed.encoder == "e5" else embed.prefix
+    doc_encoder = encoder_from_config(dataclasses.replace(embed, prefix=doc_prefix))
+    query_encoder = BoundedQueryEncoder(
+        make_encoder(embed.encoder, prefix=query_prefix, model_path=embed.model_path,
+                     cache_path=None, batch_size=embed.batch_size),
+        size=settings.search.query_cache_size)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
                              dense_weight=settings.search.dense_weight,
-                             lemmatize=settings.text.lemmatize, signature=signature)
+                             lemmatize=settings.text.lemmatize,
+                             min_dense_similarity=settings.search.min_dense_similarity,
+                             min_keyword_similarity=settings.search.min_keyword_similarity,
+                             signature=signature)
 
 
 def text_signature(records: Sequence[dict]) -> str:
     """Identifies the texts a ranker was fitted on: labels may change, the index need not."""
-    import hashlib
-
     digest = hashlib.sha256()
     for record in records:
         for part in (record["id"], record.get("naam") or "", record.get("omschrijving") or ""):
@@ -309,10 +440,3 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
     index = search_index_from_settings(records, settings)
     return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
 
-
-# --- web page /zoeken (registered by pipeline/web.py) -----------------------------------------
-
-
-# Query-string names of the filters on /zoeken (Dutch: they show in the address bar).
-PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
-    "q", "thema", "doelgroep", "gemeente", "soort", "min_score")

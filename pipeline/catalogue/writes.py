@@ -121,12 +121,27 @@ def add_initiative(
     return cursor.lastrowid, version
 
 
+def _storable(text: str | None) -> str | None:
+    """`text` as SQLite can store it: a lone surrogate (valid in a JSON escape) as `\\udXXX`."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def add_rejected_row(conn: sqlite3.Connection, rejected: RejectedRow, *, submission_id: int) -> int:
-    raw = rejected.raw if isinstance(rejected.raw, str) else _json(rejected.raw)
+    """Store a rejected row as sent; whatever it holds (lone surrogates, deep nesting) is kept as
+    text, so every bad row is listed."""
+    raw = rejected.raw
+    if not isinstance(raw, str):
+        try:
+            raw = _json(raw)
+        except (ValueError, RecursionError, TypeError):
+            raw = repr(raw)[:100_000]
     cursor = conn.execute(
         "INSERT INTO rejected_rows (submission_id, row, id, field, message, raw) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (submission_id, rejected.row, rejected.id, rejected.field, rejected.message(), raw),
+        (submission_id, rejected.row, _storable(rejected.id), _storable(rejected.field),
+         _storable(rejected.message()), _storable(raw)),
     )
     return cursor.lastrowid
 

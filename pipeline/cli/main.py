@@ -14,6 +14,7 @@ import click
 
 from pipeline.core.config import Settings, load_settings
 from pipeline.core.errors import PipelineError, user_message
+from pipeline.core.text import terminal_safe
 
 
 def pass_settings(command):
@@ -29,9 +30,18 @@ def pass_settings(command):
                 ctx.ensure_object(dict)["settings"] = settings
             return command(settings, *args, **kwargs)
         except PipelineError as exc:
-            raise click.ClickException(user_message(exc)) from exc
+            raise click.ClickException(terminal_safe(user_message(exc), keep_newlines=True)) from exc
+        except OSError as exc:  # disk full, read-only folder: a message, not a traceback
+            raise click.ClickException(
+                f"[OS] {exc.strerror or exc}: {exc.filename or ''} (schijf vol of alleen-lezen? / "
+                "disk full or read-only?)") from exc
 
     return wrapper
+
+
+def _echo(message="", **kwargs) -> None:
+    """click.echo for anything that may hold a sender's text: escape codes never reach the terminal."""
+    click.echo(terminal_safe(str(message), keep_newlines=True), **kwargs)
 
 
 # Every command that touches the catalogue takes the same option.
@@ -68,8 +78,8 @@ def group_command(settings, input_path, out_path):
 
     run = group_file(input_path, out_path, settings)
     for item in run.ingest.rejected:
-        click.echo(item.message(str(input_path)), err=True)
-    click.echo(run.summary())
+        _echo(item.message(str(input_path)), err=True)
+    _echo(run.summary())
 
 
 @main.command("similar")
@@ -92,16 +102,16 @@ def similar_command(settings, query_id, input_path, k, as_json):
     for rank, item in enumerate(neighbours, start=1):
         row = rows[item.id]
         if as_json:
-            click.echo(json.dumps({"rank": rank, **item.to_dict(), "gemeente": row.gemeente,
+            _echo(json.dumps({"rank": rank, **item.to_dict(), "gemeente": row.gemeente,
                                    "naam": row.naam}, ensure_ascii=False))
         else:
             title = row.naam or row.omschrijving[:60]
-            click.echo(f"{rank}. {item.id}  gelijkenis {item.similarity:.2f}  "
+            _echo(f"{rank}. {item.id}  gelijkenis {item.similarity:.2f}  "
                        f"(score {item.score:+.2f})  {row.gemeente}: {title}")
 
 
 
-# --- search / report (pipeline/search.py, pipeline/report.py) ---------------------------------
+# --- search / report (pipeline/catalogue/search.py, pipeline/app/report.py) ---------------------------------
 
 
 def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int, title_chars: int) -> None:
@@ -110,17 +120,17 @@ def _echo_hit(rank: int, hit, taxonomy, reasons_shown: int, title_chars: int) ->
 
     r = hit.record
     title = r.get("naam") or (r.get("omschrijving") or "")[:title_chars]
-    click.echo(f"{rank}. {r['id']}  score {hit.score:.3f}  {', '.join(places(r))}: {title}")
+    _echo(f"{rank}. {r['id']}  score {hit.score:.3f}  {', '.join(places(r))}: {title}")
     themes = ", ".join(taxonomy.name("themes", t) for t in r.get("themes") or ()) or "-"
     groups = ", ".join(taxonomy.name("doelgroepen", d) for d in r.get("doelgroepen") or ()) or "-"
     kind = KIND_NAMES.get(r.get("kind"), "-").lower()
-    click.echo(f"   thema's: {themes} | doelgroepen: {groups} | soort: {kind}")
+    _echo(f"   thema's: {themes} | doelgroepen: {groups} | soort: {kind}")
     if r.get("replicability"):
         reasons = "; ".join(x["reden"] for x in (r.get("reasons") or [])[:reasons_shown])
         top = max(taxonomy.replicability)
-        click.echo(f"   overdraagbaarheid {r['replicability']}/{top}" + (f": {reasons}" if reasons else ""))
+        _echo(f"   overdraagbaarheid {r['replicability']}/{top}" + (f": {reasons}" if reasons else ""))
     if r.get("group_gemeenten"):
-        click.echo(f"   ook in {', '.join(r['group_gemeenten'])}")
+        _echo(f"   ook in {', '.join(r['group_gemeenten'])}")
 
 
 @main.command("search")
@@ -165,11 +175,11 @@ def search_command(settings, query, db_path, limit, as_json, themes, doelgroepen
     for rank, hit in enumerate(hits, start=1):
         if as_json:
             # The CLI user is the operator on the server: the model fields are theirs to see.
-            click.echo(json.dumps({"rank": rank, **hit.to_dict(reviewer=True)}, ensure_ascii=False))
+            _echo(json.dumps({"rank": rank, **hit.to_dict(reviewer=True)}, ensure_ascii=False))
         else:
             _echo_hit(rank, hit, taxonomy, settings.search.reasons_shown, settings.search.title_chars)
     if not hits and not as_json:
-        click.echo("Geen resultaten / no hits.", err=True)
+        _echo("Geen passende initiatieven / no matching initiatives.", err=True)
 
 
 @main.command("report")
@@ -182,7 +192,7 @@ def report_command(settings, out_path, db_path):
     from pipeline.app.report import report_from_catalogue
 
     report = report_from_catalogue(settings, out_path, db_path=db_path)
-    click.echo(f"{out_path}: {report.total.n} inzendingen uit {report.n_gemeenten} gemeenten "
+    _echo(f"{out_path}: {report.total.n} inzendingen uit {report.n_gemeenten} gemeenten "
                f"({report.initiatives.n} initiatieven, {report.signals.n} signalen)")
 
 
@@ -252,7 +262,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
             # A caller embedding the CLI (tests/run_paused.py) may follow the run: main(obj=...).
             checkpoint=click.get_current_context().obj.get("run_checkpoint"),
         )
-    click.echo(report.summary())
+    _echo(report.summary())
     if not report.ok:
         raise SystemExit(1)
 
@@ -270,7 +280,7 @@ def reclassify_command(settings, db_path, model_dir):
     predictor = _load_predictor(settings, model_dir)
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         report = reclassify(conn, predictor)
-    click.echo(report.summary())
+    _echo(report.summary())
 
 
 @main.command("export")
@@ -298,7 +308,7 @@ def export_command(settings, fmt, out_path, db_path, rejected):
     export.write_export(records, out_path, fmt, columns=columns, sheet_name=settings.export.sheet_name,
                        csv_delimiter=settings.export.csv_delimiter)
     what = "afgewezen rijen" if rejected else "initiatieven"
-    click.echo(f"{out_path}: {len(records)} {what} ({fmt})")
+    _echo(f"{out_path}: {len(records)} {what} ({fmt})")
 
 
 @main.command("train")
@@ -317,13 +327,13 @@ def train_command(settings, labelled_dir, models_dir, folds, force):
     from pipeline.training.train import train_model
 
     def log(message):
-        click.echo(message, err=True)
+        _echo(message, err=True)
 
     result = train_model(settings, labelled_dir=labelled_dir, models_dir=models_dir, folds=folds, log=log,
                          force=force)
     for line in summary_lines(result.metrics):
-        click.echo(line)
-    click.echo(f"model {result.model_id} written to {result.model_dir}")
+        _echo(line)
+    _echo(f"model {result.model_id} written to {result.model_dir}")
 
 
 @main.command("classify")
@@ -338,12 +348,12 @@ def classify_command(settings, input_path, out_path, model_dir):
     from pipeline.models.predict import Predictor, write_predictions
 
     summary = write_predictions(settings, input_path, out_path, Predictor.load(model_dir, settings),
-                                warn=lambda message: click.echo(message, err=True))
-    click.echo(summary)
+                                warn=lambda message: _echo(message, err=True))
+    _echo(summary)
 
 
 
-# --- review in the browser (pipeline/web.py, pipeline/review.py) -----------------------------
+# --- review in the browser (pipeline/app/, pipeline/catalogue/reviews.py) -----------------------------
 
 
 @main.command("serve")
@@ -351,19 +361,21 @@ def classify_command(settings, input_path, out_path, model_dir):
 @click.option("--host", default=None, help="Address to listen on (default: [serve] host).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="Port (default: [serve] port).")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server with its reloader (never in production).")
 @pass_settings
-def serve_command(settings, db_path, host, port):
-    """Serve the Dutch web app: login, review queue, agreement, search and report pages."""
-    from werkzeug.serving import run_simple
+def serve_command(settings, db_path, host, port, dev):
+    """Serve the Dutch web app: login, review queue, agreement, search and report pages.
 
-    from pipeline.app.factory import create_app
+    Runs on waitress with [serve] threads; behind a TLS proxy set [serve] trusted_proxies."""
+    from pipeline.app.factory import create_app, serve
 
     app = create_app(settings, db_path=db_path)
     host = host or settings.serve.host
     port = port or settings.serve.port
-    click.echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/")
-    # Threaded: a slow page (the first similarity index) must not block other reviewers.
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    server = "Flask development server (--dev)" if dev else f"waitress, {settings.serve.threads} threads"
+    _echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/ ({server})")
+    serve(app, host=host, port=port, threads=settings.serve.threads, dev=dev)
 
 
 @main.group("reviewer")
@@ -385,7 +397,7 @@ def reviewer_add_command(settings, name, db_path, password_stdin):
     password = _read_new_password(password_stdin)
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         add_reviewer(conn, name, password, min_password_chars=settings.review.min_password_chars)
-    click.echo(f"reviewer {name.strip()!r} added")
+    _echo(f"reviewer {name.strip()!r} added")
 
 
 @reviewer_group.command("passwd")
@@ -402,7 +414,7 @@ def reviewer_passwd_command(settings, name, db_path, password_stdin):
     password = _read_new_password(password_stdin)
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         set_password(conn, name, password, min_password_chars=settings.review.min_password_chars)
-    click.echo(f"password of reviewer {name.strip()!r} changed")
+    _echo(f"password of reviewer {name.strip()!r} changed")
 
 
 @reviewer_group.command("deactivate")
@@ -416,7 +428,7 @@ def reviewer_deactivate_command(settings, name, db_path):
 
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         deactivate_reviewer(conn, name)
-    click.echo(f"reviewer {name.strip()!r} deactivated; their sessions end at the next request")
+    _echo(f"reviewer {name.strip()!r} deactivated; their sessions end at the next request")
 
 
 @reviewer_group.command("list")
@@ -431,7 +443,7 @@ def reviewer_list_command(settings, db_path):
         rows = list_reviewers(conn)
     for row in rows:
         state = "" if row["active"] else "  (inactive)"
-        click.echo(f"{row['name']}\t{row['reviews']} reviews\tsince {row['created_at']}{state}")
+        _echo(f"{row['name']}\t{row['reviews']} reviews\tsince {row['created_at']}{state}")
 
 
 def _read_new_password(password_stdin: bool) -> str:
@@ -462,14 +474,14 @@ def export_labels_command(settings, db_path, out_path, if_exists):
     out_path = out_path or settings.review.export_path
     db_path = Path(db_path or settings.store.path)
     if if_exists and not db_path.exists():
-        click.echo(f"no catalogue at {db_path}: no reviewed labels to export")
+        _echo(f"no catalogue at {db_path}: no reviewed labels to export")
         return
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         records = export_reviewed(conn)
     rows, kept = merge_with_existing(records, out_path)
     write_jsonl(rows, out_path)
     extra = f" (+{kept} kept from the earlier file)" if kept else ""
-    click.echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
+    _echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
 
 
 __all__ = ["main", "pass_settings", "Settings"]

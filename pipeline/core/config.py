@@ -54,6 +54,8 @@ class MunicipalitiesConfig:
 class IngestConfig:
     max_text_chars: StrictInt
     max_field_chars: StrictInt
+    max_id_chars: StrictInt
+    max_nesting_depth: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -81,7 +83,10 @@ class ServeConfig:
     max_failed_logins: StrictInt
     failed_login_window_minutes: StrictInt
     secure_cookies: StrictBool
+    max_request_bytes: StrictInt
     display_timezone: StrictStr
+    threads: StrictInt
+    trusted_proxies: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -95,6 +100,7 @@ class ReviewConfig:
     min_password_chars: StrictInt
     title_chars: StrictInt
     score_hint_chars: StrictInt
+    max_note_chars: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -136,11 +142,15 @@ class SearchConfig:
     """[search]: ranking and display of `pipeline search` and /zoeken."""
 
     dense_weight: StrictFloat
+    min_dense_similarity: StrictFloat
+    min_keyword_similarity: StrictFloat
     doc_prefix: StrictStr
     limit: StrictInt
     reasons_shown: StrictInt
     title_chars: StrictInt
     description_chars: StrictInt
+    max_query_chars: StrictInt
+    query_cache_size: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -157,6 +167,7 @@ class ReportConfig:
     summary_top: StrictInt
     title_chars: StrictInt
     signal_chars: StrictInt
+    rebuild_min_seconds: StrictFloat
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -209,7 +220,7 @@ class ExportConfig:
 
 @dataclass(frozen=True, config=SECTION)
 class ScoreConfig:
-    """[score]: the replicability scorer (pipeline/score.py) and its Dutch cue file."""
+    """[score]: the replicability scorer (pipeline/models/score.py) and its Dutch cue file."""
 
     cues: Path
     model: StrictStr
@@ -219,6 +230,7 @@ class ScoreConfig:
     max_reasons: StrictInt
     bewijs_context_tokens: StrictInt
     signal_cue: StrictStr
+    goed_beschreven: StrictBool
     cv_splits: StrictInt
     random_state: StrictInt
 

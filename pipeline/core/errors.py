@@ -128,3 +128,24 @@ FILE_UNKNOWN_ENCODING = (
 FILE_NO_ROWS = (
     "{path}: het bestand heeft geen rijen (alleen een kop?) / the file has no rows (header only?)"
 )
+ROW_BAD_CHARACTER = (
+    "ongeldig teken {char} op positie {position} ({what}); verwijder het en stuur de rij opnieuw / "
+    "invalid character {char} at position {position}"
+)
+ROW_BAD_ID = (
+    "id mag geen {what} bevatten (het id moet in een webadres passen) / id must not contain {what}"
+)
+ROW_TOO_DEEP = "veld is meer dan {limit} lagen diep genest / field nested more than {limit} levels"
+ROW_NOT_FINITE = "getal is oneindig of geen getal (NaN/Infinity) / number is not finite"
+ROW_UNREADABLE = (
+    "rij kon niet worden gelezen ({error}); de rest van het bestand is wel verwerkt / "
+    "row could not be read ({error})"
+)
+ROW_MODEL_FAILED = (
+    "het model kon deze rij niet verwerken ({error}); de rest van het bestand is wel verwerkt / "
+    "the model could not process this row ({error})"
+)
+FILE_UNEXPECTED = (
+    "{path}: het bestand kon niet worden gelezen (onverwachte fout {error}); controleer of het "
+    "JSONL of CSV is en stuur het opnieuw. / The file could not be read (unexpected {error})."
+)

@@ -25,6 +25,23 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": 
 _CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
 
 
+def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:  # keep_newlines: and tabs
+    """`text` for a terminal or a log line: control characters (escape codes, newlines, bells),
+    line/paragraph separators and bidi overrides shown as \\uXXXX instead of acting."""
+    out = []
+    for char in str(text):
+        code = ord(char)
+        if keep_newlines and char in "\n\t":  # the CLI's own layout
+            out.append(char)
+            continue
+        if code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code <= 0xDFFF or (
+                code >= 0x80 and unicodedata.category(char) in ("Zl", "Zp", "Cf")):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def normalise(text: str) -> str:
     """Clean `text` for a model: NFKC (ligatures), joined hyphen breaks, no bullets/URLs/e-mail
     addresses, straight quotes, single spaces.

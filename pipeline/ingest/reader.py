@@ -31,6 +31,7 @@ from pipeline.core.errors import InputFileError
 from pipeline.core.text import normalise
 from pipeline.core.records import Initiative, RejectedRow
 from pipeline.core.records import Problem
+from pipeline.ingest.rules import extra_problem, id_problem, number_id, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +69,24 @@ class IngestResult:
 
 
 def read_initiatives(path: str | Path, *, limits: IngestConfig | None = None,
-                     reference: Reference | None = None) -> IngestResult:
+                     reference: Reference | None = None, data: bytes | None = None) -> IngestResult:
     """Read and validate a JSONL or CSV file of initiatives.
 
     `limits` is the [ingest] section (text and field lengths); None reads it from the settings.
     `reference` resolves the municipalities (`core.municipalities`); None: the configured one.
     A value that is no municipality, or was read as a misspelt or old name, is a warning for its
     row in `IngestResult.warnings` (the row is accepted).
+    `data`, when given, is the file's content already read (the inbox reads without following
+    links); `path` then only names the file and decides the format by its suffix.
 
     Raises `InputFileError` when the file is missing, empty, binary, or not JSONL/CSV at all.
     Every row-level problem becomes a `RejectedRow`; the other rows are still returned.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: bestand niet gevonden / file not found")
-    data = path.read_bytes()
+    if data is None:
+        if not path.is_file():
+            raise InputFileError(f"{path}: bestand niet gevonden / file not found")
+        data = path.read_bytes()
     text, encoding, warnings = _decode(data, path)
     fmt = _detect_format(path, text)
     records = _jsonl_records(text) if fmt == "jsonl" else _csv_records(text, path)
@@ -119,8 +123,15 @@ def validate_records(
         if fields is None:
             rejected.append(RejectedRow(row, None, (Problem("(regel)", parse_error or ""),), raw))
             continue
-        initiative, problems = _validate(row, fields, raw, limits.max_text_chars, limits.max_field_chars)
         ident = _clean_id(fields.get("id"))
+        try:
+            initiative, problems = _validate(row, fields, raw, limits)
+        except Exception as exc:  # noqa: BLE001 - one row never stops the file (issue 17)
+            log.warning("row %d: unexpected %s while validating", row, type(exc).__name__)
+            initiative = None
+            problems = [Problem("(rij)", errors.ROW_UNREADABLE.format(error=type(exc).__name__))]
+        if ident is not None and text_problem(ident, multiline=False):
+            ident = ident.encode("unicode_escape").decode("ascii")
         if initiative is not None and initiative.id in first_row_of_id:
             problems.append(
                 Problem("id", errors.ROW_DUPLICATE_ID.format(first_row=first_row_of_id[initiative.id]))
@@ -147,7 +158,9 @@ def _decode(data: bytes, path: Path) -> tuple[str, str, list[str]]:
                 f"{path}: dit is {what}, geen JSONL of CSV. Sla het op als CSV (UTF-8) en stuur het "
                 f"opnieuw. / This is not JSONL or CSV; export it as CSV."
             )
-    if b"\x00" in data:
+    # UTF-16 and binary files are full of NUL bytes; a few NULs in a text file are a row's
+    # problem (rejected by the text rule), not a reason to refuse every other row.
+    if data.count(b"\x00") > max(8, len(data) // 20):
         raise InputFileError(
             f"{path}: bevat NUL-bytes; dit is geen tekstbestand (misschien UTF-16?). Sla het op als "
             f"CSV UTF-8. / Binary or UTF-16 file; save it as UTF-8 CSV or JSONL."
@@ -207,7 +220,7 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, st
         # more than one object fail here and are read line by line below.
         try:
             item = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             item = None
         if isinstance(item, dict):
             yield text[: len(text) - len(stripped)].count("\n") + 1, item, item, None
@@ -216,7 +229,7 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, st
         # A JSON array of objects: accepted too, numbered by position (1-based).
         try:
             items = json.loads(stripped)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             items = None
         if isinstance(items, list):
             for index, item in enumerate(items, start=1):
@@ -224,15 +237,24 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | None, str | dict, st
                     yield index, item, item, None
                 else:
                     got = type(item).__name__
-                    yield index, None, json.dumps(item, ensure_ascii=False), errors.ROW_NOT_OBJECT.format(got=got)
+                    yield index, None, _dumped(item), errors.ROW_NOT_OBJECT.format(got=got)
             return
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a JSON line: str.splitlines() would also split on U+2028, U+2029, U+0085 and
+    # other separators that are valid inside a JSON string, rejecting good rows and shifting numbers.
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             yield line_number, None, line, errors.ROW_BROKEN_JSON.format(error=exc.msg)
+            continue
+        except RecursionError:
+            yield line_number, None, line, errors.ROW_BROKEN_JSON.format(error="te diep genest / nested too deep")
+            continue
+        except ValueError as exc:  # e.g. a number of more than 4,300 digits
+            yield line_number, None, line, errors.ROW_BROKEN_JSON.format(error=str(exc)[:200])
             continue
         if not isinstance(item, dict):
             yield line_number, None, line, errors.ROW_NOT_OBJECT.format(got=type(item).__name__)
@@ -309,17 +331,24 @@ def _csv_records(text: str, path: Path) -> Iterator[tuple[int, dict | None, str 
 # --- validation ------------------------------------------------------------------------------
 
 
+def _dumped(item) -> str:
+    """A parsed JSON value back as text for the rejected-rows file (never raises)."""
+    try:
+        return json.dumps(item, ensure_ascii=False)
+    except (ValueError, RecursionError, TypeError):
+        return repr(type(item))
+
+
 def _clean_id(value) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
     if isinstance(value, (int, float)):
-        return str(value)
+        return number_id(value)
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return value.strip()[:200]
     return None
 
 
-def _validate(row, fields, raw, max_text_chars, max_field_chars):
+def _validate(row, fields, raw, limits: IngestConfig):
+    max_text_chars, max_field_chars = limits.max_text_chars, limits.max_field_chars
     problems: list[Problem] = []
     values: dict = {}
     for name in REQUIRED_FIELDS:
@@ -328,7 +357,10 @@ def _validate(row, fields, raw, max_text_chars, max_field_chars):
             problems.append(Problem(name, errors.ROW_MISSING_FIELD))
             continue
         if name == "id" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
+            value = number_id(value)
+            if value is None:
+                problems.append(Problem(name, errors.ROW_NOT_FINITE))
+                continue
         if not isinstance(value, str):
             problems.append(
                 Problem(name, errors.ROW_WRONG_TYPE.format(expected="tekst", got=type(value).__name__))
@@ -341,12 +373,21 @@ def _validate(row, fields, raw, max_text_chars, max_field_chars):
         if len(value) > limit:
             problems.append(Problem(name, errors.ROW_TOO_LONG.format(length=len(value), limit=limit)))
             continue
+        if name == "id":
+            problem = id_problem(value.strip(), limits.max_id_chars)
+        else:
+            problem = text_problem(value, multiline=name == "omschrijving")
+        if problem:
+            problems.append(Problem(name, problem))
+            continue
         values[name] = value.strip() if name != "omschrijving" else value
     naam = fields.get("naam")
     if naam is not None and not isinstance(naam, str):
         problems.append(Problem("naam", errors.ROW_WRONG_TYPE.format(expected="tekst", got=type(naam).__name__)))
     elif isinstance(naam, str) and len(naam) > max_field_chars:
         problems.append(Problem("naam", errors.ROW_TOO_LONG.format(length=len(naam), limit=max_field_chars)))
+    elif isinstance(naam, str) and text_problem(naam, multiline=False):
+        problems.append(Problem("naam", text_problem(naam, multiline=False)))
     lists = {}
     for name in ("gemeenten", "urls"):
         value = fields.get(name)
@@ -362,14 +403,25 @@ def _validate(row, fields, raw, max_text_chars, max_field_chars):
             problems.append(
                 Problem(name, errors.ROW_WRONG_TYPE.format(expected="lijst van tekst", got=type(value).__name__))
             )
+            continue
+        bad = next((p for p in (text_problem(v, multiline=False) for v in lists[name]) if p), None)
+        if bad or sum(map(len, lists[name])) > max_field_chars:
+            length = sum(map(len, lists[name]))
+            problems.append(Problem(name, bad or errors.ROW_TOO_LONG.format(length=length, limit=max_field_chars)))
+    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
+    for key, value in fields.items():
+        if key in known:
+            continue
+        problem = text_problem(str(key), multiline=False) or extra_problem(value, limits.max_nesting_depth)
+        if problem:
+            problems.append(Problem(_printable(str(key)), problem))
     naam_text = naam if isinstance(naam, str) else ""
-    if "omschrijving" in values and not (normalise(naam_text) + normalise(values["omschrijving"])):
+    if "omschrijving" in values and "naam" not in {p.field for p in problems} and not (normalise(naam_text) + normalise(values["omschrijving"])):
         # Only links, addresses or bullets: the models would read "" and still answer confidently.
         problems.append(Problem("omschrijving", errors.ROW_NO_TEXT))
     if problems:
         return None, problems
     gemeenten = lists["gemeenten"] or (values["gemeente"],)
-    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
     extra = {k: v for k, v in fields.items() if k not in known}
     initiative = Initiative(
         id=values["id"],
@@ -382,3 +434,10 @@ def _validate(row, fields, raw, max_text_chars, max_field_chars):
         row=row,
     )
     return initiative, problems
+
+
+def _printable(name: str) -> str:
+    """A field name as it can be shown in a message (control characters escaped, at most 80)."""
+    if text_problem(name, multiline=False):
+        name = name.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return name[:80]

@@ -37,7 +37,6 @@ with it; the crash tests (tests/run_paused.py) pause there and kill the job.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -53,9 +52,23 @@ from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
 from pipeline.core.config import IngestConfig
-from pipeline.core.records import as_initiative
+from pipeline.core import errors
+from pipeline.core.records import Problem, RejectedRow, as_initiative
 from pipeline.core.errors import InputFileError, PipelineError
 from pipeline.ingest.reader import read_initiatives
+from pipeline.jobs.files import (
+    NotAFile,
+    check_lock_path,
+    file_sha256,
+    inbox_folder,
+    links_in,
+    move_to,
+    pending_files,
+    read_file,
+    shown_name,
+    target_in,
+    write_beside,
+)
 
 log = logging.getLogger("pipeline.run")
 
@@ -63,7 +76,6 @@ PROCESSED_DIR = "processed"
 REJECTED_DIR = "rejected"
 REPORT_SUFFIX = ".fout.txt"
 CHECKPOINTS = ("after_predict", "before_commit", "after_commit")
-HASH_CHUNK_BYTES = 1 << 20
 # The stages the per-run timing breakdown reports, in pipeline order.
 STAGES = ("read", "load", "embed", "predict", "database", "group", "move")
 _NOT_MADE = object()
@@ -164,43 +176,6 @@ class StageTimer:
             )
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def pending_files(inbox: Path, ignore_suffixes=()) -> list[Path]:
-    """Regular files directly in `inbox`, in name order, minus hidden and still-uploading ones."""
-    suffixes = tuple(s.lower() for s in ignore_suffixes)
-    return sorted(
-        (
-            p for p in inbox.iterdir()
-            if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(suffixes)
-        ),
-        key=lambda p: p.name,
-    )
-
-
-def target_in(folder: Path, path: Path, sha256: str) -> Path:
-    """Where `path` goes in `folder`: its own name, or, when a file of that name is already
-    there, the name with the short content hash (the earlier file is kept)."""
-    target = folder / path.name
-    if target.exists():
-        target = folder / f"{path.stem}.{sha256[:12]}{path.suffix}"
-    return target
-
-
-def move_to(path: Path, folder: Path, sha256: str) -> Path:
-    """Move `path` into `folder` (see `target_in`); atomic within one file system."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = target_in(folder, path, sha256)
-    os.replace(path, target)
-    return target
-
-
 def error_report(file_name: str, sha256: str, received_at: str, error: str) -> str:
     """The Dutch + English report written beside an unreadable file in rejected/."""
     return (
@@ -220,6 +195,33 @@ def error_report(file_name: str, sha256: str, received_at: str, error: str) -> s
         "What to do: save the file as JSONL or as CSV (UTF-8) with the columns id, gemeente and\n"
         "omschrijving, and send it again.\n"
     )
+
+
+def predict_per_row(predictor, result) -> list[dict]:
+    """The predictions for `result.accepted`, in order. When the batch fails (a text one of the
+    models cannot take), each row is predicted alone: a row that still fails moves to
+    `result.rejected` with the reason, so one row never stops its file."""
+    try:
+        return predictor.predict(result.accepted)
+    except PipelineError:
+        raise
+    except Exception:  # noqa: BLE001 - find the row(s), below
+        log.exception("predicting a batch failed; predicting its rows one by one")
+    kept, predictions = [], []
+    for initiative in result.accepted:
+        try:
+            (prediction,) = predictor.predict([initiative])
+        except PipelineError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            problem = Problem("(model)", errors.ROW_MODEL_FAILED.format(error=type(exc).__name__))
+            result.rejected.append(RejectedRow(initiative.row, initiative.id, (problem,), initiative.to_dict()))
+            continue
+        kept.append(initiative)
+        predictions.append(prediction)
+    result.accepted[:] = kept
+    result.rejected.sort(key=lambda r: r.row)
+    return predictions
 
 
 class FileChanged(Exception):
@@ -264,6 +266,8 @@ class InboxJob:
 
     def run(self, report: RunReport) -> RunReport:
         timer = StageTimer(report.timings, report.cpu_timings)
+        for link in links_in(self.inbox):
+            log.warning("%s: is a link; links are never followed, left alone", shown_name(link.name))
         for path in pending_files(self.inbox, self.ignore_suffixes):
             try:
                 outcome = self.process_file(path, timer)
@@ -272,8 +276,8 @@ class InboxJob:
                 # alike, so stop with the message; the files wait in the inbox.
                 raise
             except Exception as exc:  # one broken file must not stop the others
-                log.exception("%s: failed, left in the inbox for the next run", path.name)
-                outcome = FileOutcome(path.name, FAILED, message=f"{type(exc).__name__}: {exc}")
+                log.exception("%s: failed, left in the inbox for the next run", shown_name(path.name))
+                outcome = FileOutcome(shown_name(path.name), FAILED, message=f"{type(exc).__name__}: {exc}")
             report.files.append(outcome)
         report.model_id = self._predictor.model_id if self._predictor is not None else None
         if self.grouper_factory is not None:
@@ -290,7 +294,7 @@ class InboxJob:
         """Why `path` must wait for a later run (recent or empty), or None when it can be read.
         Nothing is recorded for such a file: recording an empty file's hash would mark every later
         empty upload as already known, and a half upload would be rejected for good."""
-        info = path.stat()
+        info = path.lstat()
         age = time.time() - info.st_mtime
         if age < self.settle_seconds:
             return f"modified {age:.0f}s ago (settle_seconds {self.settle_seconds:g})"
@@ -303,7 +307,7 @@ class InboxJob:
             raise FileChanged(path.name)
 
     def process_file(self, path: Path, timer: StageTimer) -> FileOutcome:
-        name = path.name
+        name = shown_name(path.name)
         waiting = self.still_arriving(path)
         if waiting:
             log.info("%s: %s; left in the inbox for the next run", name, waiting)
@@ -315,8 +319,15 @@ class InboxJob:
             return self._finish_known(path, sha, known, timer)
         try:
             with timer("read"):
-                result = read_initiatives(path, limits=self.limits)
-        except InputFileError as exc:
+                result = read_initiatives(self.inbox / name, limits=self.limits, data=read_file(path))
+        except NotAFile:
+            return FileOutcome(name, SKIPPED, message="no longer a regular file")
+        except (InputFileError, Exception) as exc:
+            if not isinstance(exc, InputFileError):
+                # The content made the reader fail in a way it does not know yet: the sender
+                # still gets a report and the file does not block every later run.
+                log.exception("%s: unexpected error while reading", name)
+                exc = InputFileError(errors.FILE_UNEXPECTED.format(path=name, error=type(exc).__name__))
             if file_sha256(path) != sha:
                 return self._changed(name, sha)
             with timer("database"):
@@ -331,7 +342,7 @@ class InboxJob:
         if changed:
             return self._changed(name, sha)
         for row in result.rejected:
-            log.warning("%s", row.message(name))
+            log.warning("%s", shown_name(row.message(name)))
         predictions = []
         if result.accepted:
             with timer("load"):  # once per run, at the first file with rows
@@ -341,9 +352,14 @@ class InboxJob:
             if self._embedder is not None:
                 with timer("embed"):
                     encoder, text_of = self._embedder
-                    encoder.embed([text_of(i) for i in result.accepted])
+                    try:
+                        encoder.embed([text_of(i) for i in result.accepted])
+                    except PipelineError:
+                        raise
+                    except Exception:  # noqa: BLE001 - predict_per_row finds the row
+                        log.exception("%s: embedding the batch failed", name)
             with timer("predict"):
-                predictions = predictor.predict(result.accepted)
+                predictions = predict_per_row(predictor, result)
         self._checkpoint("after_predict", name)
 
         def before_commit():
@@ -376,7 +392,7 @@ class InboxJob:
                             name)
                 outcome.message = "changed after it was stored; left in the inbox"
             else:
-                move_to(path, self.inbox / PROCESSED_DIR, sha)
+                move_to(path, inbox_folder(self.inbox, PROCESSED_DIR), sha)
         return outcome
 
     def _changed(self, name: str, sha: str) -> FileOutcome:
@@ -391,22 +407,19 @@ class InboxJob:
             if known["status"] == schema.SUBMISSION_REJECTED:
                 # Report first, then the move: killed in between, the next run finds the file
                 # still in the inbox and writes the report again.
-                folder = self.inbox / REJECTED_DIR
-                folder.mkdir(parents=True, exist_ok=True)
-                target = target_in(folder, path, sha)
-                target.with_name(target.name + REPORT_SUFFIX).write_text(
-                    error_report(known["file_name"], sha, known["received_at"], known["error"] or ""),
-                    encoding="utf-8",
-                )
+                folder = inbox_folder(self.inbox, REJECTED_DIR)
+                target = target_in(folder, path, sha, reserve=REPORT_SUFFIX)
+                write_beside(target.with_name(target.name + REPORT_SUFFIX), error_report(
+                    known["file_name"], sha, known["received_at"], known["error"] or ""))
                 os.replace(path, target)
             else:
-                move_to(path, self.inbox / PROCESSED_DIR, sha)
+                move_to(path, inbox_folder(self.inbox, PROCESSED_DIR), sha)
         if not quiet:
             log.info(
                 "%s: same content as submission %d (%s, received %s): nothing added, moved on",
-                path.name, known["id"], known["file_name"], known["received_at"],
+                shown_name(path.name), known["id"], known["file_name"], known["received_at"],
             )
-        return FileOutcome(path.name, DUPLICATE, sha, message=f"submission {known['id']}")
+        return FileOutcome(shown_name(path.name), DUPLICATE, sha, message=f"submission {known['id']}")
 
     def regroup_if_needed(self) -> int | None:
         """Regroup all current initiatives when rows were added since the last grouping.
@@ -441,6 +454,9 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         raise InputFileError(f"{inbox}: inbox-map bestaat niet / inbox folder does not exist")
     report = RunReport(inbox)
     start = time.perf_counter()
+    check_lock_path(inbox / lock_name)
+    for folder in (PROCESSED_DIR, REJECTED_DIR):  # refuse a linked folder before reading anything
+        inbox_folder(inbox, folder, create=False)
     lock = filelock.FileLock(str(inbox / lock_name), timeout=0)
     try:
         lock.acquire()
@@ -449,6 +465,7 @@ def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Calla
         log.info("another run holds %s; this run does nothing", inbox / lock_name)
         return report
     try:
+        schema.check_writable(conn)  # a read-only catalogue is said before any model runs
         log.info("run started on %s", inbox)
         InboxJob(
             inbox, conn, predictor_factory=predictor_factory, grouper_factory=grouper_factory,

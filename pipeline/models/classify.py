@@ -10,7 +10,7 @@ Two pieces, both plain estimators:
   down-weighted training examples: free prior knowledge for labels with only a handful of rows.
   `min_labels=1` guarantees at least one label per row (the most probable one when none passes).
 
-Inputs are model texts (`pipeline.text.model_text`); targets a 0/1 indicator matrix whose columns
+Inputs are model texts (`pipeline.core.text.model_text`); targets a 0/1 indicator matrix whose columns
 are `labels`.
 """
 

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.core.text import model_text
 from pipeline.models.cues import CueMatcher, RowCues, load_cues
 from pipeline.models.embed import EmbeddingVectorizer
+from pipeline.models.facts import fact_sheet
 from pipeline.models.ordinal import ORDINAL_MODELS, SCORES, _median, expected_value
 
 SIGNAL_KIND = "signal"
@@ -61,7 +62,8 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, cues_path: str | Path | None = None, embedding=None,
                  embedding_weight: float = 0.3, model: str = "frank_hall", C: float = 0.1,
-                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk"):
+                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk",
+                 goed_beschreven: bool = True):
         self.cues_path = cues_path
         self.embedding = embedding
         self.embedding_weight = embedding_weight
@@ -71,6 +73,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         self.max_reasons = max_reasons
         self.context_tokens = context_tokens
         self.signal_cue = signal_cue
+        self.goed_beschreven = goed_beschreven
 
     # -- features ---------------------------------------------------------------------------
 
@@ -88,6 +91,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             + ["partners:weinig", "partners:veel", "partners:aantal"]
             + [f"element:{e.id}" for e in book.elements]
             + ["elements:missing", "text:log_chars", "text:kort"]
+            + (["facts:named"] if self.goed_beschreven else [])
         )
 
     def _cue_features(self, found: list[RowCues]) -> np.ndarray:
@@ -117,6 +121,9 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     def _design(self, X, found: list[RowCues], *, fit: bool) -> np.ndarray:
         cues = self._cue_features(found)
+        if getattr(self, "goed_beschreven", False):
+            named = np.array([[fact_sheet(x.omschrijving).named()] for x in X], dtype=float)
+            cues = np.hstack([cues, named])
         if fit:
             self.cue_scaler_ = StandardScaler().fit(cues)
         blocks = [self.cue_scaler_.transform(cues)]
@@ -195,12 +202,22 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         expected = expected_value(proba)
         effects = self._cue_effects()
         out = []
+        vaag = getattr(self.cuebook_, "vaag", None)
         for x, kind, row, score, mean in zip(X, kinds, found, scores, expected):
             reasons = self._reasons(x, row, effects)
             if kind == SIGNAL_KIND:
                 score, mean = 1, 1.0
-                signal = self._signal_reason(x, row)
+                signal = self._signal_reason(reasons)
                 reasons = [signal] + [r for r in reasons if not r["reden"].startswith(signal["reden"])]
+            elif vaag is not None and getattr(row, "vaag", None) is not None:
+                # Too vague to act on: the guide's 1-2, with that reason first; a "+" reason on the
+                # same words gives way.
+                score, mean = min(int(score), vaag.max_score), min(float(mean), float(vaag.max_score))
+                start, end = row.vaag
+                reasons = [{"reden": vaag.reden, "richting": "-", "bewijs": self._bewijs(x, row.vaag)}] + [
+                    r for r in reasons if not (r["richting"] == "+" and r["bewijs"] and any(
+                        a < end and start < b for a, b in _occurrences(x.omschrijving, r["bewijs"])))]
+            reasons = self._agree(reasons, int(score))
             out.append({
                 "replicability": int(score),
                 "replicability_score": round(float(mean), 2),
@@ -219,52 +236,98 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
     def _bewijs(self, x, span) -> str | None:
         return None if span is None else x.omschrijving[span[0] : span[1]]
 
-    def _signal_reason(self, x, row: RowCues) -> dict:
+    def _signal_reason(self, reasons: list[dict]) -> dict:
+        """The signal cue's reason with the evidence it claimed, or without evidence."""
         cue = self.cuebook_.cue(self.signal_cue)
-        key = f"cue:{cue.id}"
-        return {"reden": cue.reden, "richting": cue.richting, "bewijs": self._bewijs(x, row.evidence[key])}
+        found = next((r for r in reasons if r["reden"].startswith(cue.reden)), None)
+        return found or {"reden": cue.reden, "richting": cue.richting, "bewijs": None}
 
     def _reasons(self, x, row: RowCues, effects: dict[str, float]) -> list[dict]:
-        book = self.cuebook_
-        candidates = []  # (support for the stated direction, config order, reason)
+        """The reasons of one row, strongest first, each claim on its own words.
 
-        def add(order, reden, richting, span, effect, key=None):
+        A reason is a candidate with its strength (support for its direction in the model) and the
+        places in the text that say it. Claims are made cue by cue, then partners, then the
+        "goed beschreven" elements, each on the first place whose matched words no earlier reason
+        claimed; against a reason of the other direction even the context words may not overlap
+        (the evidence shrinks to the matched words, or the reason is dropped). So one word is one
+        claim ("gratis" is the low-cost claim, not also "says something about costs") and no
+        two reasons of opposite direction quote the same words.
+        """
+        book = self.cuebook_
+        candidates = []  # [strength, -order, rank, reden, richting, places or None]
+
+        def add(order, rank, reden, richting, key, effect):
             sign = 1.0 if richting == "+" else -1.0
-            if span is None and key is not None and row.in_name.get(key):
+            places = row.matches.get(key) if key else None
+            if key and not places and row.in_name.get(key):
                 reden = f"{reden} {book.algemeen.in_naam.format(woorden=row.in_name[key])}"
-            candidates.append((sign * effect, -order, {"reden": reden, "richting": richting,
-                                                       "bewijs": self._bewijs(x, span)}))
+            candidates.append((sign * effect, -order, rank, reden, richting, places or None))
 
         order = 0
         for cue in book.cues:
             order += 1
             key = f"cue:{cue.id}"
             if row.counts[key]:
-                add(order, cue.reden, cue.richting, row.evidence[key],
-                    effects[key] * math.log1p(row.counts[key]), key)
+                add(order, 0, cue.reden, cue.richting, key, effects[key] * math.log1p(row.counts[key]))
         n_partners = len(row.partners)
         rule = book.partners
         order += 1
-        if 1 <= n_partners <= rule.weinig_max:
-            add(order, rule.reden_weinig, rule.richting_weinig, row.evidence[CueMatcher.PARTNER_KEY],
-                effects["partners:weinig"], CueMatcher.PARTNER_KEY)
-        elif n_partners > rule.weinig_max:
-            add(order, rule.reden_veel, rule.richting_veel, row.evidence[CueMatcher.PARTNER_KEY],
-                effects["partners:veel"], CueMatcher.PARTNER_KEY)
+        several = n_partners > rule.weinig_max or (n_partners >= 1 and row.partners_meervoud)
+        if several:
+            add(order, 1, rule.reden_veel, rule.richting_veel, CueMatcher.PARTNER_KEY, effects["partners:veel"])
+        elif n_partners >= 1:
+            add(order, 1, rule.reden_weinig, rule.richting_weinig, CueMatcher.PARTNER_KEY, effects["partners:weinig"])
         for element in book.elements:
             order += 1
             key = f"element:{element.id}"
             if row.counts[key]:
-                add(order, element.aanwezig, "+", row.evidence[key], effects[key], key)
+                add(order, 2, element.aanwezig, "+", key, effects[key])
             else:
-                add(order, element.ontbreekt, "-", None, -effects[key])
+                add(order, 2, element.ontbreekt, "-", None, -effects[key])
         order += 1
         if row.text_chars < book.algemeen.korte_tekst_tekens:
-            add(order, book.algemeen.reden_korte_tekst, "-", None, effects["text:kort"])
-        if not candidates:
-            add(order + 1, book.algemeen.reden_geen_aanwijzing, "+", None, 0.0)
-        candidates.sort(key=lambda c: (c[0], c[1]), reverse=True)
-        return [reason for _, _, reason in candidates]
+            add(order, 2, book.algemeen.reden_korte_tekst, "-", None, effects["text:kort"])
+
+        claimed: list[tuple[int, int, int, int, str]] = []  # core start/end, bewijs start/end, direction
+
+        def claim(richting, places):
+            for core_start, core_end, start, end in places:
+                if any(core_start < c_end and c_start < core_end for c_start, c_end, _, _, _ in claimed):
+                    continue
+                for span in ((start, end), (core_start, core_end)):
+                    # A reader cannot tell which occurrence of the quoted words is meant: all count.
+                    seen = _occurrences(x.omschrijving, x.omschrijving[span[0]:span[1]])
+                    if not any(a < b_end and b_start < b for a, b in seen
+                               for _, _, b_start, b_end, d in claimed if d != richting):
+                        claimed.append((core_start, core_end, span[0], span[1], richting))
+                        return span
+            return None
+
+        kept = []
+        for strength, neg_order, rank, reden, richting, places in sorted(
+                candidates, key=lambda c: (c[2], -c[0], -c[1])):
+            span = None
+            if places is not None:
+                span = claim(richting, places)
+                if span is None:
+                    continue  # every place that says it is another reason's claim
+            kept.append((strength, neg_order, {"reden": reden, "richting": richting,
+                                               "bewijs": self._bewijs(x, span)}))
+        if not kept:
+            kept.append((0.0, 0, {"reden": book.algemeen.reden_geen_aanwijzing, "richting": "+", "bewijs": None}))
+        kept.sort(key=lambda c: (c[0], c[1]), reverse=True)
+        return [reason for _, _, reason in kept]
+
+    def _agree(self, reasons: list[dict], score: int) -> list[dict]:
+        """Reasons in an order that agrees with the score: a 4-5 leads with what makes it easy,
+        a 1-2 with what makes it hard (each group keeps its strength order); a 3 keeps the order."""
+        if score == 3:
+            return reasons
+        lead = "+" if score >= 4 else "-"
+        first = [r for r in reasons if r["richting"] == lead]
+        if not first:
+            first = [{"reden": self.cuebook_.algemeen.reden_geen_aanwijzing, "richting": lead, "bewijs": None}]
+        return first + [r for r in reasons if r["richting"] != lead]
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -277,6 +340,14 @@ class _Row:
     naam: str | None
     omschrijving: str
     embed_text: str
+
+
+def _occurrences(text: str, part: str) -> list[tuple[int, int]]:
+    out, start = [], text.find(part)
+    while start >= 0:
+        out.append((start, start + len(part)))
+        start = text.find(part, start + 1)
+    return out
 
 
 def _rows(X) -> list[_Row]:
@@ -331,6 +402,7 @@ def build_scorer(settings) -> ReplicabilityScorer:
         max_reasons=config.max_reasons,
         context_tokens=config.bewijs_context_tokens,
         signal_cue=config.signal_cue,
+        goed_beschreven=config.goed_beschreven,
     )
 
 
