@@ -201,29 +201,6 @@ def test_highlight_merges_overlapping_evidence():
     assert str(html) == "a<mark>bcde</mark>f"
 
 
-def test_agreement_percent_and_kappa_per_label(taxonomy):
-    def labels(themes, kind="initiative", score=3):
-        return {"themes": themes, "doelgroepen": ["ouderen"], "kind": kind, "replicability": score}
-
-    pairs = [
-        (labels(["eenzaamheid"]), labels(["eenzaamheid"])),
-        (labels(["eenzaamheid"]), labels(["schulden"], score=4)),
-        (labels(["schulden"]), labels(["schulden"])),
-        (labels(["digitaal"]), labels(["digitaal"], kind="signal")),
-    ]
-    rows = {(r.field, r.label): r for r in reviews.agreement(pairs, taxonomy)}
-    lonely = rows[("themes", "eenzaamheid")]
-    assert lonely.n == 4 and lonely.percent == pytest.approx(75.0)
-    # yes/no: A = [1,1,0,0], B = [1,0,0,0] -> po 0.75, pe 0.5*0.25 + 0.5*0.75 = 0.5 -> kappa 0.5
-    assert lonely.kappa == pytest.approx(0.5)
-    assert rows[("themes", "digitaal")].kappa == pytest.approx(1.0)
-    # nobody chose it: agreement 100%, kappa undefined rather than a misleading number
-    assert rows[("themes", "onderwijs")].percent == 100.0 and rows[("themes", "onderwijs")].kappa is None
-    assert rows[("kind", "kind")].percent == pytest.approx(75.0)
-    assert rows[("replicability", "replicability")].percent == pytest.approx(75.0)
-    assert reviews.agreement([], taxonomy) == []
-
-
 @pytest.mark.parametrize(
     "labels, message",
     [
@@ -676,7 +653,8 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
         assert "nieuw-1" in _queue_ids(client.get("/review/").text)
         assert cache.builds == 2  # a new row: read again
         # the cached queue says what the uncached one and the catalogue say
-        assert cache.items(conn) == queue.queue_items(conn, kind_threshold=0.5)
+        assert cache.items(conn) == queue.queue_items(
+            conn, kind_threshold=0.5, share=app.config["SETTINGS"].review.second_opinion_share)
         in_force = {r["id"]: (r["themes"], r["replicability"]) for r in readmodel.catalogue(conn)}
         assert {i["id"]: (i["themes"], i["replicability"]) for i in cache.items(conn)} == in_force
     finally:

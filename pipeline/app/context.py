@@ -7,6 +7,7 @@ from flask import current_app, g, session
 
 from pipeline.catalogue import schema
 from pipeline.catalogue.accounts import session_fingerprint, web_session_reviewer
+from pipeline.core.config import load_taxonomy
 
 SESSION_USER_KEY = "reviewer"
 # A digest of the reviewer's password hash at login (review.session_fingerprint): a session ends
@@ -24,6 +25,14 @@ def get_db():
             current_app.config["SETTINGS"].store, current_app.config["DATABASE"]
         )
     return g.db
+
+
+def get_taxonomy():
+    """The label taxonomy of this app ([paths] taxonomy), read once per app."""
+    extensions = current_app.extensions
+    if "pipeline_taxonomy" not in extensions:
+        extensions["pipeline_taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
+    return extensions["pipeline_taxonomy"]
 
 
 def _close_db(_exc=None):

@@ -66,10 +66,11 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("pipeline.app.auth:auth_blueprint", public=True),
     Mount("pipeline.app.review_views:blueprint", nav=("Beoordelen", "review.queue"), reviewer_nav=True),
     Mount(
-        "pipeline.app.review_views:agreement_blueprint",
+        "pipeline.app.agreement_views:blueprint",
         nav=("Overeenstemming", "agreement.page"),
         reviewer_nav=True,
     ),
+    Mount("pipeline.app.guide_views:blueprint", nav=("Gids", "guide.page"), reviewer_nav=True),
     Mount("pipeline.app.search_views:blueprint", public=True, nav=("Zoeken", "search.page")),
     Mount("pipeline.app.report_views:blueprint", public=True, nav=("Rapport", "report.page")),
     Mount("pipeline.app.initiative_views:blueprint", public=True),

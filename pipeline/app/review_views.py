@@ -1,5 +1,7 @@
-"""The review pages under /review/: the queue, an item with its evidence highlighted, saving a
-review, the history and the agreement between reviewers.
+"""The review pages under /review/: the queue (search, bulk "model klopt", progress towards the
+weekly goal), an item with its evidence highlighted and the guide next to every label, saving a
+review (blind when a second opinion is needed) and the history. The agreement page is in
+agreement_views.py, the guide page in guide_views.py.
 """
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 import re
 import sqlite3
 import threading
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from flask import (
@@ -23,21 +26,31 @@ from flask import (
 )
 from markupsafe import Markup, escape
 
-from pipeline.app.context import format_time, get_db
+from pipeline.app.context import format_time, get_db, get_taxonomy
 from pipeline.catalogue import readmodel
-from pipeline.catalogue.queue import QueueCache, QueueFilters, _status_of, filter_queue, history_rows
+from pipeline.catalogue.queue import (
+    TODO,
+    QueueCache,
+    QueueFilters,
+    filter_queue,
+    for_reviewer,
+    history_rows,
+    week_start,
+)
 from pipeline.catalogue.reviews import (
+    STATUS_NAMES,
     STATUSES,
-    agreement,
-    agreement_pairs,
+    blind_for,
     in_force,
+    item_status,
     labels_of,
     reviews_of,
+    reviews_since,
     save_review,
     score_scale,
+    second_opinion_sampled,
     validate_labels,
 )
-from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import PipelineError, ReviewError
 from pipeline.models import group as grouping
 from pipeline.models.embed import encoder_from_config
@@ -81,7 +94,6 @@ KIND_NAMES = {kind: name.lower() for kind, name in readmodel.KIND_NAMES.items()}
 
 
 blueprint = Blueprint("review", __name__, url_prefix="/review")
-agreement_blueprint = Blueprint("agreement", __name__, url_prefix="/review")
 
 # The session cookie holds the ids a reviewer skipped; browsers cap a cookie at 4 KB, so only the
 # most recent ones are kept (older skips simply return to their place in the queue).
@@ -116,11 +128,7 @@ def _settings():
 
 
 def _taxonomy():
-
-    extensions = current_app.extensions
-    if "pipeline_taxonomy" not in extensions:
-        extensions["pipeline_taxonomy"] = load_taxonomy(_settings().paths.taxonomy)
-    return extensions["pipeline_taxonomy"]
+    return get_taxonomy()
 
 
 def _db():
@@ -133,7 +141,8 @@ def queue_cache() -> QueueCache:
     extensions = current_app.extensions
     if "pipeline_queue" not in extensions:
         extensions.setdefault(
-            "pipeline_queue", QueueCache(kind_threshold=_settings().review.kind_threshold)
+            "pipeline_queue", QueueCache(kind_threshold=_settings().review.kind_threshold,
+                                         share=_settings().review.second_opinion_share)
         )
     return extensions["pipeline_queue"]
 
@@ -141,7 +150,7 @@ def queue_cache() -> QueueCache:
 def _queue_context():
     # Once per request: the queue page and save-and-next each need it once.
     if "queue_items" not in g:
-        g.queue_items = queue_cache().items(_db())
+        g.queue_items = for_reviewer(queue_cache().items(_db()), g.reviewer)
     return g.queue_items
 
 
@@ -157,6 +166,7 @@ def queue():
     except ValueError:
         page = 1
     shown = chosen[(page - 1) * page_size : page * page_size]
+    since = week_start(datetime.now(timezone.utc), _settings().serve.display_timezone)
     return render_template(
         "review_queue.html",
         items=shown,
@@ -167,7 +177,11 @@ def queue():
         filters=filters,
         taxonomy=_taxonomy(),
         gemeenten=sorted({item["gemeente"] for item in items}),
-        statuses=STATUSES,
+        statuses=(TODO, *STATUSES),
+        status_names={TODO: "te doen", **STATUS_NAMES},
+        todo=sum(item["todo"] for item in items),
+        done_this_week=reviews_since(_db(), g.reviewer, since),
+        weekly_goal=_settings().review.weekly_goal,
         kind_names=KIND_NAMES,
         scale=score_scale(_taxonomy()),
         title_chars=_settings().review.title_chars,
@@ -235,15 +249,22 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
     taxonomy = _taxonomy()
     prediction = readmodel.latest_predictions(conn, [record["pk"]]).get(record["pk"]) or {}
     reviews = reviews_of(conn, [record["pk"]])[record["pk"]]
-    history = []
+    sampled = second_opinion_sampled(record["id"], _settings().review.second_opinion_share)
+    # A blind second opinion: the model's suggestion in the form, the other reviewers' labels
+    # (form, history, who is in force) hidden until this reviewer has saved.
+    blind = blind_for(reviews, g.reviewer, sampled=sampled)
+    history, hidden = [], 0
     for version in readmodel.initiative_versions(conn, record["id"]):
         version_reviews = reviews if version["pk"] == record["pk"] else reviews_of(
             conn, [version["pk"]])[version["pk"]]
         for row in history_rows(version_reviews, taxonomy):
+            if blind and row["reviewer"] != g.reviewer:
+                hidden += 1
+                continue
             history.append({**row, "version": version["version"]})
     history.sort(key=lambda row: row["pk"], reverse=True)
     current = in_force(reviews)
-    shown = labels_of(current or prediction)
+    shown = labels_of(prediction if blind or current is None else current)
     if form_labels is not None:
         shown = labels_of(form_labels)
     reasons = [reason_parts(r) for r in prediction.get("replicability_reasons") or []]
@@ -259,19 +280,21 @@ def _item_context(record: Mapping, *, form_labels: Mapping | None = None, based_
         scores=scores,
         shown=shown,
         based_on=(current["pk"] if current else None) if based_on is None else based_on,
-        in_force=current,
+        in_force=None if blind else current,
+        blind=blind,
+        hidden_reviews=hidden,
         reasons=reasons,
         text_html=highlight(record["omschrijving"], [r["bewijs"] for r in reasons]),
         naam_html=highlight(record["naam"] or "", [r["bewijs"] for r in reasons]),
         history=history,
-        status=_status_of(reviews),
+        status=item_status(reviews, sampled=sampled),
+        status_names=STATUS_NAMES,
         similar=similar,
         similar_error=similar_error,
         taxonomy=taxonomy,
         kind_names=KIND_NAMES,
         scale=score_scale(taxonomy),
         title_chars=_settings().review.title_chars,
-        score_hint_chars=_settings().review.score_hint_chars,
         note=note,
         error=error,
         conflict_with=conflict_with,
@@ -346,6 +369,11 @@ def save(initiative_id: str):
         context = _item_context(current, form_labels=submitted, based_on=based_on,
                                 note=form.get("note", ""), error=str(exc))
         return render_template("review_item.html", **context), 400
+    # Blind only when the form said so and the item still needs this reviewer's blind opinion:
+    # a forged field cannot make a review seen with another's labels count as independent.
+    sampled = second_opinion_sampled(initiative_id, _settings().review.second_opinion_share)
+    blind = form.get("blind") == "1" and blind_for(
+        reviews_of(conn, [initiative_pk])[initiative_pk], g.reviewer, sampled=sampled)
     try:
         result = save_review(
             conn,
@@ -354,6 +382,7 @@ def save(initiative_id: str):
             labels=labels,
             based_on=based_on,
             note=form.get("note"),
+            blind=blind,
         )
     except ReviewError as exc:  # e.g. the account was deactivated after this request began
         _abort_dutch(409, f"Niet opgeslagen: {exc}.")
@@ -381,20 +410,72 @@ def save(initiative_id: str):
         flash("Opgeslagen bij de vorige versie van de tekst; er is intussen een nieuwe versie "
               "binnengekomen. Beoordeel die ook.", "conflict")
         return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
-    flash("Opgeslagen.", "success")
+    if blind:
+        flash("Opgeslagen. Dit was een onafhankelijk oordeel; de labels van de andere "
+              "beoordelaars staan nu in de geschiedenis.", "success")
+    else:
+        flash("Opgeslagen.", "success")
     if form.get("then") == "next":
         return _go_next(initiative_id, filters)
     return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
 
 
-@agreement_blueprint.route("/overeenstemming")
-def page():
-    triples = agreement_pairs(_db())
-    rows = agreement([(a, b) for _, a, b in triples], _taxonomy())
-    disputed = [
-        (record, a, b) for record, a, b in triples if labels_of(a) != labels_of(b)
-    ]
-    return render_template(
-        "review_agreement.html", rows=rows, n_items=len(triples), disputed=disputed,
-        taxonomy=_taxonomy(),
-    )
+@blueprint.route("/bevestigen", methods=["POST"])
+def confirm_many():
+    """Bulk "model klopt": for every selected queue row one review with the model's labels.
+
+    A row that cannot be confirmed so (reviewed by this reviewer already, showing a reviewer's
+    labels, a newer text version, the model's labels incomplete) is named in the message; the
+    other rows are saved.
+    """
+    conn = _db()
+    share = _settings().review.second_opinion_share
+    saved, conflicts, problems = 0, 0, []
+    for raw in request.form.getlist("pk"):
+        try:
+            pk = strict_int(raw)
+        except ValueError:
+            abort(400)
+        row = conn.execute("SELECT id, is_current FROM initiatives WHERE pk = ?", (pk,)).fetchone()
+        if row is None:
+            problems.append(f"intern nummer {pk}: bestaat niet")
+            continue
+        if not row["is_current"]:
+            problems.append(f"{row['id']}: er is een nieuwe versie van de tekst; open die")
+            continue
+        reviews = reviews_of(conn, [pk])[pk]
+        blind = blind_for(reviews, g.reviewer, sampled=second_opinion_sampled(row["id"], share))
+        if any(r["reviewer"] == g.reviewer for r in reviews) or (reviews and not blind):
+            problems.append(f"{row['id']}: al beoordeeld; open het initiatief om het te wijzigen")
+            continue
+        prediction = readmodel.latest_predictions(conn, [pk]).get(pk) or {}
+        try:
+            labels = validate_labels(labels_of(prediction), _taxonomy())
+        except ReviewError as exc:
+            problems.append(f"{row['id']}: het model gaf geen volledige labels ({exc}); open het")
+            continue
+        try:
+            based_on = request.form.get(f"based_on_{pk}") or None
+            result = save_review(conn, initiative_pk=pk, reviewer=g.reviewer, labels=labels,
+                                 based_on=strict_int(based_on) if based_on else None,
+                                 note=None, blind=blind)
+        except ValueError:
+            abort(400)
+        except ReviewError as exc:  # the account was deactivated meanwhile
+            _abort_dutch(409, f"Niet opgeslagen: {exc}.")
+        except sqlite3.DatabaseError as exc:
+            flash(store_unavailable_text(exc) + f" ({saved} opgeslagen vóór de fout).", "conflict")
+            break
+        saved += 1
+        conflicts += result.conflict
+    if saved:
+        text = f"Model klopt: {saved} {'initiatief' if saved == 1 else 'initiatieven'} opgeslagen."
+        if conflicts:
+            text += (f" {conflicts} daarvan intussen door een ander opgeslagen: als conflict "
+                     "bewaard, het initiatief staat als betwist.")
+        flash(text, "success")
+    elif not problems:
+        flash("Niets geselecteerd: vink de initiatieven aan waarvan de labels kloppen.", "conflict")
+    if problems:
+        flash("Niet opgeslagen: " + "; ".join(problems) + ".", "conflict")
+    return redirect(url_for("review.queue", **QueueFilters.from_args(request.args).args()))

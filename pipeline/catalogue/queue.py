@@ -4,15 +4,30 @@ cache that is rebuilt when predictions or reviews change, and the history of an 
 from __future__ import annotations
 
 import math
+import threading
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES as _KIND_NAMES
 
 from pipeline.catalogue.schema import LABEL_FIELDS
-from pipeline.catalogue.reviews import STATUSES, all_current_reviews, in_force, labels_of, latest_per_reviewer, review_status
+from pipeline.catalogue.reviews import (
+    STATUSES,
+    all_current_reviews,
+    in_force,
+    item_status,
+    labels_of,
+    second_opinion_sampled,
+)
+
+# The queue's own tab: what still needs this reviewer (new items, and second opinions and disputes
+# they have not reviewed yet). The default.
+TODO = "te_doen"
 
 # The Dutch kind names, lower case as they stand mid-sentence on the review pages.
 KIND_NAMES = {kind: name.lower() for kind, name in _KIND_NAMES.items()}
@@ -60,10 +75,6 @@ def certainty(prediction: Mapping, kind_threshold: float) -> float:
 # --------------------------------------------------------------------------- queue and item data
 
 
-def _status_of(reviews: Sequence[Mapping]) -> str:
-    return review_status(latest_per_reviewer(reviews))
-
-
 def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
     """Every current initiative with the model's labels and certainty, least certain first.
 
@@ -93,15 +104,19 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
     return items
 
 
-def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[Mapping]]) -> list[dict]:
+def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[Mapping]], *,
+                 share: float) -> list[dict]:
     """`model_items` (new dicts, same order) with the labels in force, status and review count.
 
     Where a review is in force (`in_force`) its labels replace the model's, as in
     readmodel.catalogue; `reviews` is `all_current_reviews` (initiative pk -> reviews, oldest first).
+    Each item also gets `model` (the model's labels), `reviewers` (names, first review first) and
+    `sampled` (chosen for a blind second opinion, [review] second_opinion_share `share`).
     """
     out = []
     for item in model_items:
         item_reviews = reviews.get(item["pk"], ())
+        sampled = second_opinion_sampled(item["id"], share)
         current = in_force(item_reviews)
         labels = {}
         if current is not None:
@@ -112,12 +127,32 @@ def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[
                 "replicability": current["replicability"]
                 if current["replicability"] is not None else item["replicability"],
             }
-        out.append({**item, **labels, "status": _status_of(item_reviews),
-                    "reviews": len(item_reviews)})
+        model = {key: item[key] for key in ("themes", "doelgroepen", "kind", "replicability")}
+        out.append({**item, **labels, "model": model, "sampled": sampled,
+                    "status": item_status(item_reviews, sampled=sampled),
+                    "reviewers": tuple(dict.fromkeys(r["reviewer"] for r in item_reviews)),
+                    "reviews": len(item_reviews),
+                    "in_force_pk": current["pk"] if current is not None else None})
     return out
 
 
-def queue_items(conn, taxonomy=None, *, kind_threshold: float) -> list[dict]:
+def for_reviewer(items: Sequence[Mapping], reviewer: str) -> list[dict]:
+    """The queue as `reviewer` sees it: on an item that needs their blind opinion (others reviewed
+    it, they did not, and it is sampled or disputed: reviews.blind_for) the model's labels instead
+    of the reviewers'; `blind` and `todo` (nieuw, or a second opinion or dispute they have not
+    reviewed) and `confirmable` (the queue shows the model's labels, so "model klopt" can save
+    them) set on every item."""
+    out = []
+    for item in items:
+        mine = reviewer in item["reviewers"]
+        blind = bool(item["reviewers"]) and not mine and (item["sampled"] or item["status"] == "betwist")
+        todo = item["status"] == "nieuw" or (item["status"] in ("tweede", "betwist") and not mine)
+        out.append({**item, **(item["model"] if blind else {}), "blind": blind, "todo": todo,
+                    "mine": mine, "confirmable": not mine and (blind or not item["reviewers"])})
+    return out
+
+
+def queue_items(conn, taxonomy=None, *, kind_threshold: float, share: float) -> list[dict]:
     """Every current initiative with what the queue shows and filters on, least certain first.
 
     Each item: pk, id, naam, gemeente, omschrijving, themes, doelgroepen, kind, replicability (the
@@ -125,7 +160,7 @@ def queue_items(conn, taxonomy=None, *, kind_threshold: float) -> list[dict]:
     Reads the whole catalogue: the web app keeps the model part in a `QueueCache` instead.
     """
     return with_reviews(model_queue_items(conn, kind_threshold=kind_threshold),
-                        all_current_reviews(conn))
+                        all_current_reviews(conn), share=share)
 
 
 def model_signature(conn) -> tuple:
@@ -147,10 +182,9 @@ class QueueCache:
     query and one reviews query while nothing new came in. Safe under the threaded server.
     """
 
-    def __init__(self, *, kind_threshold: float):
-        import threading
-
+    def __init__(self, *, kind_threshold: float, share: float):
         self.kind_threshold = kind_threshold
+        self.share = share
         self._lock = threading.Lock()
         self._signature = None
         self._items: tuple = ()
@@ -168,7 +202,7 @@ class QueueCache:
 
     def items(self, conn) -> list[dict]:
         """`queue_items` of the catalogue behind `conn`, from the cache."""
-        return with_reviews(self.model_items(conn), all_current_reviews(conn))
+        return with_reviews(self.model_items(conn), all_current_reviews(conn), share=self.share)
 
 
 @dataclass(frozen=True)
@@ -180,18 +214,20 @@ class QueueFilters:
     gemeente: str = ""
     soort: str = ""
     score: str = ""
-    status: str = "nieuw"
+    status: str = TODO
+    q: str = ""  # free text: every word in the name, description or municipality
 
     @classmethod
     def from_args(cls, args: Mapping) -> "QueueFilters":
-        status = args.get("status", "nieuw")
+        status = args.get("status", TODO)
         return cls(
+            q=" ".join(args.get("q", "").split())[:200],
             thema=args.get("thema", ""),
             doelgroep=args.get("doelgroep", ""),
             gemeente=args.get("gemeente", ""),
             soort=args.get("soort", ""),
             score=args.get("score", ""),
-            status=status if status in STATUSES or status == "alle" else "nieuw",
+            status=status if status in STATUSES or status in (TODO, "alle") else TODO,
         )
 
     def args(self, **changes) -> dict:
@@ -210,19 +246,34 @@ class QueueFilters:
             return False
         if self.score and str(item["replicability"]) != self.score:
             return False
+        if self.q:
+            text = _folded(" ".join(item.get(k) or "" for k in ("naam", "omschrijving", "gemeente", "id")))
+            if any(word not in text for word in _folded(self.q).split()):
+                return False
+        if with_status and self.status == TODO:
+            return bool(item.get("todo", item["status"] == "nieuw"))
         if with_status and self.status != "alle" and item["status"] != self.status:
             return False
         return True
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents, so "ëenzaam" finds "eenzaam" and "Den Haag" finds "den haag"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def filter_queue(items: Sequence[Mapping], filters: QueueFilters, skipped: Sequence[str] = ()):
     """(matching items with the ones this reviewer skipped last, counts per status under the other
     filters)."""
     counts = {status: 0 for status in STATUSES}
+    todo = 0
     for item in items:
         if filters.matches(item, with_status=False):
             counts[item["status"]] += 1
+            todo += bool(item.get("todo", item["status"] == "nieuw"))
     counts["alle"] = sum(counts.values())
+    counts[TODO] = todo
     skipped = set(skipped)
     chosen = [item for item in items if filters.matches(item)]
     chosen.sort(key=lambda item: item["id"] in skipped)  # stable: keeps certainty order
@@ -253,5 +304,10 @@ def history_rows(reviews: Sequence[Mapping], taxonomy) -> list[dict]:
     return rows
 
 
-# --------------------------------------------------------------------------- web
+def week_start(now: datetime, timezone: str) -> str:
+    """The start of the week (Monday 00:00 in `timezone`, [serve] display_timezone) that `now`
+    falls in, as ISO 8601 UTC text like the catalogue's times: the weekly goal counts from it."""
+    local = now.astimezone(ZoneInfo(timezone))
+    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday.astimezone(ZoneInfo("UTC")).isoformat(timespec="seconds")
 

@@ -2,15 +2,17 @@
 
 Pure core (no SQL): `labels_of`, `review_status(latest_per_reviewer)` ("nieuw": no review of the
 current text version, "beoordeeld": all reviewers' latest labels agree, "betwist": two disagree),
-`agreement(pairs, taxonomy)` (percent agreement and Cohen's kappa per label), `validate_labels`,
-`in_force` / `latest_per_reviewer`.
+`item_status` (adds "tweede": sampled for a blind second opinion and seen once; and a dispute
+decided by a third reviewer, `settled_by`), `second_opinion_sampled`, `blind_for` (whether a
+reviewer's form must hide the other reviewers' labels), `validate_labels`, `in_force` /
+`latest_per_reviewer`. Agreement between reviewers is in pipeline/catalogue/agreement.py.
 
 Storage (functions that take a catalogue connection; tables in pipeline/catalogue/schema.py):
 `save_review`: every save is a new row with who, when, what was shown (`before`) and what was
 saved. Optimistic concurrency: the form carries the review it was based on (`based_on_review_pk`);
 a save based on a stale one is stored too, marked `conflict`, and the other stays in force. The
 labels in force are those of the newest non-conflicting review (readmodel.latest_reviews; search,
-report, export and reclassify read them). `reviews_of`, `labels_shown`, `agreement_pairs`,
+report, export and reclassify read them). `reviews_of`, `labels_shown`, `reviews_since`,
 `export_reviewed` (the seed format of data/labelled/) and `merge_with_existing`.
 
 Accounts live in pipeline/catalogue/accounts.py, the queue in pipeline/catalogue/queue.py and the
@@ -19,8 +21,8 @@ Flask views in pipeline/app/review_views.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -30,7 +32,10 @@ from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue.accounts import ReviewError
 
-STATUSES = ("nieuw", "beoordeeld", "betwist")
+# Item statuses in queue order; "tweede": waiting for a blind second opinion.
+STATUSES = ("nieuw", "tweede", "betwist", "beoordeeld")
+STATUS_NAMES = {"nieuw": "nieuw", "tweede": "tweede oordeel", "betwist": "betwist",
+                "beoordeeld": "beoordeeld"}
 LABEL_FIELDS = ("themes", "doelgroepen")
 KINDS = tuple(readmodel.KIND_NAMES)  # "initiative", "signal"
 
@@ -53,65 +58,48 @@ def review_status(latest_per_reviewer: Sequence[Mapping]) -> str:
     return "betwist" if len(distinct) > 1 else "beoordeeld"
 
 
-@dataclass(frozen=True)
-class LabelAgreement:
-    field: str
-    label: str
-    naam: str
-    n: int
-    percent: float
-    kappa: float | None  # None when undefined (both reviewers gave one constant answer)
-    positives: int  # how many of the 2n judgements said yes (context for a high percentage)
+def second_opinion_sampled(initiative_id: str, share: float) -> bool:
+    """Whether `initiative_id` is one of the share ([review] second_opinion_share) of items that
+    get a blind second review. Decided by a hash of the id, so the same items are chosen in every
+    process and on every run, and an item stays chosen when a new text version arrives."""
+    digest = hashlib.sha256(initiative_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def _kappa(a: Sequence, b: Sequence, weights=None) -> float | None:
-    from sklearn.metrics import cohen_kappa_score
-
-    if len(set(a) | set(b)) < 2:
-        return None
-    value = cohen_kappa_score(a, b, weights=weights)
-    return None if math.isnan(value) else float(value)
-
-
-def agreement(pairs: Sequence[tuple[Mapping, Mapping]], taxonomy) -> list[LabelAgreement]:
-    """Agreement between two reviewers per label over doubly-reviewed items.
-
-    `pairs` holds, per item, the latest labels of its first two reviewers. For every theme and
-    target group the yes/no decisions are compared; kind as a two-class label; replicability as
-    exact agreement with quadratic-weighted kappa (a 4 against a 5 is a smaller disagreement than a
-    1 against a 5). Returns one row per label, in taxonomy order; empty when there are no pairs.
-    """
-    if not pairs:
-        return []
-    rows = []
-    for field_name in LABEL_FIELDS:
-        for label in getattr(taxonomy, field_name):
-            a = [label.id in (x.get(field_name) or []) for x, _ in pairs]
-            b = [label.id in (y.get(field_name) or []) for _, y in pairs]
-            rows.append(_agreement_row(field_name, label.id, label.naam, a, b))
-    a = [x.get("kind") for x, _ in pairs]
-    b = [y.get("kind") for _, y in pairs]
-    rows.append(_agreement_row("kind", "kind", "Soort (initiatief/signaal)", a, b))
-    a = [x.get("replicability") for x, _ in pairs]
-    b = [y.get("replicability") for _, y in pairs]
-    scale = score_scale(taxonomy)
-    naam = f"Overdraagbaarheid ({scale[0]}-{scale[-1]})" if scale else "Overdraagbaarheid"
-    rows.append(_agreement_row("replicability", "replicability", naam, a, b, weights="quadratic"))
-    return rows
+def settled_by(reviews: Sequence[Mapping]) -> Mapping | None:
+    """The review that decided a dispute, if the labels in force are one: the newest review (not a
+    conflict) by a reviewer who had not reviewed the item before, saved while the latest labels of
+    the earlier reviewers differed, and still in force. None otherwise."""
+    decider = None
+    for position, review in enumerate(reviews):
+        earlier = reviews[:position]
+        if (not review["conflict"] and review["reviewer"] not in {r["reviewer"] for r in earlier}
+                and review_status(latest_per_reviewer(earlier)) == "betwist"):
+            decider = review
+    return decider if decider is not None and decider is in_force(reviews) else None
 
 
-def _agreement_row(field_name, label, naam, a, b, weights=None) -> LabelAgreement:
-    same = sum(x == y for x, y in zip(a, b))
-    positives = sum(bool(x) is True for x in a + b) if field_name in LABEL_FIELDS else 0
-    return LabelAgreement(
-        field=field_name,
-        label=label,
-        naam=naam,
-        n=len(a),
-        percent=100.0 * same / len(a),
-        kappa=_kappa(a, b, weights),
-        positives=positives,
-    )
+def item_status(reviews: Sequence[Mapping], *, sampled: bool) -> str:
+    """The status of one item from all its reviews (oldest first): "nieuw" without reviews;
+    "betwist" when reviewers' latest labels differ and no third reviewer decided (`settled_by`);
+    "tweede" when it is `sampled` for a second opinion and one reviewer has seen it; else
+    "beoordeeld"."""
+    latest = latest_per_reviewer(reviews)
+    status = review_status(latest)
+    if status == "betwist" and settled_by(reviews) is not None:
+        return "beoordeeld"
+    if status == "beoordeeld" and sampled and len(latest) < 2:
+        return "tweede"
+    return status
+
+
+def blind_for(reviews: Sequence[Mapping], reviewer: str, *, sampled: bool) -> bool:
+    """Whether `reviewer` must give an independent opinion on this item: others reviewed it, this
+    reviewer did not yet, and it needs a second opinion (`sampled`) or is disputed. Their form then
+    shows the model's suggestion, not the other reviewers' labels, until they save."""
+    if not reviews or any(r["reviewer"] == reviewer for r in reviews):
+        return False
+    return sampled or item_status(reviews, sampled=sampled) == "betwist"
 
 
 def _review_record(row) -> dict:
@@ -225,12 +213,16 @@ def save_review(
     labels: Mapping,
     based_on: int | None,
     note: str | None,
+    blind: bool = False,
 ) -> SaveResult:
     """Store one review as a new row; never overwrite.
 
     `based_on` is the pk of the review in force when the reviewer opened the form (None: the
     model's labels). When another review came in since, this one is stored too, with conflict = 1,
-    and the other stays in force. What the reviewer was shown (`before`) is looked up here from
+    and the other stays in force. `blind`: the form showed the model's suggestion instead of the
+    review in force (a blind second opinion, `blind_for`). The review is stored as independent
+    (blind = 1) when the reviewer had not reviewed this version before and saw no other reviewer's
+    labels (the form was based on the model, or was blind). What the reviewer was shown (`before`) is looked up here from
     `based_on`, not taken from the browser, so the history cannot be forged. Raises ReviewError for
     an unknown reviewer or initiative.
     """
@@ -250,11 +242,16 @@ def save_review(
             (initiative_pk,),
         ).fetchone()[0]
         conflict = current != based_on
-        before = labels_shown(conn, initiative_pk, based_on)
+        own_earlier = conn.execute(
+            "SELECT 1 FROM reviews WHERE initiative_pk = ? AND reviewer_pk = ? LIMIT 1",
+            (initiative_pk, reviewer_row["pk"]),
+        ).fetchone()
+        independent = own_earlier is None and (based_on is None or blind)
+        before = labels_shown(conn, initiative_pk, None if independent else based_on)
         cursor = conn.execute(
             "INSERT INTO reviews (initiative_pk, reviewer_pk, created_at, themes, doelgroepen, "
-            "kind, replicability, note, before, based_on_review_pk, conflict) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "kind, replicability, note, before, based_on_review_pk, conflict, blind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 initiative_pk,
                 reviewer_row["pk"],
@@ -267,6 +264,7 @@ def save_review(
                 json.dumps(dict(before), ensure_ascii=False, sort_keys=True),
                 based_on,
                 int(conflict),
+                int(independent),
             ),
         )
         review_pk = cursor.lastrowid
@@ -351,22 +349,11 @@ def merge_with_existing(records: Sequence[Mapping], path) -> tuple[list[dict], i
     return [merged[key] for key in sorted(merged)], kept
 
 
-
-
-# --------------------------------------------------------------------------- web
-
-
-
-def agreement_pairs(conn) -> list[tuple[Mapping, Mapping, Mapping]]:
-    """(item, first reviewer's latest, second reviewer's latest) for every current initiative
-    version that two or more reviewers reviewed."""
-    reviews = all_current_reviews(conn)
-    twice = [rows[0]["initiative_id"] for rows in reviews.values()
-             if len(latest_per_reviewer(rows)) >= 2]
-    records = {r["pk"]: r for r in readmodel.current_initiatives(conn, twice)} if twice else {}
-    out = []
-    for pk, item_reviews in sorted(reviews.items()):
-        latest = latest_per_reviewer(item_reviews)
-        if len(latest) >= 2:
-            out.append((records[pk], latest[0], latest[1]))
-    return out
+def reviews_since(conn, reviewer: str, since: str) -> int:
+    """How many initiative versions `reviewer` reviewed at or after `since` (ISO 8601 UTC): the
+    progress towards [review] weekly_goal."""
+    return conn.execute(
+        "SELECT count(DISTINCT r.initiative_pk) FROM reviews r JOIN reviewers v ON v.pk = r.reviewer_pk "
+        "WHERE v.name = ? AND r.created_at >= ?",
+        (reviewer, since),
+    ).fetchone()[0]

@@ -45,7 +45,8 @@ reviews            one saved judgement of a reviewer on one initiative version; 
     pk, initiative_pk -> initiatives, reviewer_pk -> reviewers, created_at, themes JSON,
     doelgroepen JSON, kind, replicability, note, before JSON (the labels shown to the reviewer),
     based_on_review_pk (the review the form was based on: optimistic concurrency), conflict
-    (1 when saved on a stale version).
+    (1 when saved on a stale version), blind (migration 5: 1 when the reviewer saw the model's
+    suggestion and no other reviewer's labels before saving; only these count for agreement).
 catalogue_state    key/value facts about the catalogue (e.g. `grouped_max_pk`: the highest
     initiative pk the groups were built from, so an interrupted regroup is redone).
 
@@ -225,6 +226,16 @@ MIGRATIONS: list[str] = [
     # read model resolves those when it reads them.
     """
     ALTER TABLE initiatives ADD COLUMN places TEXT;
+    """,
+    # 5: whether a review was independent ("blind"): the reviewer saw the model's suggestion, not
+    # another reviewer's labels, before saving (pipeline.catalogue.reviews.save_review). Only these
+    # count for agreement. Earlier reviews: a reviewer's first review of a version whose form was
+    # based on the model (no review in force when it was opened) was independent too.
+    """
+    ALTER TABLE reviews ADD COLUMN blind INTEGER NOT NULL DEFAULT 0 CHECK (blind IN (0, 1));
+    UPDATE reviews SET blind = 1 WHERE based_on_review_pk IS NULL AND NOT EXISTS (
+        SELECT 1 FROM reviews e WHERE e.initiative_pk = reviews.initiative_pk
+        AND e.reviewer_pk = reviews.reviewer_pk AND e.pk < reviews.pk);
     """,
 ]
 

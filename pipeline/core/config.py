@@ -15,11 +15,11 @@ import hashlib
 import os
 import tomllib
 import typing
-from typing import Literal
+from typing import Annotated, Literal
 from dataclasses import field
 from pathlib import Path
 
-from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass, is_pydantic_dataclass
 
 from pipeline.core.errors import ConfigError
@@ -99,8 +99,9 @@ class ReviewConfig:
     export_path: Path
     min_password_chars: StrictInt
     title_chars: StrictInt
-    score_hint_chars: StrictInt
     max_note_chars: StrictInt
+    second_opinion_share: Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+    weekly_goal: StrictInt
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -12,7 +12,7 @@
   var groups = Array.prototype.slice.call(form.querySelectorAll("fieldset.labels"));
   var active = 0;
   var scoreMode = false;  // after "r" the next digit is the replicability score
-  var scoreSelect = form.querySelector('select[name="replicability"]');
+  var scoreBox = form.querySelector("#replicability");  // the fieldset of score radios
   var digits = "";
   var timer = null;
   // How long a first digit waits for a second one before it is taken on its own.
@@ -26,14 +26,14 @@
     groups.forEach(function (group, i) {
       group.classList.toggle("focus", !scoreMode && i === active);
     });
-    if (scoreSelect) scoreSelect.classList.toggle("focus", scoreMode);
+    if (scoreBox) scoreBox.classList.toggle("focus", scoreMode);
   }
 
   function setScore(digit) {
-    var option = scoreSelect && scoreSelect.querySelector('option[value="' + digit + '"]');
-    if (option) {
-      scoreSelect.value = digit;
-      scoreSelect.dispatchEvent(new Event("change", { bubbles: true }));
+    var radio = form.querySelector('input[name="replicability"][value="' + digit + '"]');
+    if (radio) {
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
     }
   }
 
