@@ -719,6 +719,8 @@ def _save(client, initiative_id, labels, *, fields=None, note="", then=""):
     }
     if then:
         data["then"] = then
+    if "blind" in fields:  # a blind second opinion's form says so, as the browser sends it
+        data["blind"] = fields["blind"]
     return client.post(f"/review/item/{initiative_id}", data=data)
 
 

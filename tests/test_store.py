@@ -491,12 +491,8 @@ def test_resolved_municipalities_are_stored_and_older_versions_resolved_on_readi
 
 def test_a_catalogue_of_schema_3_gets_the_places_column(tmp_path):
     path = tmp_path / "old.sqlite"
-    old = schema.connect(path)
-    old.close()
-    raw = sqlite3.connect(path)
-    raw.execute("ALTER TABLE initiatives DROP COLUMN places")
-    raw.execute("PRAGMA user_version = 3")
-    raw.commit()
+    raw = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(raw, schema.MIGRATIONS[:3])  # a catalogue written by the program of schema 3
     raw.close()
     conn = schema.connect(path)
     assert "places" in {row["name"] for row in conn.execute("PRAGMA table_info(initiatives)")}

@@ -112,7 +112,7 @@ def test_reviewer_corrects_an_item_with_the_keyboard_and_sees_it_in_the_history(
     expect(_checkbox(page, "ouderen")).to_be_checked()
     page.keyboard.press("r")
     page.keyboard.press("5")  # replicability 5 (the model said 4)
-    expect(page.locator("select[name=replicability]")).to_have_value("5")
+    expect(page.locator('input[name=replicability][value="5"]')).to_be_checked()
     page.keyboard.press("k")  # kind: initiative -> signal
     expect(page.locator("input[name=kind][value=signal]")).to_be_checked()
     page.fill("textarea[name=note]", "Draait op vrijwilligers; doelgroep is ouderen.")
