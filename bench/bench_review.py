@@ -94,7 +94,8 @@ def main() -> None:
         client.post("/login", data={"name": "bench", "password": PASSWORD, "csrf_token": token})
 
         conn = schema.connect(db)
-        uncached = timed(lambda: queue.queue_items(conn, kind_threshold=0.5), args.repeat)
+        share = settings.review.second_opinion_share
+        uncached = timed(lambda: queue.queue_items(conn, kind_threshold=0.5, share=share), args.repeat)
         start = time.perf_counter()
         assert client.get("/review/").status_code == 200
         cold = time.perf_counter() - start
