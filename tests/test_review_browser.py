@@ -89,6 +89,8 @@ def test_bulk_model_klopt_records_one_review_per_selected_row(browser, server): 
     assert len(rows) == 2 and len({r["initiative_pk"] for r in rows}) == 2
     assert all(r["reviewer"] == "anna" and r["blind"] == 1 for r in rows)
     assert all(json.loads(r["themes"]) == json.loads(r["before"])["themes"] for r in rows)
+    page.check("#pick-all")  # the head box ticks every remaining row on the page
+    expect(page.locator("input[name=pk]:checked")).to_have_count(2)
     context.close()
 
 
