@@ -410,7 +410,9 @@ def save(initiative_id: str):
         flash("Opgeslagen bij de vorige versie van de tekst; er is intussen een nieuwe versie "
               "binnengekomen. Beoordeel die ook.", "conflict")
         return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
-    if blind:
+    if blind and form.get("then") == "next":
+        flash("Opgeslagen als onafhankelijk oordeel.", "success")
+    elif blind:
         flash("Opgeslagen. Dit was een onafhankelijk oordeel; de labels van de andere "
               "beoordelaars staan nu in de geschiedenis.", "success")
     else:
