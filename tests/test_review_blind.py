@@ -96,6 +96,7 @@ def test_second_reviewer_sees_the_models_suggestion_not_the_first_reviewers_labe
     response = _save(bram, "xss-1", LABELS_A, fields=item_form(bram, "xss-1"))
     after = bram.get(response.headers["Location"]).text
     assert "onafhankelijk oordeel" in after and "anna vindt digitaal" in after  # shown after saving
+    assert "U verschilt van mening (thema Digitale middelen en inclusie; overdraagbaarheid)" in after
     rows = _rows(db)
     assert [(r["reviewer"], r["blind"], r["conflict"]) for r in rows] == [("anna", 1, 0), ("bram", 1, 0)]
     assert json.loads(rows[1]["before"])["themes"] == ["eenzaamheid"]  # what bram was shown
@@ -131,7 +132,8 @@ def test_a_third_reviewer_decides_a_dispute_and_the_agreement_page_says_what_dif
     carla_form = item_form(carla, "xss-1")
     assert carla_form.get("blind") == "1"
     assert "xss-1" in _queue_ids(carla.get("/review/").text)  # in carla's to-do list
-    _save(carla, "xss-1", LABELS_B, fields=carla_form)
+    decided = carla.get(_save(carla, "xss-1", LABELS_B, fields=carla_form).headers["Location"]).text
+    assert "uw oordeel beslist" in decided
     page = anna.get("/review/overeenstemming").text
     assert "beslist door carla" in page
     assert 'id="status">beoordeeld' in anna.get("/review/item/xss-1").text

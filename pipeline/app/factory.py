@@ -65,6 +65,7 @@ class Mount:
 MOUNTS: tuple[Mount, ...] = (
     Mount("pipeline.app.auth:auth_blueprint", public=True),
     Mount("pipeline.app.review_views:blueprint", nav=("Beoordelen", "review.queue"), reviewer_nav=True),
+    Mount("pipeline.app.bulk_views:blueprint"),
     Mount(
         "pipeline.app.agreement_views:blueprint",
         nav=("Overeenstemming", "agreement.page"),

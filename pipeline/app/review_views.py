@@ -1,7 +1,7 @@
-"""The review pages under /review/: the queue (search, bulk "model klopt", progress towards the
-weekly goal), an item with its evidence highlighted and the guide next to every label, saving a
-review (blind when a second opinion is needed) and the history. The agreement page is in
-agreement_views.py, the guide page in guide_views.py.
+"""The review pages under /review/: the queue (search, progress towards the weekly goal), an item
+with its evidence highlighted and the guide next to every label, saving a review (blind when a
+second opinion is needed) and the history. Bulk "model klopt" is in bulk_views.py, the agreement
+page in agreement_views.py, the guide page in guide_views.py.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 
 from pipeline.app.context import format_time, get_db, get_taxonomy
 from pipeline.catalogue import readmodel
+from pipeline.catalogue.agreement import differences
 from pipeline.catalogue.queue import (
     TODO,
     QueueCache,
@@ -44,11 +45,14 @@ from pipeline.catalogue.reviews import (
     in_force,
     item_status,
     labels_of,
+    latest_per_reviewer,
+    review_status,
     reviews_of,
     reviews_since,
     save_review,
     score_scale,
     second_opinion_sampled,
+    settled_by,
     validate_labels,
 )
 from pipeline.core.errors import PipelineError, ReviewError
@@ -414,7 +418,7 @@ def save(initiative_id: str):
         flash("Opgeslagen als onafhankelijk oordeel.", "success")
     elif blind:
         flash("Opgeslagen. Dit was een onafhankelijk oordeel; de labels van de andere "
-              "beoordelaars staan nu in de geschiedenis.", "success")
+              "beoordelaars staan nu in de geschiedenis." + _outcome(conn, initiative_pk), "success")
     else:
         flash("Opgeslagen.", "success")
     if form.get("then") == "next":
@@ -422,62 +426,14 @@ def save(initiative_id: str):
     return redirect(url_for("review.item", initiative_id=initiative_id, **filters.args()))
 
 
-@blueprint.route("/bevestigen", methods=["POST"])
-def confirm_many():
-    """Bulk "model klopt": for every selected queue row one review with the model's labels.
-
-    A row that cannot be confirmed so (reviewed by this reviewer already, showing a reviewer's
-    labels, a newer text version, the model's labels incomplete) is named in the message; the
-    other rows are saved.
-    """
-    conn = _db()
-    share = _settings().review.second_opinion_share
-    saved, conflicts, problems = 0, 0, []
-    for raw in request.form.getlist("pk"):
-        try:
-            pk = strict_int(raw)
-        except ValueError:
-            abort(400)
-        row = conn.execute("SELECT id, is_current FROM initiatives WHERE pk = ?", (pk,)).fetchone()
-        if row is None:
-            problems.append(f"intern nummer {pk}: bestaat niet")
-            continue
-        if not row["is_current"]:
-            problems.append(f"{row['id']}: er is een nieuwe versie van de tekst; open die")
-            continue
-        reviews = reviews_of(conn, [pk])[pk]
-        blind = blind_for(reviews, g.reviewer, sampled=second_opinion_sampled(row["id"], share))
-        if any(r["reviewer"] == g.reviewer for r in reviews) or (reviews and not blind):
-            problems.append(f"{row['id']}: al beoordeeld; open het initiatief om het te wijzigen")
-            continue
-        prediction = readmodel.latest_predictions(conn, [pk]).get(pk) or {}
-        try:
-            labels = validate_labels(labels_of(prediction), _taxonomy())
-        except ReviewError as exc:
-            problems.append(f"{row['id']}: het model gaf geen volledige labels ({exc}); open het")
-            continue
-        try:
-            based_on = request.form.get(f"based_on_{pk}") or None
-            result = save_review(conn, initiative_pk=pk, reviewer=g.reviewer, labels=labels,
-                                 based_on=strict_int(based_on) if based_on else None,
-                                 note=None, blind=blind)
-        except ValueError:
-            abort(400)
-        except ReviewError as exc:  # the account was deactivated meanwhile
-            _abort_dutch(409, f"Niet opgeslagen: {exc}.")
-        except sqlite3.DatabaseError as exc:
-            flash(store_unavailable_text(exc) + f" ({saved} opgeslagen vóór de fout).", "conflict")
-            break
-        saved += 1
-        conflicts += result.conflict
-    if saved:
-        text = f"Model klopt: {saved} {'initiatief' if saved == 1 else 'initiatieven'} opgeslagen."
-        if conflicts:
-            text += (f" {conflicts} daarvan intussen door een ander opgeslagen: als conflict "
-                     "bewaard, het initiatief staat als betwist.")
-        flash(text, "success")
-    elif not problems:
-        flash("Niets geselecteerd: vink de initiatieven aan waarvan de labels kloppen.", "conflict")
-    if problems:
-        flash("Niet opgeslagen: " + "; ".join(problems) + ".", "conflict")
-    return redirect(url_for("review.queue", **QueueFilters.from_args(request.args).args()))
+def _outcome(conn, initiative_pk: int) -> str:
+    """What a blind opinion just did to the item, in one Dutch sentence ("" when all agree)."""
+    reviews = reviews_of(conn, [initiative_pk])[initiative_pk]
+    decider = settled_by(reviews)
+    if decider is not None and decider["reviewer"] == g.reviewer:
+        return " De beoordelaars waren het oneens; uw oordeel beslist."
+    latest = latest_per_reviewer(reviews)
+    if review_status(latest) != "betwist":
+        return " U bent het eens met de andere beoordelaars."
+    what = "; ".join(d["naam"] for d in differences(latest, _taxonomy()))
+    return f" U verschilt van mening ({what}): een derde beoordelaar beslist."
