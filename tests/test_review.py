@@ -486,7 +486,8 @@ def _inline_blocks(html: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("path, reviewer", [
     ("/zoeken", False), ("/rapport", False), ("/login", False), ("/bestaat-niet", False),
-    ("/review/item/xss-1", True), ("/review/overeenstemming", True),
+    ("/review/item/xss-1", True), ("/review/overeenstemming", True), ("/review/gids", True),
+    ("/review/", True),
 ])
 def test_every_page_sends_a_policy_that_allows_its_own_inline_blocks_only(app, path, reviewer):
     import base64

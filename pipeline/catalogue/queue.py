@@ -80,7 +80,8 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
 
     The expensive part of the queue (every latest prediction read and scored), without review
     state, so it can be kept while reviewers save (`QueueCache`). Each item: pk, id, naam,
-    gemeente, omschrijving, and the model's themes, doelgroepen, kind, replicability, certainty.
+    gemeente, omschrijving, and the model's themes, doelgroepen, kind, replicability (also together
+    under `model`), certainty.
     """
     predictions = readmodel.latest_predictions(conn)
     items = []
@@ -100,6 +101,9 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
                 "certainty": certainty(prediction, kind_threshold),
             }
         )
+        # The model's own labels stay under "model" when a review's replace them (blind views).
+        items[-1]["model"] = {key: items[-1][key] for key in ("themes", "doelgroepen", "kind",
+                                                               "replicability")}
     items.sort(key=lambda item: (item["certainty"], item["id"]))
     return items
 
@@ -110,7 +114,7 @@ def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[
 
     Where a review is in force (`in_force`) its labels replace the model's, as in
     readmodel.catalogue; `reviews` is `all_current_reviews` (initiative pk -> reviews, oldest first).
-    Each item also gets `model` (the model's labels), `reviewers` (names, first review first) and
+    Each item also gets `reviewers` (names, first review first) and
     `sampled` (chosen for a blind second opinion, [review] second_opinion_share `share`).
     """
     out = []
@@ -127,8 +131,7 @@ def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[
                 "replicability": current["replicability"]
                 if current["replicability"] is not None else item["replicability"],
             }
-        model = {key: item[key] for key in ("themes", "doelgroepen", "kind", "replicability")}
-        out.append({**item, **labels, "model": model, "sampled": sampled,
+        out.append({**item, **labels, "sampled": sampled,
                     "status": item_status(item_reviews, sampled=sampled),
                     "reviewers": tuple(dict.fromkeys(r["reviewer"] for r in item_reviews)),
                     "reviews": len(item_reviews),
