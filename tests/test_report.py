@@ -274,6 +274,39 @@ def test_report_page_and_download_are_public(app):
     assert download.get_data(as_text=True).startswith("<!doctype html>")
 
 
+def test_report_page_offers_the_catalogue_as_an_excel_sheet(app):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = app.test_client()
+    page = client.get("/rapport").get_data(as_text=True)
+    assert 'href="/rapport/catalogus.xlsx"' in page
+    download = client.get("/rapport/catalogus.xlsx")
+    assert download.status_code == 200
+    assert 'filename="catalogus.xlsx"' in download.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(download.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert header[:3] == ("Id", "Naam", "Gemeente")
+    assert sorted(r[0] for r in rows[1:]) == sorted(r["id"] for r in ROWS)
+    assert client.get("/rapport/catalogus.xlsx").data == download.data   # cached, same bytes
+
+
+def test_report_time_is_local_time_as_on_the_web_pages(taxonomy, settings):
+    from datetime import datetime, timezone
+
+    from pipeline.app.report import build_report
+
+    winter = datetime(2026, 12, 3, 7, 0, tzinfo=timezone.utc)
+    summer = datetime(2026, 7, 3, 7, 0, tzinfo=timezone.utc)
+    local = build_report([], [], taxonomy, settings.report, now=winter, display_timezone="Europe/Amsterdam")
+    assert local.generated_at == "03-12-2026 08:00"
+    assert build_report([], [], taxonomy, settings.report, now=summer,
+                        display_timezone="Europe/Amsterdam").generated_at == "03-07-2026 09:00"
+    assert build_report([], [], taxonomy, settings.report, now=winter).generated_at == "03-12-2026 07:00 UTC"
+
+
 @pytest.mark.browser
 def test_report_page_renders_in_chromium(app):
     if not CHROMIUM.exists():

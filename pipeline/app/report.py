@@ -31,6 +31,7 @@ from pipeline.catalogue.records import catalogue_groups, catalogue_records, plac
 from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import ReportError
+from pipeline.app.context import format_time
 from pipeline.app.coverage import Count, Coverage, coverage_of
 from pipeline.core.municipalities import Reference, default_reference, reference_from_settings
 from pipeline.models.facts import fact_sheet
@@ -145,12 +146,14 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
 
 
 def build_report(records: list[dict], groups: list[dict], taxonomy, config,
-                 *, now: datetime | None = None, reference: Reference | None = None) -> Report:
+                 *, now: datetime | None = None, reference: Reference | None = None,
+                 display_timezone: str | None = None) -> Report:
     """Count and select everything the report shows from published `records` and `groups`.
 
     Takes the records (see module docstring), the same-idea groups, the `Taxonomy` and a
     `ReportConfig`; `reference` is the municipality list (None: the configured one) for records
-    without resolved municipalities and for the coverage. Returns a `Report`; a group member
+    without resolved municipalities and for the coverage; `display_timezone` ([serve]
+    display_timezone) the zone of the "Gemaakt op" time, as the web pages show times (None: UTC). Returns a `Report`; a group member
     missing from `records` (e.g. rejected later) is left out of that group's municipality count
     rather than failing the report.
     """
@@ -235,7 +238,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
             example_facts[r["id"]] = {"wat": [s.text for s in sheet.wat], "hoe": [s.text for s in sheet.hoe]}
 
     return Report(
-        generated_at=now.strftime("%d-%m-%Y %H:%M UTC"),
+        generated_at=(format_time(now.isoformat(), display_timezone) if display_timezone
+                      else now.strftime("%d-%m-%Y %H:%M UTC")),
         total=Count(key="total", label="Initiatieven en signalen", ids=ids),
         initiatives=Count(key=INITIATIVE, label="Initiatieven",
                           ids=[r["id"] for r in records if r.get("kind") == INITIATIVE]),
@@ -384,11 +388,12 @@ def render_report_html(report: Report, taxonomy, config) -> str:
 
 
 def write_report(path, records: list[dict], groups: list[dict], taxonomy, config,
-                 *, reference: Reference | None = None) -> Report:
+                 *, reference: Reference | None = None, display_timezone: str | None = None) -> Report:
     """Build the report and write it as one HTML file at `path`. Returns the Report."""
     from pathlib import Path
 
-    report = build_report(records, groups, taxonomy, config, reference=reference)
+    report = build_report(records, groups, taxonomy, config, reference=reference,
+                          display_timezone=display_timezone)
     html = render_report_html(report, taxonomy, config)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +420,8 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
     finally:
         conn.close()
     return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
-                        settings.report, reference=reference)
+                        settings.report, reference=reference,
+                        display_timezone=settings.serve.display_timezone)
 
 
 
