@@ -438,3 +438,32 @@ def test_an_example_shows_what_it_does(settings, taxonomy):
     html = html_of(report, taxonomy, settings)
     assert '<div class="feit" data-feit="wat"><span class="feit-label">Wat:</span> “Buurtbewoners brengen' in html
     assert 'data-feit="hoe"' in html
+
+
+REQUEST_WORDS = ["rijk", "zou", "nodig"]
+
+
+def test_a_signal_is_quoted_in_whole_sentences_with_its_ask_first():
+    from pipeline.app.report import signal_quote
+
+    text = ("De gezinnen ervaren rust. Scholen zijn dicht, bijv. in de wijk Noord. "
+            "Het Rijk zou meer budget moeten geven voor schuldhulp. Dat is alles.")
+    quote = signal_quote(text, REQUEST_WORDS, 60)
+    assert quote == "… Het Rijk zou meer budget moeten geven voor schuldhulp. …"
+    # With room, the neighbouring sentences come along, in text order, whole.
+    assert signal_quote(text, REQUEST_WORDS, 200) == text
+    assert signal_quote(text, REQUEST_WORDS, 110) == (
+        "… Scholen zijn dicht, bijv. in de wijk Noord. Het Rijk zou meer budget moeten geven "
+        "voor schuldhulp. …")
+
+
+def test_a_signal_without_an_ask_word_starts_at_its_beginning_and_items_after_a_colon_count():
+    from pipeline.app.report import signal_quote
+
+    assert signal_quote("Geintegreerd in de pijlers Sociaal en Fysiek", REQUEST_WORDS, 80) == \
+        "Geintegreerd in de pijlers Sociaal en Fysiek"
+    listed = "Wij merken veel. Wat nodig is:\n• Minder regels\n• Eén loket"
+    assert signal_quote(listed, REQUEST_WORDS, 30) == "… Wat nodig is: Minder regels …"
+    assert signal_quote("", REQUEST_WORDS, 80) == ""
+    long_one = "Het rijk " + "moet echt veel meer doen " * 20
+    assert len(signal_quote(long_one, REQUEST_WORDS, 50)) <= 100

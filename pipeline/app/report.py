@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,7 +35,7 @@ from pipeline.core.errors import ReportError
 from pipeline.app.context import format_time
 from pipeline.app.coverage import Count, Coverage, coverage_of
 from pipeline.core.municipalities import Reference, default_reference, reference_from_settings
-from pipeline.models.facts import fact_sheet
+from pipeline.models.facts import fact_sheet, sentences
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
@@ -63,6 +64,8 @@ class Report:
     coverage: Coverage | None = None
     # What each example does, for the examples only: id -> {"wat": [verbatim spans], "hoe": [...]}.
     example_facts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # What each signal asks, in whole sentences of its text: id -> quote (`signal_quote`).
+    signal_quotes: dict[str, str] = field(default_factory=dict)
     charts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -143,6 +146,40 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
         if len(chosen) >= per_theme:
             break
     return chosen
+
+
+def signal_quote(text: str, request_words, limit: int) -> str:
+    """The sentences of a signal that carry its ask, verbatim and whole, about `limit` characters.
+
+    A sentence that names one of `request_words` (regular expressions, whole lower-case words:
+    "rijk", "zou", "nodig" ...) goes first, then the sentences nearest to one, kept in text order;
+    "…" marks what was left out. A first sentence longer than twice `limit` is cut at a word.
+    """
+    spans = sentences(text)
+    if not spans:
+        return ""
+    plain = [" ".join(s.text.split()) for s in spans]
+    pattern = re.compile(r"\b(?:" + "|".join(request_words) + r")\b", re.IGNORECASE)
+    asks = [i for i, sentence in enumerate(plain) if pattern.search(sentence)]
+    # "... zou kunnen helpen:" announces the asks: the items after it are asks too.
+    asks += [i + 1 for i in asks if plain[i].endswith(":") and i + 1 < len(plain)]
+    asks = sorted(set(asks)) or [0]
+    order = sorted(range(len(plain)), key=lambda i: (min(abs(i - a) for a in asks), i))
+    chosen, used = [], 0
+    for i in order:
+        if chosen and used + len(plain[i]) > limit:
+            continue   # a shorter sentence further on may still fit
+        chosen.append(i)
+        used += len(plain[i]) + 1
+    chosen.sort()
+    if len(chosen) == 1 and len(plain[chosen[0]]) > 2 * limit:
+        plain[chosen[0]] = _excerpt(plain[chosen[0]], 2 * limit)
+    quote = "… " if chosen[0] > 0 else ""
+    for previous, i in zip([None] + chosen, chosen):
+        if previous is not None:
+            quote += " " if i == previous + 1 else " … "
+        quote += plain[i]
+    return quote + (" …" if chosen[-1] < len(plain) - 1 else "")
 
 
 def build_report(records: list[dict], groups: list[dict], taxonomy, config,
@@ -259,6 +296,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
                     ids=[r["id"] for r in records if len(places(r)) > 1]),
         coverage=coverage_of(records, reference),
         example_facts=example_facts,
+        signal_quotes={r["id"]: signal_quote(r.get("omschrijving") or "", config.signal_request_words,
+                                             config.signal_chars) for r in signal_records},
     )
 
 
