@@ -130,6 +130,27 @@ def test_ideas_count_distinct_published_municipalities(report):
     assert sorted(report.ideas[1]["count"].ids) == ["r3", "r5"]
 
 
+def test_ideas_are_listed_under_their_main_theme_with_what_they_do(taxonomy, settings, report):
+    by_theme = {count.key: [i["id"] for i in found] for count, found in report.ideas_by_theme}
+    assert by_theme == {"eenzaamheid": ["g-a"], "schulden": ["g-b"]}
+    # The member that names most of the five elements stands for the idea, its *wat* is the line.
+    rich = dict(record("x1", "Zwolle", ["schulden"], ["gezinnen"]),
+                omschrijving="Wij bieden gezinnen gratis budgetcoaching. Vrijwilligers van de "
+                             "voedselbank bellen wekelijks, samen met de wijkteams.")
+    poor = record("x2", "Delft", ["schulden"], ["gezinnen"])
+    ideas = build_report([poor, rich], [{"id": "g", "members": ["x1", "x2"]}], taxonomy,
+                         settings.report).ideas_by_theme
+    (count, (idea,)), = ideas
+    assert count.key == "schulden" and idea["shown"] == "x1"
+    assert idea["wat"] in rich["omschrijving"] and idea["wat"].startswith("Wij bieden gezinnen")
+
+
+def test_the_report_page_links_each_idea_to_a_fact_sheet(app):
+    html = app.test_client().get("/rapport").get_data(as_text=True)
+    section = html[html.index('id="ideeen"'):html.index('id="signalen"')]
+    assert re.search(r'data-idee="g-a" data-thema="eenzaamheid"><a href="/initiatief/r[24]"', section)
+
+
 def test_signals_grouped_by_theme(report):
     signals = {count.key: sorted(count.ids) for count, _ in report.signals_by_theme}
     assert signals == {"schulden": ["r3", "r7"], "werk_inkomen": ["r7"]}

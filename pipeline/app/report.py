@@ -57,6 +57,7 @@ class Report:
     heatmap: list[list[Count]]             # [theme][doelgroep]
     examples: list[tuple[Count, list[dict]]]   # per theme: the easy-to-organise examples
     ideas: list[dict]                      # same-idea groups, most municipalities first
+    ideas_by_theme: list[tuple[Count, list[dict]]]   # the same per main theme (taxonomy order)
     signals_by_theme: list[tuple[Count, list[dict]]]
     unlabelled: Count                      # rows without any theme (not yet classified)
     records: list[dict]                    # the appendix, sorted by municipality and id
@@ -244,7 +245,17 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         if len(members) < 2:
             continue
         first = min(members, key=lambda m: m["id"])
+        # The member that says it best stands for the idea: the most elements named, then the
+        # highest score; its first *wat* span is the idea's one line.
+        sheets = {m["id"]: fact_sheet(m.get("omschrijving") or "") for m in members}
+        shown = max(sorted(members, key=lambda m: m["id"]),   # max keeps the first of equals
+                    key=lambda m: (sheets[m["id"]].named(), m.get("replicability") or 0))
+        themes_of = Counter(t for t in map(main_theme, members) if t)
+        wat = sheets[shown["id"]].wat
         ideas.append({
+            "theme": min(themes_of, key=lambda t: (-themes_of[t], t)) if themes_of else "",
+            "shown": shown["id"],
+            "wat": wat[0].text if wat else _excerpt(shown.get("omschrijving"), config.title_chars),
             "id": str(group.get("id")),
             "label": group.get("label") or first.get("naam")
             or _excerpt(first.get("omschrijving"), config.title_chars),
@@ -253,6 +264,12 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
             "count": Count(key=str(group.get("id")), label="", ids=[m["id"] for m in members]),
         })
     ideas.sort(key=lambda i: (-len(i["gemeenten"]), -len(i["members"]), i["id"]))
+    # Per theme (the main theme most members share), the ideas found in most places.
+    ideas_by_theme = []
+    for count in themes + [Count(key="", label="Zonder thema")]:
+        found = [i for i in ideas if i["theme"] == count.key][: config.top_groups]
+        if found:
+            ideas_by_theme.append((count, found))
     ideas = ideas[: config.top_groups]
 
     signal_records = [r for r in records if r.get("kind") == SIGNAL]
@@ -289,6 +306,7 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         examples=examples,
         ideas=ideas,
         signals_by_theme=signals_by_theme,
+        ideas_by_theme=ideas_by_theme,
         unlabelled=Count(key="unlabelled", label="Zonder thema",
                          ids=[r["id"] for r in records if not r.get("themes")]),
         records=records,
