@@ -130,6 +130,27 @@ def test_ideas_count_distinct_published_municipalities(report):
     assert sorted(report.ideas[1]["count"].ids) == ["r3", "r5"]
 
 
+def test_ideas_are_listed_under_their_main_theme_with_what_they_do(taxonomy, settings, report):
+    by_theme = {count.key: [i["id"] for i in found] for count, found in report.ideas_by_theme}
+    assert by_theme == {"eenzaamheid": ["g-a"], "schulden": ["g-b"]}
+    # The member that names most of the five elements stands for the idea, its *wat* is the line.
+    rich = dict(record("x1", "Zwolle", ["schulden"], ["gezinnen"]),
+                omschrijving="Wij bieden gezinnen gratis budgetcoaching. Vrijwilligers van de "
+                             "voedselbank bellen wekelijks, samen met de wijkteams.")
+    poor = record("x2", "Delft", ["schulden"], ["gezinnen"])
+    ideas = build_report([poor, rich], [{"id": "g", "members": ["x1", "x2"]}], taxonomy,
+                         settings.report).ideas_by_theme
+    (count, (idea,)), = ideas
+    assert count.key == "schulden" and idea["shown"] == "x1"
+    assert idea["wat"] in rich["omschrijving"] and idea["wat"].startswith("Wij bieden gezinnen")
+
+
+def test_the_report_page_links_each_idea_to_a_fact_sheet(app):
+    html = app.test_client().get("/rapport").get_data(as_text=True)
+    section = html[html.index('id="ideeen"'):html.index('id="signalen"')]
+    assert re.search(r'data-idee="g-a" data-thema="eenzaamheid"><a href="/initiatief/r[24]"', section)
+
+
 def test_signals_grouped_by_theme(report):
     signals = {count.key: sorted(count.ids) for count, _ in report.signals_by_theme}
     assert signals == {"schulden": ["r3", "r7"], "werk_inkomen": ["r7"]}
@@ -274,6 +295,39 @@ def test_report_page_and_download_are_public(app):
     assert download.get_data(as_text=True).startswith("<!doctype html>")
 
 
+def test_report_page_offers_the_catalogue_as_an_excel_sheet(app):
+    import io
+
+    from openpyxl import load_workbook
+
+    client = app.test_client()
+    page = client.get("/rapport").get_data(as_text=True)
+    assert 'href="/rapport/catalogus.xlsx"' in page
+    download = client.get("/rapport/catalogus.xlsx")
+    assert download.status_code == 200
+    assert 'filename="catalogus.xlsx"' in download.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(download.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert header[:3] == ("Id", "Naam", "Gemeente")
+    assert sorted(r[0] for r in rows[1:]) == sorted(r["id"] for r in ROWS)
+    assert client.get("/rapport/catalogus.xlsx").data == download.data   # cached, same bytes
+
+
+def test_report_time_is_local_time_as_on_the_web_pages(taxonomy, settings):
+    from datetime import datetime, timezone
+
+    from pipeline.app.report import build_report
+
+    winter = datetime(2026, 12, 3, 7, 0, tzinfo=timezone.utc)
+    summer = datetime(2026, 7, 3, 7, 0, tzinfo=timezone.utc)
+    local = build_report([], [], taxonomy, settings.report, now=winter, display_timezone="Europe/Amsterdam")
+    assert local.generated_at == "03-12-2026 08:00"
+    assert build_report([], [], taxonomy, settings.report, now=summer,
+                        display_timezone="Europe/Amsterdam").generated_at == "03-07-2026 09:00"
+    assert build_report([], [], taxonomy, settings.report, now=winter).generated_at == "03-12-2026 07:00 UTC"
+
+
 @pytest.mark.browser
 def test_report_page_renders_in_chromium(app):
     if not CHROMIUM.exists():
@@ -405,3 +459,32 @@ def test_an_example_shows_what_it_does(settings, taxonomy):
     html = html_of(report, taxonomy, settings)
     assert '<div class="feit" data-feit="wat"><span class="feit-label">Wat:</span> “Buurtbewoners brengen' in html
     assert 'data-feit="hoe"' in html
+
+
+REQUEST_WORDS = ["rijk", "zou", "nodig"]
+
+
+def test_a_signal_is_quoted_in_whole_sentences_with_its_ask_first():
+    from pipeline.app.report import signal_quote
+
+    text = ("De gezinnen ervaren rust. Scholen zijn dicht, bijv. in de wijk Noord. "
+            "Het Rijk zou meer budget moeten geven voor schuldhulp. Dat is alles.")
+    quote = signal_quote(text, REQUEST_WORDS, 60)
+    assert quote == "… Het Rijk zou meer budget moeten geven voor schuldhulp. …"
+    # With room, the neighbouring sentences come along, in text order, whole.
+    assert signal_quote(text, REQUEST_WORDS, 200) == text
+    assert signal_quote(text, REQUEST_WORDS, 110) == (
+        "… Scholen zijn dicht, bijv. in de wijk Noord. Het Rijk zou meer budget moeten geven "
+        "voor schuldhulp. …")
+
+
+def test_a_signal_without_an_ask_word_starts_at_its_beginning_and_items_after_a_colon_count():
+    from pipeline.app.report import signal_quote
+
+    assert signal_quote("Geintegreerd in de pijlers Sociaal en Fysiek", REQUEST_WORDS, 80) == \
+        "Geintegreerd in de pijlers Sociaal en Fysiek"
+    listed = "Wij merken veel. Wat nodig is:\n• Minder regels\n• Eén loket"
+    assert signal_quote(listed, REQUEST_WORDS, 30) == "… Wat nodig is: Minder regels …"
+    assert signal_quote("", REQUEST_WORDS, 80) == ""
+    long_one = "Het rijk " + "moet echt veel meer doen " * 20
+    assert len(signal_quote(long_one, REQUEST_WORDS, 50)) <= 100

@@ -242,3 +242,25 @@ def test_a_javascript_url_from_a_sender_is_not_a_link(browser, server):
     assert "https://testdorp.example/belcirkel" in hrefs
     assert not [h for h in hrefs if not h.startswith(("http://", "https://"))]
     context.close()
+
+
+@pytest.mark.parametrize("width", [375, 390])
+def test_initiative_page_and_report_fit_a_phone(browser, server, width):
+    """On a phone nothing sticks out sideways: the label chips wrap onto new lines inside the page,
+    long OCR words and links break, on the fact sheet and in the report."""
+    base, _, _ = server
+    context = browser.new_context(viewport={"width": width, "height": 800}, locale="nl-NL")
+    page = context.new_page()
+    for path in ("/initiatief/halsema-001", "/rapport"):
+        assert page.goto(base + path).status == 200, path
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        overflowing = page.evaluate(
+            "w => [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getClientRects().length && e.getBoundingClientRect().right > w + 0.5"
+            " && getComputedStyle(e).position !== 'fixed' && !e.closest('table, .tabel'))"
+            ".map(e => e.tagName + '.' + e.className)", width)
+        assert overflowing == [], (path, overflowing[:5])
+    page.goto(base + "/initiatief/halsema-001")
+    chips = page.eval_on_selector_all(".chip", "els => els.map(e => e.getBoundingClientRect().top)")
+    assert chips, "the page shows its labels as chips"
+    context.close()

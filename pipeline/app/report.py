@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,9 +32,10 @@ from pipeline.catalogue.records import catalogue_groups, catalogue_records, plac
 from pipeline.catalogue.records import excerpt as _excerpt
 from pipeline.core.config import load_taxonomy
 from pipeline.core.errors import ReportError
+from pipeline.app.context import format_time
 from pipeline.app.coverage import Count, Coverage, coverage_of
 from pipeline.core.municipalities import Reference, default_reference, reference_from_settings
-from pipeline.models.facts import fact_sheet
+from pipeline.models.facts import fact_sheet, sentences
 
 SIGNAL = "signal"
 INITIATIVE = "initiative"
@@ -55,6 +57,7 @@ class Report:
     heatmap: list[list[Count]]             # [theme][doelgroep]
     examples: list[tuple[Count, list[dict]]]   # per theme: the easy-to-organise examples
     ideas: list[dict]                      # same-idea groups, most municipalities first
+    ideas_by_theme: list[tuple[Count, list[dict]]]   # the same per main theme (taxonomy order)
     signals_by_theme: list[tuple[Count, list[dict]]]
     unlabelled: Count                      # rows without any theme (not yet classified)
     records: list[dict]                    # the appendix, sorted by municipality and id
@@ -62,6 +65,8 @@ class Report:
     coverage: Coverage | None = None
     # What each example does, for the examples only: id -> {"wat": [verbatim spans], "hoe": [...]}.
     example_facts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # What each signal asks, in whole sentences of its text: id -> quote (`signal_quote`).
+    signal_quotes: dict[str, str] = field(default_factory=dict)
     charts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -144,13 +149,49 @@ def pick_examples(records: list[dict], theme: str, *, min_replicability: int, pe
     return chosen
 
 
+def signal_quote(text: str, request_words, limit: int) -> str:
+    """The sentences of a signal that carry its ask, verbatim and whole, about `limit` characters.
+
+    A sentence that names one of `request_words` (regular expressions, whole lower-case words:
+    "rijk", "zou", "nodig" ...) goes first, then the sentences nearest to one, kept in text order;
+    "…" marks what was left out. A first sentence longer than twice `limit` is cut at a word.
+    """
+    spans = sentences(text)
+    if not spans:
+        return ""
+    plain = [" ".join(s.text.split()) for s in spans]
+    pattern = re.compile(r"\b(?:" + "|".join(request_words) + r")\b", re.IGNORECASE)
+    asks = [i for i, sentence in enumerate(plain) if pattern.search(sentence)]
+    # "... zou kunnen helpen:" announces the asks: the items after it are asks too.
+    asks += [i + 1 for i in asks if plain[i].endswith(":") and i + 1 < len(plain)]
+    asks = sorted(set(asks)) or [0]
+    order = sorted(range(len(plain)), key=lambda i: (min(abs(i - a) for a in asks), i))
+    chosen, used = [], 0
+    for i in order:
+        if chosen and used + len(plain[i]) > limit:
+            continue   # a shorter sentence further on may still fit
+        chosen.append(i)
+        used += len(plain[i]) + 1
+    chosen.sort()
+    if len(chosen) == 1 and len(plain[chosen[0]]) > 2 * limit:
+        plain[chosen[0]] = _excerpt(plain[chosen[0]], 2 * limit)
+    quote = "… " if chosen[0] > 0 else ""
+    for previous, i in zip([None] + chosen, chosen):
+        if previous is not None:
+            quote += " " if i == previous + 1 else " … "
+        quote += plain[i]
+    return quote + (" …" if chosen[-1] < len(plain) - 1 else "")
+
+
 def build_report(records: list[dict], groups: list[dict], taxonomy, config,
-                 *, now: datetime | None = None, reference: Reference | None = None) -> Report:
+                 *, now: datetime | None = None, reference: Reference | None = None,
+                 display_timezone: str | None = None) -> Report:
     """Count and select everything the report shows from published `records` and `groups`.
 
     Takes the records (see module docstring), the same-idea groups, the `Taxonomy` and a
     `ReportConfig`; `reference` is the municipality list (None: the configured one) for records
-    without resolved municipalities and for the coverage. Returns a `Report`; a group member
+    without resolved municipalities and for the coverage; `display_timezone` ([serve]
+    display_timezone) the zone of the "Gemaakt op" time, as the web pages show times (None: UTC). Returns a `Report`; a group member
     missing from `records` (e.g. rejected later) is left out of that group's municipality count
     rather than failing the report.
     """
@@ -204,7 +245,17 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         if len(members) < 2:
             continue
         first = min(members, key=lambda m: m["id"])
+        # The member that says it best stands for the idea: the most elements named, then the
+        # highest score; its first *wat* span is the idea's one line.
+        sheets = {m["id"]: fact_sheet(m.get("omschrijving") or "") for m in members}
+        shown = max(sorted(members, key=lambda m: m["id"]),   # max keeps the first of equals
+                    key=lambda m: (sheets[m["id"]].named(), m.get("replicability") or 0))
+        themes_of = Counter(t for t in map(main_theme, members) if t)
+        wat = sheets[shown["id"]].wat
         ideas.append({
+            "theme": min(themes_of, key=lambda t: (-themes_of[t], t)) if themes_of else "",
+            "shown": shown["id"],
+            "wat": wat[0].text if wat else _excerpt(shown.get("omschrijving"), config.title_chars),
             "id": str(group.get("id")),
             "label": group.get("label") or first.get("naam")
             or _excerpt(first.get("omschrijving"), config.title_chars),
@@ -213,6 +264,12 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
             "count": Count(key=str(group.get("id")), label="", ids=[m["id"] for m in members]),
         })
     ideas.sort(key=lambda i: (-len(i["gemeenten"]), -len(i["members"]), i["id"]))
+    # Per theme (the main theme most members share), the ideas found in most places.
+    ideas_by_theme = []
+    for count in themes + [Count(key="", label="Zonder thema")]:
+        found = [i for i in ideas if i["theme"] == count.key][: config.top_groups]
+        if found:
+            ideas_by_theme.append((count, found))
     ideas = ideas[: config.top_groups]
 
     signal_records = [r for r in records if r.get("kind") == SIGNAL]
@@ -235,7 +292,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
             example_facts[r["id"]] = {"wat": [s.text for s in sheet.wat], "hoe": [s.text for s in sheet.hoe]}
 
     return Report(
-        generated_at=now.strftime("%d-%m-%Y %H:%M UTC"),
+        generated_at=(format_time(now.isoformat(), display_timezone) if display_timezone
+                      else now.strftime("%d-%m-%Y %H:%M UTC")),
         total=Count(key="total", label="Initiatieven en signalen", ids=ids),
         initiatives=Count(key=INITIATIVE, label="Initiatieven",
                           ids=[r["id"] for r in records if r.get("kind") == INITIATIVE]),
@@ -248,6 +306,7 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
         examples=examples,
         ideas=ideas,
         signals_by_theme=signals_by_theme,
+        ideas_by_theme=ideas_by_theme,
         unlabelled=Count(key="unlabelled", label="Zonder thema",
                          ids=[r["id"] for r in records if not r.get("themes")]),
         records=records,
@@ -255,6 +314,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
                     ids=[r["id"] for r in records if len(places(r)) > 1]),
         coverage=coverage_of(records, reference),
         example_facts=example_facts,
+        signal_quotes={r["id"]: signal_quote(r.get("omschrijving") or "", config.signal_request_words,
+                                             config.signal_chars) for r in signal_records},
     )
 
 
@@ -384,11 +445,12 @@ def render_report_html(report: Report, taxonomy, config) -> str:
 
 
 def write_report(path, records: list[dict], groups: list[dict], taxonomy, config,
-                 *, reference: Reference | None = None) -> Report:
+                 *, reference: Reference | None = None, display_timezone: str | None = None) -> Report:
     """Build the report and write it as one HTML file at `path`. Returns the Report."""
     from pathlib import Path
 
-    report = build_report(records, groups, taxonomy, config, reference=reference)
+    report = build_report(records, groups, taxonomy, config, reference=reference,
+                          display_timezone=display_timezone)
     html = render_report_html(report, taxonomy, config)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +477,8 @@ def report_from_catalogue(settings, out_path, *, db_path=None) -> Report:
     finally:
         conn.close()
     return write_report(out_path, records, groups, load_taxonomy(settings.paths.taxonomy),
-                        settings.report, reference=reference)
+                        settings.report, reference=reference,
+                        display_timezone=settings.serve.display_timezone)
 
 
 

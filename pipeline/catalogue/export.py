@@ -91,6 +91,16 @@ def write_export(records: Sequence[Mapping], path: str | Path, fmt: str, *,
     return path
 
 
+def xlsx_bytes(records: Sequence[Mapping], *, columns: Sequence[str] = EXPORT_COLUMNS,
+               sheet_name: str = "Catalogus") -> bytes:
+    """The xlsx workbook `write_export` writes, as bytes (for a download)."""
+    import io
+
+    buffer = io.BytesIO()
+    _write_xlsx(records, buffer, columns, sheet_name)
+    return buffer.getvalue()
+
+
 def _csv_safe(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
@@ -103,7 +113,8 @@ _XLSX_WIDTHS = {"Omschrijving": 80, "Naam": 30, "Redenen": 60, "Thema's": 30, "D
 _XLSX_DEFAULT_WIDTH = 14
 
 
-def _write_xlsx(records, path: Path, columns, sheet_name: str) -> None:
+def _write_xlsx(records, target, columns, sheet_name: str) -> None:
+    """Write the workbook to `target`, a path or a binary file object."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -141,4 +152,4 @@ def _write_xlsx(records, path: Path, columns, sheet_name: str) -> None:
             row.append(cell)
         sheet.append(row)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(records) + 1}"
-    book.save(path)
+    book.save(target)

@@ -168,6 +168,7 @@ class ReportConfig:
     summary_top: StrictInt
     title_chars: StrictInt
     signal_chars: StrictInt
+    signal_request_words: list[StrictStr]
     rebuild_min_seconds: StrictFloat
 
 

@@ -116,6 +116,27 @@ def _span(text: str, toks: list[_Tok], a: int, b: int) -> Span:
     return Span(start, end, text[start:end])
 
 
+_FULL_STOP = set(".!?•\n")
+
+
+def sentences(text: str) -> list[Span]:
+    """The sentences of `text`, verbatim spans in order: a sentence ends at . ! ? • or a line
+    break (not at a period after an abbreviation such as "bijv." or inside a number)."""
+    toks = _tokens(text)
+    out, a = [], 0
+    for i in range(len(toks)):
+        if _is_boundary(text, toks, i, _FULL_STOP):
+            # The closing mark (or the last word before a line break) belongs to the sentence;
+            # a bullet does not.
+            b = i if toks[i].text == "•" else i + 1
+            if b > a:
+                out.append(_span(text, toks, a, b))
+            a = i + 1
+    if a < len(toks):
+        out.append(_span(text, toks, a, len(toks)))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Triggers (lower-case, matched as whole tokens or token sequences)
 # --------------------------------------------------------------------------------------------
