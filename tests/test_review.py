@@ -925,3 +925,18 @@ def test_an_unexpected_error_gets_the_dutch_error_page_without_details(web_setti
     response = client.get("/review/kapot")
     assert response.status_code == 500
     assert "Er ging iets mis" in response.text and "geheime details" not in response.text
+
+
+def test_a_disputed_item_is_not_training_data_until_a_third_reviewer_decides(conn, tmp_path):
+    pk = _pk(conn, "halsema-001")
+    first = reviews.save_review(conn, initiative_pk=pk, reviewer="anna", labels=LABELS_A,
+                                based_on=None, note=None)
+    reviews.save_review(conn, initiative_pk=pk, reviewer="bram", labels=LABELS_B,
+                        based_on=first.review_pk, note=None)
+    assert reviews.disputed_ids(conn) == {"halsema-001"}
+    assert reviews.export_reviewed(conn, leave_out=reviews.disputed_ids(conn)) == []
+    # An earlier export's row for the id is not kept either: its labels are disputed now.
+    path = tmp_path / "reviewed.jsonl"
+    write_jsonl([{"id": "halsema-001", "themes": ["schulden"]}, {"id": "oud-1"}], path)
+    rows, kept = reviews.merge_with_existing([], path, leave_out={"halsema-001"})
+    assert (rows, kept) == ([{"id": "oud-1"}], 1)

@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 
 from pipeline.catalogue import readmodel
@@ -285,11 +285,19 @@ def labels_shown(conn, initiative_pk: int, based_on: int | None) -> dict:
     return labels_of(prediction)
 
 
-def export_reviewed(conn) -> list[dict]:
+def disputed_ids(conn) -> set[str]:
+    """Ids of current initiatives whose reviewers' latest labels differ and that no third
+    reviewer decided (`item_status` "betwist"): their labels are not agreed, so not training data."""
+    return {reviews[0]["initiative_id"] for reviews in all_current_reviews(conn).values()
+            if reviews and item_status(reviews, sampled=False) == "betwist"}
+
+
+def export_reviewed(conn, *, leave_out: Collection[str] = ()) -> list[dict]:
     """The labels in force of every reviewed initiative, in the seed format of data/labelled/.
 
     One row per initiative id: the newest review in force over all its versions, with the text of
     the version that was reviewed; `reason` is the reviewer's note (empty when none was given).
+    Ids in `leave_out` (e.g. `disputed_ids`) are not exported.
     """
     rows = conn.execute(
         "SELECT r.*, i.id AS initiative_id, i.gemeente, i.naam, i.omschrijving, "
@@ -301,7 +309,7 @@ def export_reviewed(conn) -> list[dict]:
     for row in rows:
         latest[row["initiative_id"]] = _review_record(row)
     out = []
-    for initiative_id in sorted(latest):
+    for initiative_id in sorted(set(latest) - set(leave_out)):
         r = latest[initiative_id]
         out.append(
             {
@@ -322,12 +330,14 @@ def export_reviewed(conn) -> list[dict]:
     return out
 
 
-def merge_with_existing(records: Sequence[Mapping], path) -> tuple[list[dict], int]:
+def merge_with_existing(records: Sequence[Mapping], path, *,
+                        leave_out: Collection[str] = ()) -> tuple[list[dict], int]:
     """`records` plus the rows of an earlier export at `path` whose ids they lack.
 
     Reviews are never deleted, so an id missing from a new export means the export came from
     another (or a fresh) catalogue: its earlier corrections are kept rather than lost. Returns
-    (rows sorted by id, how many were kept from the earlier file).
+    (rows sorted by id, how many were kept from the earlier file). An earlier row whose id is in
+    `leave_out` (disputed now) is not kept either.
     """
     path = Path(path)
     merged = {r["id"]: dict(r) for r in records}
@@ -343,7 +353,8 @@ def merge_with_existing(records: Sequence[Mapping], path) -> tuple[list[dict], i
                     f"{path}: rij {number} is geen geldige JSON ({exc.msg}); herstel of verplaats "
                     "het bestand / broken JSON in the earlier export"
                 ) from None
-            if isinstance(row, dict) and row.get("id") and row["id"] not in merged:
+            if isinstance(row, dict) and row.get("id") and row["id"] not in merged \
+                    and row["id"] not in leave_out:
                 merged[row["id"]] = row
                 kept += 1
     return [merged[key] for key in sorted(merged)], kept

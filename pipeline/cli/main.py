@@ -468,7 +468,7 @@ def export_labels_command(settings, db_path, out_path, if_exists):
     Rows of an earlier export that this catalogue lacks are kept, so corrections are never lost.
     """
     from pipeline.catalogue import schema
-    from pipeline.catalogue.reviews import export_reviewed, merge_with_existing
+    from pipeline.catalogue.reviews import disputed_ids, export_reviewed, merge_with_existing
     from pipeline.core.records import write_jsonl
 
     out_path = out_path or settings.review.export_path
@@ -477,11 +477,15 @@ def export_labels_command(settings, db_path, out_path, if_exists):
         _echo(f"no catalogue at {db_path}: no reviewed labels to export")
         return
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
-        records = export_reviewed(conn)
-    rows, kept = merge_with_existing(records, out_path)
+        disputed = disputed_ids(conn)
+        records = export_reviewed(conn, leave_out=disputed)
+    rows, kept = merge_with_existing(records, out_path, leave_out=disputed)
     write_jsonl(rows, out_path)
     extra = f" (+{kept} kept from the earlier file)" if kept else ""
     _echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
+    if disputed:
+        _echo(f"{len(disputed)} disputed initiative(s) left out until a third reviewer decides: "
+              + ", ".join(sorted(disputed)[:10]) + (" ..." if len(disputed) > 10 else ""))
 
 
 __all__ = ["main", "pass_settings", "Settings"]
