@@ -143,6 +143,10 @@ def test_ideas_are_listed_under_their_main_theme_with_what_they_do(taxonomy, set
     (count, (idea,)), = ideas
     assert count.key == "schulden" and idea["shown"] == "x1"
     assert idea["wat"] in rich["omschrijving"] and idea["wat"].startswith("Wij bieden gezinnen")
+    # Two rows of one municipality are no idea "found in places".
+    local = build_report([poor, dict(rich, gemeente="Delft")], [{"id": "g", "members": ["x1", "x2"]}],
+                         taxonomy, settings.report)
+    assert local.ideas_by_theme == []
 
 
 def test_the_report_page_links_each_idea_to_a_fact_sheet(app):

@@ -267,7 +267,8 @@ def build_report(records: list[dict], groups: list[dict], taxonomy, config,
     # Per theme (the main theme most members share), the ideas found in most places.
     ideas_by_theme = []
     for count in themes + [Count(key="", label="Zonder thema")]:
-        found = [i for i in ideas if i["theme"] == count.key][: config.top_groups]
+        # An idea "found in places" runs in at least two municipalities.
+        found = [i for i in ideas if i["theme"] == count.key and len(i["gemeenten"]) >= 2][: config.top_groups]
         if found:
             ideas_by_theme.append((count, found))
     ideas = ideas[: config.top_groups]
