@@ -940,3 +940,20 @@ def test_a_disputed_item_is_not_training_data_until_a_third_reviewer_decides(con
     write_jsonl([{"id": "halsema-001", "themes": ["schulden"]}, {"id": "oud-1"}], path)
     rows, kept = reviews.merge_with_existing([], path, leave_out={"halsema-001"})
     assert (rows, kept) == ([{"id": "oud-1"}], 1)
+
+
+def test_queue_filters_municipalities_on_their_cbs_codes(client, catalogue):
+    conn = schema.connect(catalogue[0])
+    writes.store_submission(conn, file_name="bosch.jsonl", sha256="bosch", rejected=[], accepted=[
+        Initiative(id="bosch-1", gemeente="Den Bosch", omschrijving="Wijkteam belt ouderen."),
+        Initiative(id="bosch-2", gemeente="'s-Hertogenbosch", omschrijving="Maaltijden aan huis."),
+        Initiative(id="regio-1", gemeente="Regio West-Brabant", omschrijving="Regionaal fonds."),
+    ], predictions=[_prediction(["eenzaamheid"], ["ouderen"], scores={})] * 3)
+    conn.close()
+    html = client.get("/review/?status=alle").text
+    assert '<option value="GM0796" >&#39;s-Hertogenbosch</option>' in html or \
+        re.search(r'<option value="GM0796"\s*>[^<]*Hertogenbosch</option>', html)
+    assert re.search(r'<option value="Regio West-Brabant"\s*>Regio West-Brabant \(geen gemeente\)</option>', html)
+    # "Den Bosch" and "'s-Hertogenbosch" are one place; a region is found by what was sent.
+    assert sorted(_queue_ids(client.get("/review/?status=alle&gemeente=GM0796").text)) == ["bosch-1", "bosch-2"]
+    assert _queue_ids(client.get("/review/?status=alle&gemeente=Regio+West-Brabant").text) == ["regio-1"]

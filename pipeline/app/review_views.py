@@ -36,6 +36,7 @@ from pipeline.catalogue.queue import (
     filter_queue,
     for_reviewer,
     history_rows,
+    municipality_options,
     week_start,
 )
 from pipeline.catalogue.reviews import (
@@ -180,7 +181,7 @@ def queue():
         counts=counts,
         filters=filters,
         taxonomy=_taxonomy(),
-        gemeenten=sorted({item["gemeente"] for item in items}),
+        gemeenten=municipality_options(items),
         statuses=(TODO, *STATUSES),
         status_names={TODO: "te doen", **STATUS_NAMES},
         todo=sum(item["todo"] for item in items),

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES as _KIND_NAMES
+from pipeline.catalogue.records import place_fields, resolved_places
 
 from pipeline.catalogue.schema import LABEL_FIELDS
 from pipeline.catalogue.reviews import (
@@ -93,6 +94,10 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
                 "id": record["id"],
                 "naam": record["naam"],
                 "gemeente": record["gemeente"],
+                # Resolved at ingest: the filter works on CBS codes ("Den Bosch" is
+                # 's-Hertogenbosch), a joint submission is found under each of its places.
+                **{key: value for key, value in place_fields(resolved_places(record)).items()
+                   if key in ("gemeenten", "gemeente_codes")},
                 "omschrijving": record["omschrijving"],
                 "themes": list(prediction.get("themes") or []),
                 "doelgroepen": list(prediction.get("doelgroepen") or []),
@@ -208,13 +213,26 @@ class QueueCache:
         return with_reviews(self.model_items(conn), all_current_reviews(conn), share=self.share)
 
 
+def municipality_options(items: Sequence[Mapping]) -> list[tuple[str, str]]:
+    """(value, label) of the queue's municipality filter: each resolved municipality once by CBS
+    code and name, then what was sent but did not resolve (a region, "Diverse gemeenten")."""
+    resolved, unresolved = {}, set()
+    for item in items:
+        for code, name in zip(item.get("gemeente_codes", ()), item.get("gemeenten", ())):
+            resolved[code] = name
+        if not item.get("gemeente_codes"):
+            unresolved.add(item["gemeente"])
+    return (sorted(resolved.items(), key=lambda pair: pair[1].casefold())
+            + [(raw, f"{raw} (geen gemeente)") for raw in sorted(unresolved, key=str.casefold) if raw])
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     """The queue's filters as given in the query string ("" = no filter)."""
 
     thema: str = ""
     doelgroep: str = ""
-    gemeente: str = ""
+    gemeente: str = ""   # a CBS code, or the municipality as sent when it did not resolve
     soort: str = ""
     score: str = ""
     status: str = TODO
@@ -243,7 +261,8 @@ class QueueFilters:
             return False
         if self.doelgroep and self.doelgroep not in item["doelgroepen"]:
             return False
-        if self.gemeente and item["gemeente"] != self.gemeente:
+        if self.gemeente and self.gemeente not in item.get("gemeente_codes", ()) \
+                and item["gemeente"] != self.gemeente:
             return False
         if self.soort and item["kind"] != self.soort:
             return False
