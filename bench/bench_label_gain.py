@@ -16,7 +16,10 @@ Orders compared (the same seed set, the same held-out rows, the same retraining)
   queue       the review queue's own order: `pipeline.catalogue.queue.certainty` on the model's
               predictions and `least_certain_first` (imported, not copied), least certain first;
   diversity   farthest-first on the e5 embeddings: the row least like anything reviewed so far;
-  unc+div     the 3 x batch least certain rows, of which farthest-first picks the batch.
+  unc+div     the 3 x batch least certain rows, of which farthest-first picks the batch;
+  labels-only the queue's certainty without the kind's margin (themes and doelgroepen only);
+  coverage    rows whose predicted labels are rarest among the reviewed rows' labels (greedy,
+              counts updated per pick): aims at macro-F1.
 
 The model is the released classifier design (pipeline.training.stages, themes / doelgroepen /
 kind) with a fast configuration: no lemma channel, 3 inner threshold folds (the lemma channel
@@ -52,7 +55,7 @@ from pipeline.training.stages import STAGES
 OUT = Path(__file__).resolve().parent / "out"
 CHECKPOINTS = (10, 20, 40, 80)
 FIELDS = ("themes", "doelgroepen")
-ORDERS = ("random", "queue", "diversity", "unc+div")
+ORDERS = ("random", "queue", "labels-only", "coverage", "diversity", "unc+div")
 
 
 def fast_settings(settings):
@@ -99,7 +102,8 @@ class Model:
             out[name] = (proba, estimator.decide(proba))
         return out
 
-    def queue_items(self, rows: np.ndarray, ids: list[str], kind_threshold: float) -> list[dict]:
+    def queue_items(self, rows: np.ndarray, ids: list[str], kind_threshold: float,
+                    with_kind: bool = True) -> list[dict]:
         """The pool rows as queue items: the model's labels, scores and `certainty`."""
         predicted = self.predict(rows)
         items = []
@@ -111,8 +115,11 @@ class Model:
                 prediction[field] = [labels[j] for j in np.flatnonzero(chosen[position])]
                 prediction["scores"][field] = {labels[j]: float(proba[position, j])
                                                for j in range(len(labels))}
-            prediction["scores"]["kind"] = float(predicted["kind"][0][position, 0])
-            items.append({"id": ids[i], "row": int(i),
+            if with_kind:
+                prediction["scores"]["kind"] = float(predicted["kind"][0][position, 0])
+            chosen_labels = [(field, int(j)) for field in FIELDS
+                             for j in np.flatnonzero(predicted[field][1][position])]
+            items.append({"id": ids[i], "row": int(i), "chosen": chosen_labels,
                           "certainty": certainty(prediction, kind_threshold)})
         return items
 
@@ -145,6 +152,21 @@ def farthest_first(candidates: list[int], chosen: list[int], vectors: np.ndarray
     return picks
 
 
+def coverage_batch(items: list[dict], targets: dict, reviewed: list[int], k: int) -> list[int]:
+    """k rows whose predicted labels have the fewest reviewed examples (1 / (1 + count) summed
+    over a row's predicted labels, counts raised after each pick as if it were right)."""
+    counts = {field: targets[field][reviewed].sum(axis=0).astype(float) for field in FIELDS}
+    left, picks = list(items), []
+    while left and len(picks) < k:
+        value = [sum(1.0 / (1.0 + counts[f][j]) for f, j in item["chosen"]) for item in left]
+        best = int(np.argmax(value))
+        item = left.pop(best)
+        for f, j in item["chosen"]:
+            counts[f][j] += 1
+        picks.append(item["row"])
+    return picks
+
+
 def next_batch(order: str, model: Model, reviewed: list[int], pool: np.ndarray, k: int, rng,
                ids: list[str], vectors: np.ndarray, kind_threshold: float) -> list[int]:
     left = np.array([i for i in pool if i not in set(reviewed)])
@@ -152,7 +174,12 @@ def next_batch(order: str, model: Model, reviewed: list[int], pool: np.ndarray, 
         return [int(i) for i in rng.permutation(left)[:k]]
     if order == "diversity":
         return farthest_first([int(i) for i in left], reviewed, vectors, k)
-    ranked = [item["row"] for item in least_certain_first(model.queue_items(left, ids, kind_threshold))]
+    if order == "coverage":
+        return coverage_batch(model.queue_items(left, ids, kind_threshold), model.targets, reviewed, k)
+    items = model.queue_items(left, ids, kind_threshold, with_kind=order != "labels-only")
+    ranked = [item["row"] for item in least_certain_first(items)]
+    if order == "labels-only":
+        return ranked[:k]
     if order == "queue":
         return ranked[:k]
     if order == "unc+div":
@@ -235,6 +262,8 @@ def main(argv=None) -> int:
             curves[order] = curve(order, model, pool, test, seed_rows, args.batch, order_rng, ids,
                                   vectors, kind_threshold)
         results.append({"seed": seed, "pool": len(pool), "test": len(test), "curves": curves})
+        OUT.mkdir(exist_ok=True)
+        (OUT / "label_gain_partial.json").write_text(json.dumps(results, default=str), encoding="utf-8")
         print(f"seed {seed}: pool {len(pool)}, held out {len(test)}; "
               + "; ".join(f"{o} @80 themes {curves[o][80]['themes_micro']:.3f}" for o in ORDERS)
               + f" ({time.perf_counter() - start:.0f}s)", flush=True)

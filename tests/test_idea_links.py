@@ -219,3 +219,42 @@ def test_reviewers_are_told_when_a_newer_model_is_released(settings, tmp_path, c
     page = client.get("/review/").text
     assert "Er is een nieuwer model beschikbaar" in page and "20261202-newer" in page
     assert "nieuwer model" not in app.test_client().get("/zoeken").text  # not to the public
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def test_retrain_exports_trains_and_reclassifies_in_one_command(settings, tmp_path, conn):
+    from pipeline.app.model_notice import newer_model
+    from pipeline.catalogue.reviews import save_review
+
+    seed = [json.loads(line) for line in
+            (settings.root / "data" / "labelled" / "seed.jsonl").read_text(encoding="utf-8").splitlines()]
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    write_jsonl(labelled / "seed.jsonl", seed[:40])
+    pk = readmodel.current_initiatives(conn, ["a1"])[0]["pk"]
+    save_review(conn, initiative_pk=pk, reviewer="anna", based_on=None, note="laptops",
+                labels={"themes": ["digitaal"], "doelgroepen": ["jongeren"], "kind": "initiative",
+                        "replicability": 4})
+    idea_links.save_link(conn, "a1", "a2", same=True, reviewer="anna")
+    models = tmp_path / "models"
+    review = dataclasses.replace(settings.review, export_path=labelled / "reviewed.jsonl",
+                                 links_export_path=labelled / "pairs" / "same_idea.jsonl")
+    paths = dataclasses.replace(settings.paths, labelled=labelled, models=models)
+    obj = {"settings": dataclasses.replace(settings, review=review, paths=paths)}
+    result = CliRunner().invoke(main, ["retrain", "--db", str(tmp_path / "catalogue.sqlite"),
+                                       "--folds", "0"], obj=obj)
+    assert result.exit_code == 0, result.output
+    assert "1 reviewed initiatives" in result.output and "1 same-idea pairs" in result.output
+    assert "4 initiative(s) re-predicted" in result.output and "1 kept" in result.output
+    latest = (models / "LATEST").read_text(encoding="utf-8").strip()
+    assert readmodel.newest_prediction_model(conn)["model_id"] == latest
+    assert newer_model(models, readmodel.newest_prediction_model(conn)) is None
+
+
+def test_retrain_without_a_catalogue_says_so(settings, tmp_path):
+    result = CliRunner().invoke(main, ["retrain", "--db", str(tmp_path / "none.sqlite")],
+                                obj={"settings": settings})
+    assert result.exit_code == 1 and "geen catalogus" in result.output
+    assert not (tmp_path / "none.sqlite").exists()
