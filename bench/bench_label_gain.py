@@ -295,6 +295,7 @@ def main(argv=None) -> int:
               f"on the confirm seeds {verdict['gain_on_confirm_seeds']:+.4f} "
               f"(queue order: {verdict['queue_gain_on_confirm_seeds']:+.4f})."]
     (OUT / "label_gain.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (OUT / "label_gain_partial.json").unlink(missing_ok=True)  # kept only while a run is going
     print("\n".join(lines))
     return 0
 
