@@ -258,3 +258,19 @@ def test_retrain_without_a_catalogue_says_so(settings, tmp_path):
                                 obj={"settings": settings})
     assert result.exit_code == 1 and "geen catalogus" in result.output
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_catalogue_of_schema_4_gets_the_idea_links_table(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    schema.connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TABLE idea_links")
+    raw.execute("PRAGMA user_version = 4")
+    raw.commit()
+    raw.close()
+    conn = schema.connect(path)
+    assert schema.schema_version(conn) == len(schema.MIGRATIONS)
+    assert idea_links.links_in_force(conn) == []
+    conn.close()
