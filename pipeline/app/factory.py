@@ -75,6 +75,8 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("pipeline.app.search_views:blueprint", public=True, nav=("Zoeken", "search.page")),
     Mount("pipeline.app.report_views:blueprint", public=True, nav=("Rapport", "report.page")),
     Mount("pipeline.app.initiative_views:blueprint", public=True),
+    Mount("pipeline.app.link_views:blueprint"),
+    Mount("pipeline.app.model_notice:blueprint"),
 )
 
 # Dutch wording of the errors reviewers and visitors can meet.

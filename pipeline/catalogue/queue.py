@@ -73,6 +73,12 @@ def certainty(prediction: Mapping, kind_threshold: float) -> float:
     return round(min(margins), 6)
 
 
+def least_certain_first(items: Sequence[Mapping]) -> list:
+    """`items` (each with "certainty" and "id") in the queue's order: least certain first, ties
+    by id. The one ordering of the queue; bench/bench_label_gain.py measures it against others."""
+    return sorted(items, key=lambda item: (item["certainty"], item["id"]))
+
+
 # --------------------------------------------------------------------------- queue and item data
 
 
@@ -109,8 +115,7 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
         # The model's own labels stay under "model" when a review's replace them (blind views).
         items[-1]["model"] = {key: items[-1][key] for key in ("themes", "doelgroepen", "kind",
                                                                "replicability")}
-    items.sort(key=lambda item: (item["certainty"], item["id"]))
-    return items
+    return least_certain_first(items)
 
 
 def with_reviews(model_items: Sequence[Mapping], reviews: Mapping[int, Sequence[Mapping]], *,

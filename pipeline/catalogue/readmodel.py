@@ -313,3 +313,10 @@ def reason_text(reason) -> str:
     ({"reden", "richting", "bewijs"}), a plain string as it is."""
     parts = reason_parts(reason)
     return f"{parts['richting']} {parts['reden']}" if parts["richting"] else parts["reden"]
+
+
+def newest_prediction_model(conn: sqlite3.Connection) -> dict | None:
+    """{model_id, created_at} of the newest prediction (the model whose predictions are in force
+    after the last run or reclassify), or None when the catalogue has no predictions."""
+    row = conn.execute("SELECT model_id, created_at FROM predictions ORDER BY pk DESC LIMIT 1").fetchone()
+    return dict(row) if row else None

@@ -48,7 +48,11 @@ reviews            one saved judgement of a reviewer on one initiative version; 
     (1 when saved on a stale version), blind (migration 5: 1 when the reviewer saw the model's
     suggestion and no other reviewer's labels before saving; only these count for agreement).
 catalogue_state    key/value facts about the catalogue (e.g. `grouped_max_pk`: the highest
-    initiative pk the groups were built from, so an interrupted regroup is redone).
+    initiative pk the groups were built from, so an interrupted regroup is redone;
+    `grouped_links`: the newest idea_links pk the groups were built with).
+idea_links         (migration 5) a reviewer's "zelfde idee" / "ander idee" mark on two initiatives.
+    pk, first_id < second_id (senders' ids), same (1 | 0), reviewer_pk -> reviewers, created_at.
+    Never updated: the newest mark of a pair is in force (`idea_links.links_in_force`).
 
 Views: `current_initiatives` (is_current = 1) and `latest_predictions` (the newest prediction of
 every initiative version).
@@ -236,6 +240,23 @@ MIGRATIONS: list[str] = [
     UPDATE reviews SET blind = 1 WHERE based_on_review_pk IS NULL AND NOT EXISTS (
         SELECT 1 FROM reviews e WHERE e.initiative_pk = reviews.initiative_pk
         AND e.reviewer_pk = reviews.reviewer_pk AND e.pk < reviews.pk);
+    """,
+    # 6: reviewers' same-idea marks on a pair of initiatives (pipeline.catalogue.idea_links):
+    # never updated, the newest mark of a pair is in force. Ids are the senders' ids (a new
+    # version of a text keeps its marks); `first_id` < `second_id` so a pair has one spelling.
+    # `same` 1 = "zelfde idee" (must-link), 0 = "ander idee" (cannot-link).
+    """
+    CREATE TABLE idea_links (
+        pk INTEGER PRIMARY KEY,
+        first_id TEXT NOT NULL,
+        second_id TEXT NOT NULL,
+        same INTEGER NOT NULL CHECK (same IN (0, 1)),
+        reviewer_pk INTEGER NOT NULL REFERENCES reviewers(pk),
+        created_at TEXT NOT NULL,
+        CHECK (first_id < second_id)
+    );
+    CREATE INDEX idea_links_pair ON idea_links(first_id, second_id, pk);
+    CREATE INDEX idea_links_second ON idea_links(second_id);
     """,
 ]
 

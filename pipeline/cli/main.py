@@ -6,47 +6,14 @@ Each command builds objects from the settings, calls library functions, and turn
 
 from __future__ import annotations
 
-import functools
 from contextlib import closing
 from pathlib import Path
 
 import click
 
-from pipeline.core.config import Settings, load_settings
-from pipeline.core.errors import PipelineError, user_message
-from pipeline.core.text import terminal_safe
-
-
-def pass_settings(command):
-    """Give a command the `Settings` read once from --config; turn user errors into messages."""
-
-    @click.pass_context
-    @functools.wraps(command)
-    def wrapper(ctx, *args, **kwargs):
-        try:
-            settings = ctx.obj.get("settings") if ctx.obj else None
-            if settings is None:
-                settings = load_settings(ctx.obj.get("config_path") if ctx.obj else None)
-                ctx.ensure_object(dict)["settings"] = settings
-            return command(settings, *args, **kwargs)
-        except PipelineError as exc:
-            raise click.ClickException(terminal_safe(user_message(exc), keep_newlines=True)) from exc
-        except OSError as exc:  # disk full, read-only folder: a message, not a traceback
-            raise click.ClickException(
-                f"[OS] {exc.strerror or exc}: {exc.filename or ''} (schijf vol of alleen-lezen? / "
-                "disk full or read-only?)") from exc
-
-    return wrapper
-
-
-def _echo(message="", **kwargs) -> None:
-    """click.echo for anything that may hold a sender's text: escape codes never reach the terminal."""
-    click.echo(terminal_safe(str(message), keep_newlines=True), **kwargs)
-
-
-# Every command that touches the catalogue takes the same option.
-db_option = click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
-                         help="Catalogue file (default: [store] path).")
+from pipeline.cli.common import _echo, db_option, pass_settings
+from pipeline.cli.retrain import export_training_data, retrain_command
+from pipeline.core.config import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,12 +38,22 @@ def main(ctx, config_path):
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="GROUPS.jsonl: one line per group of two or more rows.")
+@click.option("--links", "links_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None,
+              help="Reviewers' same-idea pairs (JSONL from export-labels) to apply as must-link / "
+                   "cannot-link (default: [review] links_export_path when it exists).")
+@click.option("--no-links", "no_links", is_flag=True, help="Ignore reviewers' same-idea pairs.")
 @pass_settings
-def group_command(settings, input_path, out_path):
+def group_command(settings, input_path, out_path, links_path, no_links):
     """Group the initiatives in INPUT (JSONL/CSV) that carry the same idea."""
+    from pipeline.catalogue.idea_links import read_pairs
     from pipeline.models.group_files import group_file
 
-    run = group_file(input_path, out_path, settings)
+    if links_path is None and Path(settings.review.links_export_path).exists():
+        links_path = settings.review.links_export_path
+    links = [] if no_links or links_path is None else [
+        (p["a"], p["b"], p["same"]) for p in read_pairs(links_path)]
+    run = group_file(input_path, out_path, settings, links=links)
     for item in run.ingest.rejected:
         _echo(item.message(str(input_path)), err=True)
     _echo(run.summary())
@@ -463,29 +440,16 @@ def _read_new_password(password_stdin: bool) -> str:
               help="Do nothing (exit 0) when the catalogue file does not exist (for `make train`).")
 @pass_settings
 def export_labels_command(settings, db_path, out_path, if_exists):
-    """Write reviewers' labels in force, one row per initiative, in the seed format (training data).
+    """Write reviewers' labels in force, one row per initiative, in the seed format (training data),
+    and their same-idea marks as pairs ([review] links_export_path).
 
     Rows of an earlier export that this catalogue lacks are kept, so corrections are never lost.
     """
-    from pipeline.catalogue import schema
-    from pipeline.catalogue.reviews import disputed_ids, export_reviewed, merge_with_existing
-    from pipeline.core.records import write_jsonl
+    for line in export_training_data(settings, db_path, out_path, if_exists=if_exists):
+        _echo(line)
 
-    out_path = out_path or settings.review.export_path
-    db_path = Path(db_path or settings.store.path)
-    if if_exists and not db_path.exists():
-        _echo(f"no catalogue at {db_path}: no reviewed labels to export")
-        return
-    with closing(schema.connect_from_config(settings.store, db_path)) as conn:
-        disputed = disputed_ids(conn)
-        records = export_reviewed(conn, leave_out=disputed)
-    rows, kept = merge_with_existing(records, out_path, leave_out=disputed)
-    write_jsonl(rows, out_path)
-    extra = f" (+{kept} kept from the earlier file)" if kept else ""
-    _echo(f"{out_path}: {len(records)} reviewed initiatives{extra}")
-    if disputed:
-        _echo(f"{len(disputed)} disputed initiative(s) left out until a third reviewer decides: "
-              + ", ".join(sorted(disputed)[:10]) + (" ..." if len(disputed) > 10 else ""))
+
+main.add_command(retrain_command)
 
 
 __all__ = ["main", "pass_settings", "Settings"]

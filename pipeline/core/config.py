@@ -97,6 +97,7 @@ class ReviewConfig:
     queue_page_size: StrictInt
     similar_k: StrictInt
     export_path: Path
+    links_export_path: Path
     min_password_chars: StrictInt
     title_chars: StrictInt
     max_note_chars: StrictInt

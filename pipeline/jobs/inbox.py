@@ -48,6 +48,7 @@ from typing import Callable, Iterator
 
 import filelock
 
+from pipeline.catalogue import idea_links
 from pipeline.catalogue import readmodel
 from pipeline.catalogue import schema
 from pipeline.catalogue import writes
@@ -425,7 +426,9 @@ class InboxJob:
         """Regroup all current initiatives when rows were added since the last grouping.
         Returns the number of groups stored, or None when the groups were up to date."""
         latest = readmodel.max_initiative_pk(self.conn)
-        if str(latest) == (schema.get_state(self.conn, "grouped_max_pk") or "0"):
+        marks = idea_links.links_signature(self.conn)  # reviewers' same-idea marks count too
+        if str(latest) == (schema.get_state(self.conn, "grouped_max_pk") or "0") \
+                and not idea_links.groups_need_links(self.conn):
             return None
         rows = [as_initiative(r) for r in readmodel.current_initiatives(self.conn)]
         groups = []
@@ -433,8 +436,12 @@ class InboxJob:
             grouper = self.grouper_factory()
             if grouper is None:
                 return None
-            groups = [g.to_dict() for g in grouper.fit(rows).groups_]
+            links = idea_links.as_constraints(idea_links.links_in_force(self.conn))
+            groups = [g.to_dict() for g in grouper.fit(rows, links=links).groups_]
+            if links:
+                log.info("reviewers' marks: %s", grouper.links_report_.summary())
         count = writes.replace_groups(self.conn, groups, grouped_max_pk=latest)
+        idea_links.record_grouped(self.conn, marks)
         log.info("regrouped %d current initiative(s): %d group(s)", len(rows), count)
         return count
 

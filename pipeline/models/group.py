@@ -15,7 +15,8 @@ similarity minus the mean of both rows' `hub_neighbours` best similarities (CSLS
 `Grouper` cuts that score with average-linkage agglomerative clustering at `threshold`: a group is
 a set of rows whose mean pairwise score is above it and in which no pair's plain similarity is
 below `min_similarity` (the scores are relative, so without that floor a small input of unrelated
-rows would still pair up). Rows are sorted by id first, so the result does not depend on input
+rows would still pair up). Reviewers' "zelfde idee" / "ander idee" marks, given to `fit(links=...)`,
+join or keep apart their rows (`pipeline.models.constraints`). Rows are sorted by id first, so the result does not depend on input
 order, and a group's id is derived from its sorted member ids.
 
 `nearest(rows, query_id, k)` / `SimilarityIndex.nearest(query_id, k)` give the k most similar rows
@@ -35,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.core.errors import UnknownIdError
 from pipeline.core.records import Initiative, as_initiative
 from pipeline.core.text import model_text, normalise
+from pipeline.models.constraints import apply_links
 from pipeline.models.group_describe import describe_groups
 
 TEXT_FIELDS = ("naam+omschrijving", "omschrijving")
@@ -255,7 +257,9 @@ class Grouper(ClusterMixin, BaseEstimator):
                    keywords=config.keywords, name_max_words=config.name_max_words,
                    **index_params(config))
 
-    def fit(self, X, y=None, *, vectors=None):
+    def fit(self, X, y=None, *, vectors=None, links=None):
+        """`links`: reviewers' marks `(a, b, same)`, oldest first, applied as must-link /
+        cannot-link (`pipeline.models.constraints.apply_links`); `links_report_` says how many."""
         if self.linkage not in LINKAGES:
             raise ValueError(f"linkage must be one of {LINKAGES}, got {self.linkage!r}")
         if self.min_size < 2:
@@ -266,6 +270,7 @@ class Grouper(ClusterMixin, BaseEstimator):
         # The scores are relative to this input; the floor on the plain similarity keeps a few
         # unrelated rows (a small input) from grouping just because nothing closer exists.
         score = np.where(index.similarity_ >= self.min_similarity, index.score_, CANNOT_LINK)
+        score, self.links_report_ = apply_links(score, index.ids_, links or ())
         sorted_labels = cut(score, self.threshold, linkage=self.linkage)
         by_id = dict(zip(index.ids_, sorted_labels))
         self.labels_ = np.array([by_id[row.id] for row in rows], dtype=int)
@@ -277,8 +282,8 @@ class Grouper(ClusterMixin, BaseEstimator):
                                        name_max_words=self.name_max_words)
         return self
 
-    def fit_predict(self, X, y=None, *, vectors=None):
-        return self.fit(X, vectors=vectors).labels_
+    def fit_predict(self, X, y=None, *, vectors=None, links=None):
+        return self.fit(X, vectors=vectors, links=links).labels_
 
 
 def cut(score: np.ndarray, threshold: float, *, linkage: str = "average") -> np.ndarray:

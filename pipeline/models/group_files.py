@@ -9,6 +9,7 @@ from typing import Sequence
 
 from pipeline.core.records import errors_path_for, write_jsonl, write_rejected
 from pipeline.ingest.reader import IngestResult, read_initiatives
+from pipeline.models.constraints import LinkReport
 from pipeline.models.embed import encoder_from_config
 from pipeline.models.group import Grouper, Neighbour, UnknownIdError, nearest
 from pipeline.models.group_describe import Group
@@ -27,6 +28,7 @@ class GroupRun:
     groups: list[Group]
     out_path: Path
     errors_path: Path | None
+    links: LinkReport | None = None
 
     def summary(self) -> str:
         grouped = sum(len(g.members) for g in self.groups)
@@ -35,14 +37,17 @@ class GroupRun:
             f"{len(self.groups)} groups ({cross} across municipalities) holding {grouped} of "
             f"{len(self.ingest.accepted)} initiatives; written to {self.out_path}"
         )
+        if self.links is not None:
+            text += f"; reviewers' marks: {self.links.summary()}"
         if self.ingest.rejected:
             text += f"; {len(self.ingest.rejected)} rows rejected, see {self.errors_path}"
         return text
 
 
-def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
+def group_file(input_path, out_path, settings, *, encoder=None, links=()) -> GroupRun:
     """Read initiatives from `input_path` (JSONL/CSV), group them with `settings.group`, write one
-    JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`).
+    JSON line per group to `out_path` and rejected rows beside it (`errors_path_for`). `links` are
+    reviewers' marks `(a, b, same)` (must-link / cannot-link, see `pipeline.models.constraints`).
 
     Raises `InputFileError` when the input is not readable at all."""
     result = read_initiatives(input_path, limits=settings.ingest)
@@ -52,9 +57,10 @@ def group_file(input_path, out_path, settings, *, encoder=None) -> GroupRun:
     if encoder is None:
 
         encoder = encoder_from_config(settings.embed)
-    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted)
+    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted, links=links)
     write_groups(grouper.groups_, out_path)
-    return GroupRun(result, grouper.groups_, Path(out_path), errors_path)
+    return GroupRun(result, grouper.groups_, Path(out_path), errors_path,
+                    grouper.links_report_ if links else None)
 
 
 def similar_in_file(input_path, query_id: str, k: int, settings, *, encoder=None
