@@ -106,7 +106,10 @@ class SentenceTransformerEncoder:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # transformers draws a "Loading weights" bar on stderr: noise in CLI output and logs.
+            transformers_logging.disable_progress_bar()
             self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
         return self._model
 
@@ -286,7 +289,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
     prefix and folder, and `encoder_id_` records exactly which encoder it was fitted with.
     """
 
-    def __init__(self, *, encoder: str = "e5", prefix: str = "query: ", model_path: str = "",
+    def __init__(self, *, encoder: str = "e5-st", prefix: str = "query: ", model_path: str = "",
                  encoders_dir: str = "", cache_path: str | None = None, batch_size: int = 32):
         self.encoder = encoder
         self.prefix = prefix
