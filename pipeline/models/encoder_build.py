@@ -303,6 +303,9 @@ def _write_sentence_transformers_folder(raw: Path, out: Path, hidden: int) -> No
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules.transformer import Transformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
     transformer = Transformer(str(raw), model_kwargs={"add_pooling_layer": False, "local_files_only": True},
                               processor_kwargs={"local_files_only": True})
