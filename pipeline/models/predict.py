@@ -123,6 +123,7 @@ class Predictor:
                 # The cache belongs to this checkout, not to the machine the model was trained on.
                 vectorizer.cache_path = str(settings.embed.cache_path) if settings.embed.cache_path else None
                 vectorizer.batch_size = settings.embed.batch_size
+                vectorizer.encoders_dir = str(settings.embed.encoders_dir)
                 vectorizer.__dict__.pop("_encoder", None)
         if bundle.get("model_id") != folder.name:
             # A copied or renamed folder: the id inside the bundle is the truth, say so.
