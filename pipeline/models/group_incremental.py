@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from pipeline.core.records import Initiative, as_initiative
-from pipeline.models.group import LINKAGES, group_text
+from pipeline.models.group import LINKAGES, Grouper, group_text
 from pipeline.models.group_describe import Group
 from pipeline.models.group_graph import (DescribeView, PlainSimilarity, best_scores,
                                          cluster_component, component_scores, components,
@@ -55,12 +55,13 @@ class GroupingState:
     best: np.ndarray
     groups: list[Group]
     n_fitted: int
+    token: str = ""  # matched with the catalogue's, so a state from an interrupted run is not used
 
     def save(self, path: Path) -> Path:
         """Write to `path` (a .npz file; written beside and renamed, so never half written)."""
         path = Path(path)
         meta = {"version": STATE_VERSION, "fingerprint": self.fingerprint, "ids": self.ids,
-                "text_hashes": self.text_hashes, "n_fitted": self.n_fitted,
+                "text_hashes": self.text_hashes, "n_fitted": self.n_fitted, "token": self.token,
                 "groups": [g.to_dict() for g in self.groups],
                 "space": {**self.space.get_params(), "n_fitted_": self.space.n_fitted_,
                           "dense_moments_": self.space.dense_moments_,
@@ -90,7 +91,8 @@ class GroupingState:
             groups = [Group(g["group_id"], tuple(g["members"]), tuple(g["gemeenten"]), g["naam"],
                             tuple(g["kernwoorden"]), g["cohesie"]) for g in meta["groups"]]
             return cls(meta["fingerprint"], space, meta["ids"], meta["text_hashes"],
-                       data["dense"], data["sketch"], data["best"], groups, meta["n_fitted"])
+                       data["dense"], data["sketch"], data["best"], groups, meta["n_fitted"],
+                       meta.get("token", ""))
 
 
 def text_hash(text: str) -> str:
@@ -382,3 +384,10 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
                                     [text_hash(texts_by_id[i]) for i in ids], dense, sketch,
                                     best.astype(np.float32), groups, state.n_fitted)
         return self
+
+
+def grouper_from_config(config, encoder=None):
+    """The grouper `[group] method` names: a `GraphGrouper` ("graph") or `Grouper` ("dense")."""
+    if config.method == "dense":
+        return Grouper.from_config(config, encoder=encoder)
+    return GraphGrouper.from_config(config, encoder=encoder)
