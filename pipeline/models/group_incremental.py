@@ -62,7 +62,7 @@ class GroupingState:
         path = Path(path)
         meta = {"version": STATE_VERSION, "fingerprint": self.fingerprint, "ids": self.ids,
                 "text_hashes": self.text_hashes, "n_fitted": self.n_fitted, "token": self.token,
-                "groups": [g.to_dict() for g in self.groups],
+                "groups": [dataclasses.asdict(g) for g in self.groups],
                 "space": {**self.space.get_params(), "n_fitted_": self.space.n_fitted_,
                           "dense_moments_": self.space.dense_moments_,
                           "lexical_moments_": self.space.lexical_moments_}}
