@@ -259,3 +259,23 @@ def stable_ids(member_lists: list[tuple[str, ...]], previous: list[Group]) -> li
             ids[k] = fresh
             taken.add(fresh)
     return ids
+
+
+class LexicalRows:
+    """The lexical (sparse TF-IDF) rows of a run, each computed once from its text when first
+    asked for: `rows(positions)` returns them in that order. `text_of(position)` gives a text."""
+
+    def __init__(self, space: MixedSpace, text_of, prefilled=None):
+        self.space, self.text_of = space, text_of
+        self.matrix = prefilled if prefilled is not None else space.lexical([])
+        self.where = {p: p for p in range(self.matrix.shape[0])} if prefilled is not None else {}
+
+    def rows(self, positions) -> sparse.csr_matrix:
+        positions = [int(p) for p in positions]
+        missing = [p for p in dict.fromkeys(positions) if p not in self.where]
+        if missing:
+            block = self.space.lexical([self.text_of(p) for p in missing])
+            start = self.matrix.shape[0]
+            self.matrix = sparse.vstack([self.matrix, block], format="csr")
+            self.where.update({p: start + k for k, p in enumerate(missing)})
+        return self.matrix[[self.where[p] for p in positions]]

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from pipeline.core.records import Initiative, as_initiative
 from pipeline.models.group import LINKAGES, Grouper, group_text
 from pipeline.models.group_describe import Group
-from pipeline.models.group_graph import (DescribeView, PlainSimilarity, best_scores,
+from pipeline.models.group_graph import (DescribeView, LexicalRows, PlainSimilarity, best_scores,
                                          cluster_component, component_scores, components,
                                          constrained_average, describe, hub_radius,
                                          reference_ids, stable_ids, top_candidates,
@@ -95,8 +95,9 @@ class GroupingState:
                        meta.get("token", ""))
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+def text_hash(row: Initiative) -> str:
+    """A hash of the fields the grouping reads (cheap: no text normalisation)."""
+    return hashlib.sha1(f"{row.naam or ''}\0{row.omschrijving}".encode("utf-8")).hexdigest()
 
 
 class GraphGrouper(ClusterMixin, BaseEstimator):
@@ -179,18 +180,18 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
             raise ValueError(f"ids must be unique; repeated: {dupes[:5]}")
         return rows
 
-    def _view_of(self, space: MixedSpace, rows_by_id: dict, dense_of):
-        def view_of(ids):
-            texts = [group_text(rows_by_id[i], self.text) for i in ids]
-            encoded = Encoded(dense_of(ids), space.lexical(texts), np.zeros((len(ids), 0)))
-            return DescribeView([rows_by_id[i] for i in ids], texts, list(ids),
-                                PlainSimilarity(space, encoded))
-        return view_of
-
-    def _describe(self, member_lists, space, rows_by_id, dense_of, ids) -> list[Group]:
+    def _describe(self, member_lists, space, rows_by_id, position, dense, lexical: LexicalRows,
+                  ids) -> list[Group]:
         places = {i: _gemeenten(rows_by_id[i]) for g in member_lists for i in g}
-        groups = describe(self._view_of(space, rows_by_id, dense_of), member_lists,
-                          reference_ids(ids, self.describe_reference),
+
+        def view_of(some):
+            where = [position[i] for i in some]
+            encoded = Encoded(dense[where], lexical.rows(where), np.zeros((len(some), 0)))
+            return DescribeView([rows_by_id[i] for i in some],
+                                [lexical.text_of(p) for p in where], list(some),
+                                PlainSimilarity(space, encoded))
+
+        groups = describe(view_of, member_lists, reference_ids(ids, self.describe_reference),
                           describe_members=self.describe_members, keywords=self.keywords,
                           name_max_words=self.name_max_words)
         return [with_places(g, places) for g in groups]
@@ -204,16 +205,20 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         sorted_rows = [rows[i] for i in order]
         ids = [r.id for r in sorted_rows]
         texts = [group_text(r, self.text) for r in sorted_rows]
-        dense = self._embed([group_text(r, self.text) for r in rows], vectors)[order] \
-            if len(rows) else np.zeros((0, 0), np.float32)
-        space = self._space().fit(texts, vectors=dense) if len(rows) else None
+        if vectors is not None:
+            vectors = self._embed(texts, np.asarray(vectors, dtype=np.float32)[order])
+        dense = self._embed(texts, vectors) if len(rows) else np.zeros((0, 0), np.float32)
         n = len(rows)
+        if n == 0:
+            self.groups_, self.labels_, self.state_ = [], np.arange(0), None
+            return self
+        space = self._space()
+        encoded = space.fit_encode(texts, vectors=dense)
         if n < 2:
             self.groups_, self.labels_ = [], np.arange(n)
-            self.state_ = None if space is None else self._state(
-                space, ids, texts, space.encode(texts, dense), np.full((n, self.hub_neighbours), np.nan), [])
+            self.state_ = self._state(space, sorted_rows, encoded,
+                                      np.full((n, self.hub_neighbours), np.nan), [])
             return self
-        encoded = space.encode(texts, dense)
         candidates = top_candidates(space, encoded, encoded, self.graph_neighbours,
                                     query_positions=np.arange(n))
         i, j = unique_pairs(np.repeat(np.arange(n), candidates.shape[1]), candidates.ravel(), n)
@@ -229,8 +234,9 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         member_lists = [tuple(ids[p] for p in c) for c in clusters if len(c) >= self.min_size]
         rows_by_id = dict(zip(ids, sorted_rows))
         position = {row_id: k for k, row_id in enumerate(ids)}
-        groups = self._describe(member_lists, space, rows_by_id,
-                                lambda some: encoded.dense[[position[s] for s in some]], ids)
+        lexical = LexicalRows(space, texts.__getitem__, prefilled=encoded.lexical)
+        groups = self._describe(member_lists, space, rows_by_id, position, encoded.dense, lexical,
+                                ids)
         new_ids = stable_ids([g.members for g in groups], previous or [])
         groups = sorted((dataclasses.replace(g, group_id=k) for g, k in zip(groups, new_ids)),
                         key=lambda g: (-len(g.members), g.members))
@@ -244,16 +250,16 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
                 labels.append(extra)
                 extra += 1
         self.labels_ = np.array(labels, dtype=int)
-        self.state_ = self._state(space, ids, texts, encoded, best, groups)
+        self.state_ = self._state(space, sorted_rows, encoded, best, groups)
         return self
 
     def fit_predict(self, X, y=None, *, vectors=None):
         return self.fit(X, vectors=vectors).labels_
 
-    def _state(self, space, ids, texts, encoded, best, groups) -> GroupingState:
-        return GroupingState(self.fingerprint(), space, list(ids), [text_hash(t) for t in texts],
-                             encoded.dense, encoded.sketch, best.astype(np.float32), list(groups),
-                             len(ids))
+    def _state(self, space, rows, encoded, best, groups) -> GroupingState:
+        return GroupingState(self.fingerprint(), space, [r.id for r in rows],
+                             [text_hash(r) for r in rows], encoded.dense, encoded.sketch,
+                             best.astype(np.float32), list(groups), len(rows))
 
     # --- an incremental update -----------------------------------------------------------------
 
@@ -273,22 +279,31 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         self._validate()
         rows = self._rows(X)
         rows_by_id = {r.id: r for r in rows}
-        texts_by_id = {r.id: group_text(r, self.text) for r in rows}
-        hashes = {i: text_hash(t) for i, t in texts_by_id.items()}
+        hashes = {r.id: text_hash(r) for r in rows}
         kept = [k for k, i in enumerate(state.ids) if hashes.get(i) == state.text_hashes[k]]
         kept_ids = [state.ids[k] for k in kept]
         kept_set = set(kept_ids)
         new_rows = [r for r in rows if r.id not in kept_set]
-        new_vectors = self._embed([texts_by_id[r.id] for r in new_rows], vectors) \
-            if new_rows else None
+        new_texts = [group_text(r, self.text) for r in new_rows]
+        new_vectors = self._embed(new_texts, vectors) if new_rows else None
         order = np.argsort(np.array([r.id for r in new_rows], dtype=object), kind="stable")
         new_rows = [new_rows[i] for i in order]
+        new_texts = [new_texts[i] for i in order]
         space = state.space
-        new_texts = [texts_by_id[r.id] for r in new_rows]
         new = space.encode(new_texts, new_vectors[order]) if new_rows else None
         n_old, n_new = len(kept), len(new_rows)
         ids = kept_ids + [r.id for r in new_rows]
         n = len(ids)
+        texts = {n_old + k: t for k, t in enumerate(new_texts)}
+
+        def text_of(p):
+            if p not in texts:
+                texts[p] = group_text(rows_by_id[ids[p]], self.text)
+            return texts[p]
+
+        lexical = LexicalRows(space, text_of)
+        if new_rows:
+            lexical.matrix, lexical.where = new.lexical, {n_old + k: k for k in range(n_new)}
         dense = np.vstack([state.dense[kept]] + ([new.dense] if new_rows else []))
         sketch = np.vstack([state.sketch[kept]] + ([new.sketch] if new_rows else []))
         old_best = state.best[kept]
@@ -301,8 +316,8 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
                 if len(members) != len(group.members):
                     changed.add(group.group_id)
         if n_new == 0 or n < 2:
-            return self._finish(state, space, ids, texts_by_id, dense, sketch, old_best, groups,
-                                changed, rows_by_id)
+            return self._finish(state, space, ids, rows_by_id, dense, sketch, old_best, groups,
+                                changed, lexical)
         everything = Encoded(dense, None, sketch)
         new_positions = np.arange(n_old, n)
         candidates = top_candidates(space, new, everything, self.graph_neighbours,
@@ -310,9 +325,7 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         i, j = unique_pairs(np.repeat(new_positions, candidates.shape[1]), candidates.ravel(), n)
         lexical_rows = np.unique(np.concatenate([i, j]))
         local = {int(p): k for k, p in enumerate(lexical_rows)}
-        encoded = Encoded(dense[lexical_rows],
-                          space.lexical([texts_by_id[ids[p]] for p in lexical_rows]),
-                          sketch[lexical_rows])
+        encoded = Encoded(dense[lexical_rows], lexical.rows(lexical_rows), sketch[lexical_rows])
         li, lj = np.array([local[p] for p in i]), np.array([local[p] for p in j])
         mixed, plain = space.pair_scores(encoded, li, encoded, lj)
         best = best_scores(n, i, j, mixed, self.hub_neighbours,
@@ -332,16 +345,15 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         edge_j = np.concatenate([j[above], np.array(tie_j, dtype=np.int64)])
         grown: dict[int, list[str]] = {}
         fresh: list[tuple[str, ...]] = []
-        for part in components(n, edge_i, edge_j):
-            if part[-1] < n_old:
-                continue  # no new row: nothing changes there
+        touched = [part for part in components(n, edge_i, edge_j) if part[-1] >= n_old]
+        lexical.rows(np.concatenate(touched) if touched else [])  # one batch for all of them
+        for part in touched:
             units: dict[object, list[int]] = {}
             for k, p in enumerate(part):
                 key = group_of.get(ids[p], ("row", int(p)))
                 units.setdefault(key, []).append(k)
             keys = list(units)
-            rows_here = Encoded(dense[part], space.lexical([texts_by_id[ids[p]] for p in part]),
-                                sketch[part])
+            rows_here = Encoded(dense[part], lexical.rows(part), sketch[part])
             score = component_scores(space, rows_here, radius[part], self.min_similarity)
             clusters = constrained_average(
                 score, [units[key] for key in keys], [not isinstance(key, tuple) for key in keys],
@@ -366,24 +378,39 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
             taken.add(group_id)
             groups.append(Group(group_id, members, (), "", (), 0.0))
             changed.add(group_id)
-        return self._finish(state, space, ids, texts_by_id, dense, sketch, best, groups, changed,
-                            rows_by_id)
+        return self._finish(state, space, ids, rows_by_id, dense, sketch, best, groups, changed,
+                            lexical)
 
-    def _finish(self, state, space, ids, texts_by_id, dense, sketch, best, groups, changed,
-                rows_by_id):
+    def _finish(self, state, space, ids, rows_by_id, dense, sketch, best, groups, changed,
+                lexical):
         position = {row_id: k for k, row_id in enumerate(ids)}
-        todo = [k for k, g in enumerate(groups) if g.group_id in changed]
+        before = {g.group_id: g for g in state.groups}
+        todo = []
+        for k, group in enumerate(groups):
+            if group.group_id not in changed:
+                continue
+            old = before.get(group.group_id)
+            if old is not None and self._sample(old) == self._sample(group):
+                # Same members read for its name and keywords: only the places change.
+                places = {m: _gemeenten(rows_by_id[m]) for m in group.members}
+                groups[k] = with_places(dataclasses.replace(old, members=group.members), places)
+            else:
+                todo.append(k)
         described = self._describe([list(groups[k].members) for k in todo], space, rows_by_id,
-                                   lambda some: dense[[position[s] for s in some]], ids)
+                                   position, dense, lexical, ids)
         for k, group in zip(todo, described):
             groups[k] = dataclasses.replace(group, group_id=groups[k].group_id)
         groups.sort(key=lambda g: (-len(g.members), g.members))
         self.groups_ = groups
         self.changed_ = sorted(changed)
         self.state_ = GroupingState(state.fingerprint, space, ids,
-                                    [text_hash(texts_by_id[i]) for i in ids], dense, sketch,
+                                    [text_hash(rows_by_id[i]) for i in ids], dense, sketch,
                                     best.astype(np.float32), groups, state.n_fitted)
         return self
+
+    def _sample(self, group: Group) -> tuple[str, ...]:
+        """The members a group's name and keywords are read from."""
+        return tuple(sorted(group.members)[:self.describe_members])
 
 
 def grouper_from_config(config, encoder=None):

@@ -113,6 +113,12 @@ class MixedSpace(BaseEstimator):
             yield hasher.transform(texts[start:start + CHUNK_ROWS]).tocsr()
 
     def fit(self, X, y=None, *, vectors=None):
+        texts = list(X)
+        self._check_params(texts, vectors)
+        self._fit_lexical(texts, vectors)
+        return self
+
+    def _check_params(self, texts, vectors) -> None:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be between 0 and 1, got {self.dense_weight!r}")
         if not 1 <= self.char_ngram_min <= self.char_ngram_max:
@@ -120,30 +126,42 @@ class MixedSpace(BaseEstimator):
                              f"({self.char_ngram_min!r}, {self.char_ngram_max!r})")
         if self.sketch_dims < 1:
             raise ValueError(f"sketch_dims must be at least 1, got {self.sketch_dims!r}")
-        texts = list(X)
         if vectors is None or len(vectors) != len(texts):
             raise ValueError(f"vectors must have one row per text ({len(texts)})")
+
+    def _fit_lexical(self, texts, vectors) -> sparse.csr_matrix:
+        chunks = list(self._hashed(texts))  # hashed once: char n-grams are the slow part
         df = np.zeros(HASH_FEATURES, dtype=np.float64)
-        for counts in self._hashed(texts):
+        for counts in chunks:
             df += np.bincount(counts.indices, minlength=HASH_FEATURES)
         self.idf_ = (np.log((1 + len(texts)) / (1 + df)) + 1.0).astype(np.float32)
         self.n_fitted_ = len(texts)
+        lexical = self._weighted(chunks)
         self.dense_moments_ = pair_moments(unit_rows(vectors))
-        self.lexical_moments_ = sparse_moments(self.lexical(texts))
-        return self
+        self.lexical_moments_ = sparse_moments(lexical)
+        return lexical
+
+    def fit_encode(self, X, *, vectors) -> Encoded:
+        """`fit(X, vectors=vectors).encode(X, vectors)`, hashing the texts once."""
+        texts = list(X)
+        self._check_params(texts, vectors)
+        lexical = self._fit_lexical(texts, vectors)
+        return self._encoded(lexical, vectors)
+
+    def _weighted(self, chunks) -> sparse.csr_matrix:
+        blocks = []
+        for counts in chunks:
+            counts = counts.copy()
+            counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]  # sublinear tf
+            blocks.append(normalize(counts).astype(np.float32))
+        if not blocks:
+            return sparse.csr_matrix((0, HASH_FEATURES), dtype=np.float32)
+        return sparse.vstack(blocks, format="csr")
 
     def lexical(self, texts) -> sparse.csr_matrix:
         """Unit-length hashed char TF-IDF rows (float32 CSR) of `texts` with the fitted idf."""
         check_is_fitted(self, "idf_")
-        texts = list(texts)
-        if not texts:
-            return sparse.csr_matrix((0, HASH_FEATURES), dtype=np.float32)
-        blocks = []
-        for counts in self._hashed(texts):
-            counts.data = 1.0 + np.log(counts.data)  # sublinear tf
-            counts = counts.multiply(self.idf_[None, :]).tocsr()
-            blocks.append(normalize(counts).astype(np.float32))
-        return sparse.vstack(blocks, format="csr")
+        return self._weighted(self._hashed(list(texts)))
 
     def _projection(self) -> sparse.csr_matrix:
         rng = np.random.default_rng(SKETCH_SEED)
@@ -156,9 +174,11 @@ class MixedSpace(BaseEstimator):
         texts = list(texts)
         if len(vectors) != len(texts):
             raise ValueError(f"vectors must have one row per text ({len(texts)}), got {len(vectors)}")
-        lexical = self.lexical(texts)
+        return self._encoded(self.lexical(texts), vectors)
+
+    def _encoded(self, lexical, vectors) -> Encoded:
         sketch = np.asarray((lexical @ self._projection()).todense(), dtype=np.float32)
-        dense = unit_rows(vectors) if len(texts) else np.zeros((0, 0), np.float32)
+        dense = unit_rows(vectors) if lexical.shape[0] else np.zeros((0, 0), np.float32)
         return Encoded(dense, lexical, sketch)
 
     def search_weights(self) -> tuple[float, float, float]:
