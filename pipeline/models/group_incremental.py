@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin
 
 from pipeline.core.records import Initiative, as_initiative
@@ -37,7 +38,7 @@ from pipeline.models.group_graph import (DescribeView, LexicalRows, PlainSimilar
 from pipeline.models.group_space import Encoded, MixedSpace, take
 from pipeline.models.group_describe import _gemeenten
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -55,6 +56,8 @@ class GroupingState:
     best: np.ndarray
     groups: list[Group]
     n_fitted: int
+    lexical: sparse.csr_matrix | None = None  # the rows' TF-IDF: exact scores without rehashing
+    described: dict = dataclasses.field(default_factory=dict)  # group id -> size when named
     token: str = ""  # matched with the catalogue's, so a state from an interrupted run is not used
 
     def save(self, path: Path) -> Path:
@@ -62,13 +65,16 @@ class GroupingState:
         path = Path(path)
         meta = {"version": STATE_VERSION, "fingerprint": self.fingerprint, "ids": self.ids,
                 "text_hashes": self.text_hashes, "n_fitted": self.n_fitted, "token": self.token,
+                "described": self.described,
                 "groups": [dataclasses.asdict(g) for g in self.groups],
                 "space": {**self.space.get_params(), "n_fitted_": self.space.n_fitted_,
                           "dense_moments_": self.space.dense_moments_,
                           "lexical_moments_": self.space.lexical_moments_}}
         tmp = path.with_name(path.name + ".tmp.npz")
+        lexical = self.lexical.tocsr()
         np.savez(tmp, meta=np.array(json.dumps(meta)), idf=self.space.idf_, dense=self.dense,
-                 sketch=self.sketch, best=self.best)
+                 sketch=self.sketch, best=self.best, lexical_data=lexical.data,
+                 lexical_indices=lexical.indices, lexical_indptr=lexical.indptr)
         tmp.replace(path)
         return path
 
@@ -90,9 +96,12 @@ class GroupingState:
             space.lexical_moments_ = tuple(params["lexical_moments_"])
             groups = [Group(g["group_id"], tuple(g["members"]), tuple(g["gemeenten"]), g["naam"],
                             tuple(g["kernwoorden"]), g["cohesie"]) for g in meta["groups"]]
+            lexical = sparse.csr_matrix(
+                (data["lexical_data"], data["lexical_indices"], data["lexical_indptr"]),
+                shape=(len(meta["ids"]), len(space.idf_)))
             return cls(meta["fingerprint"], space, meta["ids"], meta["text_hashes"],
                        data["dense"], data["sketch"], data["best"], groups, meta["n_fitted"],
-                       meta.get("token", ""))
+                       lexical, meta.get("described", {}), meta.get("token", ""))
 
 
 def text_hash(row: Initiative) -> str:
@@ -259,7 +268,8 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
     def _state(self, space, rows, encoded, best, groups) -> GroupingState:
         return GroupingState(self.fingerprint(), space, [r.id for r in rows],
                              [text_hash(r) for r in rows], encoded.dense, encoded.sketch,
-                             best.astype(np.float32), list(groups), len(rows))
+                             best.astype(np.float32), list(groups), len(rows), encoded.lexical,
+                             {g.group_id: len(g.members) for g in groups})
 
     # --- an incremental update -----------------------------------------------------------------
 
@@ -301,9 +311,9 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
                 texts[p] = group_text(rows_by_id[ids[p]], self.text)
             return texts[p]
 
-        lexical = LexicalRows(space, text_of)
-        if new_rows:
-            lexical.matrix, lexical.where = new.lexical, {n_old + k: k for k in range(n_new)}
+        stored = state.lexical[kept]
+        lexical = LexicalRows(space, text_of, prefilled=sparse.vstack(
+            [stored] + ([new.lexical] if new_rows else []), format="csr"))
         dense = np.vstack([state.dense[kept]] + ([new.dense] if new_rows else []))
         sketch = np.vstack([state.sketch[kept]] + ([new.sketch] if new_rows else []))
         old_best = state.best[kept]
@@ -390,22 +400,30 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
             if group.group_id not in changed:
                 continue
             old = before.get(group.group_id)
-            if old is not None and self._sample(old) == self._sample(group):
-                # Same members read for its name and keywords: only the places change.
+            named_at = state.described.get(group.group_id, 0)
+            if old is not None and (self._sample(old) == self._sample(group)
+                                    or len(group.members) < 2 * named_at):
+                # Named from (nearly) the same members: keep name and keywords until the group
+                # has doubled since; its places always follow its members.
                 places = {m: _gemeenten(rows_by_id[m]) for m in group.members}
                 groups[k] = with_places(dataclasses.replace(old, members=group.members), places)
             else:
                 todo.append(k)
         described = self._describe([list(groups[k].members) for k in todo], space, rows_by_id,
                                    position, dense, lexical, ids)
+        named = dict(state.described)
         for k, group in zip(todo, described):
             groups[k] = dataclasses.replace(group, group_id=groups[k].group_id)
+            named[groups[k].group_id] = len(group.members)
         groups.sort(key=lambda g: (-len(g.members), g.members))
         self.groups_ = groups
         self.changed_ = sorted(changed)
+        live = {g.group_id for g in groups}
         self.state_ = GroupingState(state.fingerprint, space, ids,
                                     [text_hash(rows_by_id[i]) for i in ids], dense, sketch,
-                                    best.astype(np.float32), groups, state.n_fitted)
+                                    best.astype(np.float32), groups, state.n_fitted,
+                                    lexical.matrix[:len(ids)],
+                                    {k: v for k, v in named.items() if k in live})
         return self
 
     def _sample(self, group: Group) -> tuple[str, ...]:
