@@ -78,6 +78,13 @@ def sparse_moments(rows: sparse.csr_matrix) -> tuple[float, float]:
     return float(off.mean()), (spread if spread > 0 else 1.0)
 
 
+def _drain(chunks: list):
+    """Yield and drop the items of `chunks`, first to last."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
 @dataclass
 class Encoded:
     """Rows in a fitted MixedSpace: unit `dense` (n, d), unit sparse `lexical`, `sketch` (n, m)."""
@@ -136,7 +143,7 @@ class MixedSpace(BaseEstimator):
             df += np.bincount(counts.indices, minlength=HASH_FEATURES)
         self.idf_ = (np.log((1 + len(texts)) / (1 + df)) + 1.0).astype(np.float32)
         self.n_fitted_ = len(texts)
-        lexical = self._weighted(chunks)
+        lexical = self._weighted(_drain(chunks))  # each hashed chunk freed once weighted
         self.dense_moments_ = pair_moments(unit_rows(vectors))
         self.lexical_moments_ = sparse_moments(lexical)
         return lexical
@@ -150,8 +157,7 @@ class MixedSpace(BaseEstimator):
 
     def _weighted(self, chunks) -> sparse.csr_matrix:
         blocks = []
-        for counts in chunks:
-            counts = counts.copy()
+        for counts in chunks:  # fresh matrices: weighted in place
             counts.data = (1.0 + np.log(counts.data)) * self.idf_[counts.indices]  # sublinear tf
             blocks.append(normalize(counts).astype(np.float32))
         if not blocks:
