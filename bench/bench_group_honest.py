@@ -18,7 +18,8 @@ the other, and every predicted pair counts:
 
 Compared in the same run, each chosen the same way: the cosine-mix baseline (average linkage on
 the plain 50/50 cosine mix, no hub correction), char TF-IDF only, e5 only, and the configured
-mix; plus the configured settings without any choice (what the released model does).
+mix; plus the configured settings without any choice (what the released model does), and the
+sparse graph path (`[group] method = "graph"`) with its threshold chosen and as configured.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pipeline.core.config import load_settings
 from pipeline.ingest.reader import read_initiatives
 from pipeline.models.embed import encoder_from_config
 from pipeline.models.group import CANNOT_LINK, SimilarityIndex, cut, group_text, index_params
+from pipeline.models.group_incremental import GraphGrouper
 from pipeline.training.cv import read_groups, split_blocks
 
 STANDARD_GRID = np.round(np.arange(-1.5, 1.5001, 0.1), 2)
@@ -102,6 +104,14 @@ def candidates(settings, rows, vectors):
     configured = (settings.group.dense_weight, settings.group.threshold)
     out["released: configured mix, no choice"] = [
         (s, p) for s, p in mixed if np.allclose(s, configured)]
+    # The sparse path (`[group] method = "graph"`): candidate neighbours, clustering per component.
+    graph = []
+    for t in STANDARD_GRID:
+        grouper = GraphGrouper.from_config(settings.group).set_params(threshold=float(t))
+        graph.append(((float(t),), pair_sets(grouper.fit(rows, vectors=vectors).labels_)))
+    out["graph (kNN + components), threshold chosen"] = graph
+    out["graph, configured, no choice"] = [
+        (s, p) for s, p in graph if np.isclose(s[0], settings.group.threshold)]
     return out
 
 

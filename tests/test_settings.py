@@ -19,6 +19,7 @@ from pipeline.models.classify import ThresholdedTextClassifier
 from pipeline.models.cues import CueMatcher
 from pipeline.models.embed import EmbeddingVectorizer
 from pipeline.models.group import Grouper, SimilarityIndex
+from pipeline.models.group_incremental import GraphGrouper
 from pipeline.models.ranking import HybridRanker
 from pipeline.models.score import ReplicabilityScorer
 
@@ -32,6 +33,7 @@ ESTIMATORS = [
     (HybridRanker, "text", {}),
     (SimilarityIndex, "group", {}),
     (Grouper, "group", {}),
+    (GraphGrouper, "group", {}),
     (EmbeddingVectorizer, "embed", {}),
     (ThresholdedTextClassifier, "classify", {}),
 ]

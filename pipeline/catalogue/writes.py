@@ -269,11 +269,13 @@ def store_rejected_file(
         )
 
 
-def replace_groups(conn: sqlite3.Connection, groups: Iterable[Mapping], *, grouped_max_pk=None) -> int:
+def replace_groups(conn: sqlite3.Connection, groups: Iterable[Mapping], *, grouped_max_pk=None,
+                   state: Mapping | None = None) -> int:
     """Replace all groups by `groups` (dicts as pipeline.group writes them: group_id, members,
     gemeenten, naam, kernwoorden, cohesie) in one transaction; return how many were stored.
 
-    `grouped_max_pk` records which catalogue state the groups were built from.
+    `grouped_max_pk` records which catalogue state the groups were built from; `state` holds
+    more catalogue_state keys to set in the same transaction.
     """
     created_at = now()
     count = 0
@@ -300,6 +302,8 @@ def replace_groups(conn: sqlite3.Connection, groups: Iterable[Mapping], *, group
             count += 1
         if grouped_max_pk is not None:
             set_state(conn, "grouped_max_pk", grouped_max_pk)
+        for key, value in (state or {}).items():
+            set_state(conn, key, value)
         # Counted up at every regroup: new groups can have the same count as the old ones, and
         # `catalogue_signature` must still change.
         set_state(conn, GROUPS_GENERATION, int(get_state(conn, GROUPS_GENERATION) or 0) + 1)

@@ -218,7 +218,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
     """
     from pipeline.catalogue import schema
     from pipeline.models.embed import encoder_from_config
-    from pipeline.models.group import Grouper
+    from pipeline.models.group_incremental import grouper_from_config
     from pipeline.jobs.inbox import run_inbox
 
     _setup_run_log(log_path or settings.run.log_path)
@@ -231,7 +231,7 @@ def run_command(settings, inbox, db_path, model_dir, log_path, settle_seconds):
         report = run_inbox(
             inbox, conn,
             predictor_factory=lambda: _load_predictor(settings, model_dir),
-            grouper_factory=lambda: Grouper.from_config(
+            grouper_factory=lambda: grouper_from_config(
                 settings.group, encoder=encoder_from_config(settings.embed)),
             ignore_suffixes=settings.run.ignore_suffixes, lock_name=settings.run.lock_name,
             limits=settings.ingest,
@@ -258,6 +258,17 @@ def reclassify_command(settings, db_path, model_dir):
     with closing(schema.connect_from_config(settings.store, db_path)) as conn:
         report = reclassify(conn, predictor)
     _echo(report.summary())
+
+
+@main.command("regroup")
+@db_option
+@click.option("--full", "full", is_flag=True, help="Group the whole catalogue again.")
+@pass_settings
+def regroup_command(settings, db_path, full):
+    """Bring the catalogue's same-idea groups up to date (as `pipeline run` does after files)."""
+    from pipeline.jobs.regroup import regroup_catalogue
+
+    _echo(regroup_catalogue(settings, db_path, full=full).summary())
 
 
 @main.command("export")

@@ -190,6 +190,13 @@ class GroupConfig:
     keywords: StrictInt
     name_max_words: StrictInt
     neighbours: StrictInt
+    method: Literal["graph", "dense"]
+    sketch_dims: StrictInt
+    graph_neighbours: StrictInt
+    max_component: StrictInt
+    describe_members: StrictInt
+    describe_reference: StrictInt
+    refit_growth: StrictFloat
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -17,7 +17,8 @@ For each new file in the inbox (JSONL or CSV as `pipeline.ingest` reads them), i
 5. hash again and move the file to `DIR/processed/`; if it changed after the commit it stays
    in the inbox, and the next run stores the whole new content (its unchanged rows add nothing).
 
-After the files, the catalogue is regrouped when it has rows the groups were not built from.
+After the files, the groups are brought up to date when the catalogue has rows they were not
+built from: new rows join stored groups or form new ones (`pipeline.jobs.regroup`).
 
 Crash safety: the commit in step 4 records the file's hash, and the file is moved only after the
 commit. Killed before the commit, nothing of the file is stored and the file is still in the inbox:
@@ -54,9 +55,10 @@ from pipeline.catalogue import schema
 from pipeline.catalogue import writes
 from pipeline.core.config import IngestConfig
 from pipeline.core import errors
-from pipeline.core.records import Problem, RejectedRow, as_initiative
+from pipeline.core.records import Problem, RejectedRow
 from pipeline.core.errors import InputFileError, PipelineError
 from pipeline.ingest.reader import read_initiatives
+from pipeline.jobs.regroup import regroup
 from pipeline.jobs.files import (
     NotAFile,
     check_lock_path,
@@ -234,7 +236,7 @@ class InboxJob:
     run with nothing new never loads a model.
 
     predictor_factory() -> object with `model_id` and `predict(initiatives) -> list[dict]`;
-    grouper_factory() -> a fitted-on-call `pipeline.group.Grouper` (or None to skip grouping);
+    grouper_factory() -> a `GraphGrouper` (incremental) or `Grouper` (or None to skip grouping);
     embedder_factory() -> (encoder, text function) used to embed rows before prediction so the
     breakdown can tell embedding from classification (the predictor then hits the cache), or None.
     """
@@ -423,27 +425,23 @@ class InboxJob:
         return FileOutcome(shown_name(path.name), DUPLICATE, sha, message=f"submission {known['id']}")
 
     def regroup_if_needed(self) -> int | None:
-        """Regroup all current initiatives when rows were added since the last grouping.
-        Returns the number of groups stored, or None when the groups were up to date."""
+        """Bring the groups up to date when rows were added since the last grouping: new rows
+        join the stored groups or form new ones (`pipeline.jobs.regroup`; a full grouping only
+        when due). Returns the number of groups stored, or None when they were up to date."""
         latest = readmodel.max_initiative_pk(self.conn)
         marks = idea_links.links_signature(self.conn)  # reviewers' same-idea marks count too
         if str(latest) == (schema.get_state(self.conn, "grouped_max_pk") or "0") \
                 and not idea_links.groups_need_links(self.conn):
             return None
-        rows = [as_initiative(r) for r in readmodel.current_initiatives(self.conn)]
-        groups = []
-        if len(rows) >= 2:
-            grouper = self.grouper_factory()
-            if grouper is None:
-                return None
-            links = idea_links.as_constraints(idea_links.links_in_force(self.conn))
-            groups = [g.to_dict() for g in grouper.fit(rows, links=links).groups_]
-            if links:
-                log.info("reviewers' marks: %s", grouper.links_report_.summary())
-        count = writes.replace_groups(self.conn, groups, grouped_max_pk=latest)
+        grouper = self.grouper_factory()
+        if grouper is None:
+            return None
+        # New marks since the last grouping change settled groups too: then a full regroup.
+        links = idea_links.as_constraints(idea_links.links_in_force(self.conn))
+        result = regroup(self.conn, grouper, grouped_max_pk=latest, links=links,
+                         full=idea_links.groups_need_links(self.conn))
         idea_links.record_grouped(self.conn, marks)
-        log.info("regrouped %d current initiative(s): %d group(s)", len(rows), count)
-        return count
+        return result.groups
 
 
 def run_inbox(inbox: Path, conn: sqlite3.Connection, *, predictor_factory: Callable,

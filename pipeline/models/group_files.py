@@ -11,8 +11,9 @@ from pipeline.core.records import errors_path_for, write_jsonl, write_rejected
 from pipeline.ingest.reader import IngestResult, read_initiatives
 from pipeline.models.constraints import LinkReport
 from pipeline.models.embed import encoder_from_config
-from pipeline.models.group import Grouper, Neighbour, UnknownIdError, nearest
+from pipeline.models.group import Neighbour, UnknownIdError, nearest
 from pipeline.models.group_describe import Group
+from pipeline.models.group_incremental import grouper_from_config
 
 
 def write_groups(groups: Sequence[Group], path: str | Path) -> Path:
@@ -57,7 +58,7 @@ def group_file(input_path, out_path, settings, *, encoder=None, links=()) -> Gro
     if encoder is None:
 
         encoder = encoder_from_config(settings.embed)
-    grouper = Grouper.from_config(settings.group, encoder=encoder).fit(result.accepted, links=links)
+    grouper = grouper_from_config(settings.group, encoder=encoder).fit(result.accepted, links=links)
     write_groups(grouper.groups_, out_path)
     return GroupRun(result, grouper.groups_, Path(out_path), errors_path,
                     grouper.links_report_ if links else None)
