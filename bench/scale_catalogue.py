@@ -13,12 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.catalogue import readmodel, schema, writes
-from pipeline.core.config import load_settings
-from pipeline.core.municipalities import Place
-from pipeline.core.records import Initiative
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.catalogue import readmodel, schema, writes  # noqa: E402
+from pipeline.core.config import load_settings  # noqa: E402
+from pipeline.core.municipalities import Place  # noqa: E402
+from pipeline.core.records import Initiative  # noqa: E402
+
 CHUNK = 5000  # rows per stored "file": one transaction each
 
 

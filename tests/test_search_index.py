@@ -17,11 +17,13 @@ import pytest
 from pipeline.catalogue import schema, search_index
 from pipeline.catalogue.search import (catalogue_stored_index, search_catalogue, search_encoders,
                                        search_index_from_settings)
-from pipeline.catalogue.records import catalogue_records
+from pipeline.catalogue.records import catalogue_records, with_places
+from pipeline.catalogue.search import SearchFilters
+from pipeline.catalogue.search_results import FilterMasks
 from pipeline.core.text import lemma_texts, normalise
 from pipeline.models.embed import make_encoder
 from pipeline.models.query_lemmas import QueryLemmatizer
-from test_search import make_catalogue
+from test_search import TINY, make_catalogue
 
 SEED = Path(__file__).resolve().parent.parent / "data" / "labelled" / "seed.jsonl"
 
@@ -149,3 +151,16 @@ def test_pipeline_serve_answers_zoeken_from_the_stored_index(settings, db):
         process.terminate()
         process.wait(timeout=30)
     assert "Search index ready: 10 rows" in process.stdout.read()
+
+
+@pytest.mark.parametrize("filters", [
+    SearchFilters(themes=("schulden",)),
+    SearchFilters(themes=("schulden", "onderwijs"), kind="initiative"),
+    SearchFilters(doelgroepen=("kinderen",), min_replicability=3),
+    SearchFilters(gemeenten=("almere",)),
+    SearchFilters(gemeenten=("GM0034",), provincies=("Flevoland",)),
+    SearchFilters(kind="signal"),
+])
+def test_filter_masks_equal_matches_record_by_record(filters):
+    records = [with_places(r) for r in TINY]
+    assert list(FilterMasks(records).mask(filters)) == [filters.matches(r) for r in records]

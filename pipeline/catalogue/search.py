@@ -51,6 +51,7 @@ from pipeline.catalogue.search_index import StoredIndex, fit_index, index_path, 
 from pipeline.catalogue.search_results import (  # noqa: F401 (re-exported: the search API)
     FACET_FIELDS,
     REVIEWER_ONLY_FIELDS,
+    FilterMasks,
     Hit,
     IdeaResult,
     collapse_ideas,
@@ -222,6 +223,9 @@ class SearchIndex:
     signature: object = field(default=None, compare=False)
     group_keys_: np.ndarray = field(init=False, repr=False, compare=False)
     browse_order_: np.ndarray = field(init=False, repr=False, compare=False)
+    # Filled on first use, per catalogue state: the filter arrays and the last queries' rankings.
+    masks_: FilterMasks | None = field(default=None, init=False, repr=False, compare=False)
+    rankings_: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         n = getattr(self.ranker, "n_documents_", len(self.records))
@@ -271,20 +275,38 @@ class SearchIndex:
         """
         filters = filters or SearchFilters()
         query = (query or "").strip()
-        channels = None
+        channels, answered = None, True
         if query:
-            channels = self.ranker.channel_scores(query)
-            if not self.relevant(channels):
-                return np.zeros(0, dtype=np.int64), channels, False
-            channels["mixed"] = self.ranker.mix(channels)
-            order = np.argsort(-channels["mixed"], kind="stable")
+            channels, order, answered = self._ranking(query)
         else:
             order = self.browse_order_
-        if filters != SearchFilters():
-            keep = np.fromiter((filters.matches(r) for r in self.records), dtype=bool,
-                               count=len(self.records))
-            order = order[keep[order]]
-        return order, channels, True
+        if filters != SearchFilters() and len(order):
+            if self.masks_ is None:
+                self.masks_ = FilterMasks(self.records)
+            order = order[self.masks_.mask(filters)[order]]
+        return order, channels, answered
+
+    # Queries whose ranking is kept per catalogue state (popular queries repeat): 3 floats and
+    # one position per row each, 3 MB at 100,000 rows.
+    RANKINGS_KEPT = 16
+
+    def _ranking(self, query: str) -> tuple[dict, np.ndarray, bool]:
+        """(channels with "mixed", every row best first, answered) for `query`, kept for the
+        last RANKINGS_KEPT queries."""
+        kept = self.rankings_.get(query)
+        if kept is not None:
+            return kept
+        channels = self.ranker.channel_scores(query)
+        if not self.relevant(channels):
+            kept = (channels, np.zeros(0, dtype=np.int64), False)
+        else:
+            channels["mixed"] = self.ranker.mix(channels)
+            kept = ({k: channels[k] for k in ("mixed", "dense", "keyword")},
+                    np.argsort(-channels["mixed"], kind="stable"), True)
+        if len(self.rankings_) >= self.RANKINGS_KEPT:
+            self.rankings_.pop(next(iter(self.rankings_)), None)
+        self.rankings_[query] = kept
+        return kept
 
     def hit(self, i: int, channels: dict | None) -> Hit:
         """The Hit of record `i` for a query's `channels` (None: score 0, browsing)."""

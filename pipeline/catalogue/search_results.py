@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pipeline.catalogue.records import places
+from pipeline.catalogue.records import places, with_places
 
 # Keys of a record that only logged-in reviewers see (model internals and review notes).
 REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
@@ -138,3 +138,59 @@ def idea_page(rows: np.ndarray, keys: np.ndarray, hit_at: Callable[[int], Hit], 
         best, *others = members[int(ranked_keys[position])]
         ideas.append(IdeaResult(hit_at(int(rows[best])), [hit_at(int(rows[p])) for p in others]))
     return ideas, len(first)
+
+
+class FilterMasks:
+    """`SearchFilters.matches` over every record at once: one boolean array per label, place
+    and kind, built once per catalogue state, combined per request in numpy."""
+
+    def __init__(self, records: Sequence[dict]):
+        n = len(records)
+        self.n = n
+        self.values: dict[str, dict[str, np.ndarray]] = {}
+        for name, values_of in (
+                ("themes", lambda r: r.get("themes") or ()),
+                ("doelgroepen", lambda r: r.get("doelgroepen") or ()),
+                ("gemeenten", lambda r: with_places(r)["gemeente_codes"]),
+                # A municipality filter given as a name (not a code) matches the CBS names.
+                ("gemeente_namen", lambda r: [g.casefold() for g in with_places(r)["gemeenten"]]),
+                ("provincies", lambda r: with_places(r)["provincies"]),
+                ("kind", lambda r: [r["kind"]] if r.get("kind") else [])):
+            rows: dict[str, list[int]] = {}
+            for i, record in enumerate(records):
+                for value in dict.fromkeys(values_of(record)):
+                    rows.setdefault(value, []).append(i)
+            self.values[name] = {v: self._mask(ix) for v, ix in rows.items()}
+        self.replicability = np.array([r.get("replicability") if r.get("replicability") is not None
+                                       else -1 for r in records], dtype=np.int64).reshape(n)
+
+    def _mask(self, rows: list[int]) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        mask[rows] = True
+        return mask
+
+    def _any(self, name: str, wanted) -> np.ndarray:
+        mask = np.zeros(self.n, dtype=bool)
+        for value in wanted:
+            found = self.values[name].get(value)
+            if found is not None:
+                mask |= found
+        return mask
+
+    def mask(self, filters) -> np.ndarray:
+        """Which records match `filters` (a `SearchFilters`), as `filters.matches` says."""
+        keep = np.ones(self.n, dtype=bool)
+        if filters.themes:
+            keep &= self._any("themes", filters.themes)
+        if filters.doelgroepen:
+            keep &= self._any("doelgroepen", filters.doelgroepen)
+        if filters.gemeenten:
+            keep &= self._any("gemeenten", filters.gemeenten) | self._any(
+                "gemeente_namen", [g.casefold() for g in filters.gemeenten])
+        if filters.provincies:
+            keep &= self._any("provincies", filters.provincies)
+        if filters.kind is not None:
+            keep &= self._any("kind", [filters.kind])
+        if filters.min_replicability is not None:
+            keep &= self.replicability >= filters.min_replicability
+        return keep
