@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.catalogue import schema, search_index
+from pipeline.app.factory import create_app
+from pipeline.catalogue import schema, search_index, writes
 from pipeline.catalogue.search import (catalogue_stored_index, search_catalogue, search_encoders,
                                        search_index_from_settings)
 from pipeline.catalogue.records import catalogue_records, with_places
@@ -164,3 +165,19 @@ def test_pipeline_serve_answers_zoeken_from_the_stored_index(settings, db):
 def test_filter_masks_equal_matches_record_by_record(filters):
     records = [with_places(r) for r in TINY]
     assert list(FilterMasks(records).mask(filters)) == [filters.matches(r) for r in records]
+
+
+def test_the_web_app_keeps_its_index_when_only_groups_change(settings, db, seed_rows):
+    app = create_app(settings, db_path=db, test_config={"TESTING": True, "SECRET_KEY": "test"})
+    client = app.test_client()
+    assert client.get("/zoeken?q=vrijwilligers").status_code == 200
+    before = app.extensions["pipeline.search"]["stored"]
+    conn = schema.connect(db)
+    writes.replace_groups(conn, [{"group_id": "g-9", "naam": "idee",
+                                  "members": [seed_rows[0]["id"], seed_rows[1]["id"]]}])
+    conn.close()
+    html = client.get("/zoeken?q=vrijwilligers").text
+    cache = app.extensions["pipeline.search"]
+    assert cache["stored"] is before, "texts unchanged: the stored index is kept in memory"
+    assert "data-id=" in html
+    assert any(r["group_id"] == "g-9" for r in cache["index"].records)

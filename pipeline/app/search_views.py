@@ -86,10 +86,13 @@ def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
         if index is None or index.signature != snapshot.signature:
             settings = current_app.config["SETTINGS"]
             encoders = cache.setdefault("encoders", search_encoders(settings))
+            # A review or regroup changes the snapshot, not the texts: the stored index in
+            # memory is kept then, not read from disk again.
             stored = catalogue_stored_index(get_db(), current_app.config["DATABASE"], settings,
-                                            encoders=encoders)
+                                            encoders=encoders, current=cache.get("stored"))
             index = index_over(snapshot.records, stored, settings, signature=snapshot.signature)
-            cache.update(index=index, facets={}, options=_filter_options(snapshot.records))
+            cache.update(index=index, stored=stored, facets={},
+                         options=_filter_options(snapshot.records))
         return index
 
 

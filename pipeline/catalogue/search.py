@@ -397,13 +397,13 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None,
                              signature=signature)
 
 
-def catalogue_stored_index(conn, db_path, settings, *, encoders=None) -> StoredIndex:
+def catalogue_stored_index(conn, db_path, settings, *, encoders=None, current=None) -> StoredIndex:
     """The stored search index of the catalogue at `db_path` (`search_index.stored_index`):
-    loaded when it fits, else rebuilt with only new texts embedded, and saved beside it."""
+    `current` or the file when it fits, else rebuilt with only new texts embedded, and saved."""
     query_encoder, doc_encoder = encoders or search_encoders(settings)
     return stored_index(conn, index_path(db_path), query_encoder=query_encoder,
                         doc_encoder=doc_encoder, dense_weight=settings.search.dense_weight,
-                        lemmatize=settings.text.lemmatize)
+                        lemmatize=settings.text.lemmatize, current=current)
 
 
 def index_over(records: list[dict], stored: StoredIndex, settings, *, signature=None,

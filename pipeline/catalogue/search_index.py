@@ -161,12 +161,15 @@ def fit_index(ids: Sequence[str], texts: Sequence[str], *, key: dict, state: lis
 
 
 def stored_index(conn, path: Path, *, query_encoder, doc_encoder, dense_weight: float,
-                 lemmatize: bool, save: bool = True) -> StoredIndex:
-    """The search index of the catalogue `conn` (stored at `path`): loaded when it fits the
-    catalogue's texts and the encoders, else rebuilt (only new texts embedded) and saved."""
+                 lemmatize: bool, save: bool = True, current: StoredIndex | None = None) -> StoredIndex:
+    """The search index of the catalogue `conn` (stored at `path`): `current` (one already in
+    memory) or the file when it fits the catalogue's texts and the encoders, else rebuilt (only
+    new texts embedded) and saved."""
     key = index_key(query_encoder, doc_encoder, lemmatize)
-    stored = load_index(path, key)
     state = text_state(conn)
+    if current is not None and current.key == key and current.state == state:
+        return current
+    stored = load_index(path, key)
     if stored is None or stored.state != state:
         for _ in range(3):  # a job storing rows meanwhile: read texts and state from one moment
             ids, texts = current_texts(conn)
