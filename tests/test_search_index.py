@@ -20,7 +20,7 @@ from pipeline.catalogue.search import (catalogue_stored_index, search_catalogue,
                                        search_index_from_settings)
 from pipeline.catalogue.records import catalogue_records, with_places
 from pipeline.catalogue.search import SearchFilters
-from pipeline.catalogue.search_results import FilterMasks
+from pipeline.catalogue.search_results import FilterMasks, facet_counts
 from pipeline.core.text import lemma_texts, normalise
 from pipeline.models.embed import make_encoder
 from pipeline.models.query_lemmas import QueryLemmatizer
@@ -181,3 +181,11 @@ def test_the_web_app_keeps_its_index_when_only_groups_change(settings, db, seed_
     assert cache["stored"] is before, "texts unchanged: the stored index is kept in memory"
     assert "data-id=" in html
     assert any(r["group_id"] == "g-9" for r in cache["index"].records)
+
+
+@pytest.mark.parametrize("filters", [
+    SearchFilters(), SearchFilters(themes=("schulden",)), SearchFilters(kind="signal", gemeenten=("almere",)),
+])
+def test_facet_counts_from_masks_equal_record_by_record(filters):
+    records = [with_places(r) for r in TINY]
+    assert FilterMasks(records).facet_counts(filters) == facet_counts(records, filters)

@@ -20,7 +20,6 @@ from pipeline.catalogue.search import (
     SearchIndex,
     _scale_text,
     catalogue_stored_index,
-    facet_counts,
     index_over,
     resolve_kind,
     resolve_label,
@@ -120,7 +119,7 @@ def _facets(index: SearchIndex, filters: SearchFilters) -> dict:
     key = (index.signature, filters)
     counts = facets.get(key)
     if counts is None:
-        counts = facet_counts(index.records, filters)
+        counts = index.masks().facet_counts(filters)
         if len(facets) >= FACET_CACHE_SIZE:
             facets.pop(next(iter(facets)), None)
         facets[key] = counts
@@ -133,6 +132,7 @@ def warm_up(app) -> SearchIndex:
     with app.test_request_context("/zoeken"):
         index = current_index(app_catalogue(get_db()))
         index.answers("warm")  # loads the encoder model
+        _facets(index, SearchFilters())  # and makes the filter masks
         return index
 
 

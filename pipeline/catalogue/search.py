@@ -281,10 +281,14 @@ class SearchIndex:
         else:
             order = self.browse_order_
         if filters != SearchFilters() and len(order):
-            if self.masks_ is None:
-                self.masks_ = FilterMasks(self.records)
-            order = order[self.masks_.mask(filters)[order]]
+            order = order[self.masks().mask(filters)[order]]
         return order, channels, answered
+
+    def masks(self) -> FilterMasks:
+        """The filter masks of the records (made on first use)."""
+        if self.masks_ is None:
+            self.masks_ = FilterMasks(self.records)
+        return self.masks_
 
     # Queries whose ranking is kept per catalogue state (popular queries repeat): 3 floats and
     # one position per row each, 3 MB at 100,000 rows.
