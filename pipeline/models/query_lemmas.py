@@ -10,7 +10,7 @@ gives itself, which then matches nothing either way.
 
 Tokens are whitespace-separated chunks with leading and trailing punctuation cut (spaCy keeps
 "mei-" and "en/of" whole, and so does this). On the 133 corpus texts the keyword vectors equal
-spaCy's for 118 texts; the rest differ in a hyphen-ended word or a bracket inside a word
+spaCy's for 125 texts (whole texts of up to pages); the rest differ in a bracket inside a word
 ("mentor(of"), which short typed queries rarely hold (tests/test_search_index.py).
 """
 from __future__ import annotations
