@@ -28,6 +28,7 @@ BENCHMARKS = {
     "run": (["--sizes", "1000", "5000"], ["--sizes", "500", "1000"]),
     "crash": (["--kills", "12"], ["--kills", "4", "--copies", "1"]),
     "label_gain": (["--seeds", "10"], ["--seeds", "6"]),
+    "scale": (["--rows", "10000", "50000", "100000"], ["--rows", "10000", "--requests", "80"]),
 }
 
 

@@ -3,9 +3,9 @@ per app and rebuilt only when the catalogue's texts change.
 """
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
+from urllib.parse import urlencode
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
@@ -19,14 +19,13 @@ from pipeline.catalogue.search import (
     SearchFilters,
     SearchIndex,
     _scale_text,
-    collapse_ideas,
-    facet_counts,
+    catalogue_stored_index,
+    index_over,
     resolve_kind,
     resolve_label,
     resolve_places,
     resolve_provinces,
-    search_index_from_settings,
-    text_signature,
+    search_encoders,
 )
 from pipeline.core.config import load_taxonomy
 from pipeline.core.municipalities import reference_from_settings
@@ -37,6 +36,7 @@ blueprint = Blueprint("search", __name__)
 PARAM_QUERY, PARAM_THEME, PARAM_GROUP, PARAM_PLACE, PARAM_KIND, PARAM_MIN = (
     "q", "thema", "doelgroep", "gemeente", "soort", "min_score")
 PARAM_PROVINCE = "provincie"
+PARAM_PAGE = "pagina"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
 
 def _app_cache() -> dict:
-    """Per-app state of the search page: the taxonomy and the last fitted ranker."""
+    """Per-app state of the search page: the taxonomy, the encoders, the last index."""
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
     if "taxonomy" not in cache:
         cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
@@ -75,19 +75,65 @@ def _app_cache() -> dict:
 
 
 def current_index(snapshot: CatalogueSnapshot) -> SearchIndex:
-    """A SearchIndex over the snapshot's records. The ranker is refitted only when the texts
-    changed (new or changed initiatives), not when labels or reviews changed; the texts are
-    compared only when the catalogue signature moved."""
+    """A SearchIndex over the snapshot's records, made once per catalogue signature. Its ranker
+    comes from the index stored beside the catalogue (`catalogue.search_index`), which is
+    refitted only when texts were added or changed (not for labels, reviews or groups), and then
+    embeds only the new texts."""
     cache = _app_cache()
     with cache["lock"]:
         index = cache.get("index")
-        if cache.get("catalogue_signature") != snapshot.signature:
-            texts = text_signature(snapshot.records)
-            if index is None or index.signature != texts:
-                index = search_index_from_settings(snapshot.records,
-                                                   current_app.config["SETTINGS"], signature=texts)
-            cache.update(index=index, catalogue_signature=snapshot.signature)
-    return dataclasses.replace(index, records=snapshot.records)
+        if index is None or index.signature != snapshot.signature:
+            settings = current_app.config["SETTINGS"]
+            encoders = cache.setdefault("encoders", search_encoders(settings))
+            # A review or regroup changes the snapshot, not the texts: the stored index in
+            # memory is kept then, not read from disk again.
+            stored = catalogue_stored_index(get_db(), current_app.config["DATABASE"], settings,
+                                            encoders=encoders, current=cache.get("stored"))
+            index = index_over(snapshot.records, stored, settings, signature=snapshot.signature)
+            cache.update(index=index, stored=stored, facets={},
+                         options=_filter_options(snapshot.records))
+        return index
+
+
+def _filter_options(records) -> tuple[list, list]:
+    """The municipalities and provinces the catalogue has rows from, with counts."""
+    place_counts, province_counts = {}, {}
+    for r in records:
+        for code, naam in zip(r["gemeente_codes"], r["gemeenten"]):
+            place_counts[(code, naam)] = place_counts.get((code, naam), 0) + 1
+        for provincie in r["provincies"]:
+            province_counts[provincie] = province_counts.get(provincie, 0) + 1
+    place_list = sorted(((code, naam, n) for (code, naam), n in place_counts.items()),
+                        key=lambda option: option[1].casefold())
+    return place_list, sorted(province_counts.items())
+
+
+FACET_CACHE_SIZE = 256  # filter combinations whose counts are kept per catalogue state
+
+
+def _facets(index: SearchIndex, filters: SearchFilters) -> dict:
+    """`facet_counts` of the index's records, kept per filter combination (it does not depend on
+    the query) until the catalogue changes."""
+    cache = _app_cache()
+    facets = cache.setdefault("facets", {})
+    key = (index.signature, filters)
+    counts = facets.get(key)
+    if counts is None:
+        counts = index.masks().facet_counts(filters)
+        if len(facets) >= FACET_CACHE_SIZE:
+            facets.pop(next(iter(facets)), None)
+        facets[key] = counts
+    return counts
+
+
+def warm_up(app) -> SearchIndex:
+    """Load (or build and store) the search index and the query encoder before the first
+    visitor, so the first /zoeken after `pipeline serve` starts is as fast as the next."""
+    with app.test_request_context("/zoeken"):
+        index = current_index(app_catalogue(get_db()))
+        index.answers("warm")  # loads the encoder model
+        _facets(index, SearchFilters())  # and makes the filter masks
+        return index
 
 
 def filters_from_args(args, taxonomy, reference) -> SearchFilters:
@@ -131,24 +177,17 @@ def page():
         error = (f"De zoekvraag is te lang ({len(query)} tekens, hoogstens {limit}). Gebruik een "
                  "paar kernwoorden.")
         query = query[:limit]
+    page_number = request.args.get(PARAM_PAGE, "1").strip()
+    page_number = int(page_number) if re.fullmatch(r"[0-9]{1,4}", page_number) and int(page_number) > 0 else 1
+    per_page = settings.search.limit
+    index = current_index(snapshot)
     if error is None:
-        index = current_index(snapshot)
-        all_hits = index.search(query, filters)
         # One idea from ten places takes one place on the page ("ook in 9 andere gemeenten").
-        all_ideas = collapse_ideas(all_hits)
-        total, total_ideas, ideas = len(all_hits), len(all_ideas), all_ideas[: settings.search.limit]
-        answered = bool(all_hits) or index.answers(query)
-        facets = facet_counts(records, filters) if answered else {}
-    # Filter options: the municipalities and provinces the catalogue has rows from, with counts.
-    place_counts, province_counts = {}, {}
-    for r in records:
-        for code, naam in zip(r["gemeente_codes"], r["gemeenten"]):
-            place_counts[(code, naam)] = place_counts.get((code, naam), 0) + 1
-        for provincie in r["provincies"]:
-            province_counts[provincie] = province_counts.get(provincie, 0) + 1
-    place_list = sorted(((code, naam, n) for (code, naam), n in place_counts.items()),
-                        key=lambda option: option[1].casefold())
-    province_list = sorted(province_counts.items())
+        ideas, total, total_ideas, answered = index.ideas(
+            query, filters, start=(page_number - 1) * per_page, count=per_page)
+        facets = _facets(index, filters) if answered else {}
+    place_list, province_list = _app_cache()["options"]
+    pages = -(-total_ideas // per_page)
     status = 400 if error else 200
     return render_template(
         "search_page.html", query=query, ideas=ideas, total=total, total_ideas=total_ideas,
@@ -159,4 +198,16 @@ def page():
         title_chars=settings.search.title_chars, description_chars=settings.search.description_chars,
         kind_names={kind: name.lower() for kind, name in KIND_NAMES.items()},
         labels_from=LABELS_FROM, places=places, excerpt=excerpt,
+        page_number=page_number, pages=pages, page_links=_page_links(page_number, pages),
     ), status
+
+
+def _page_links(page_number: int, pages: int) -> dict:
+    """Query strings of the previous and next result pages (None where there is none)."""
+    def link(n):
+        args = request.args.to_dict(flat=False)
+        args[PARAM_PAGE] = [str(n)]
+        return "?" + urlencode(args, doseq=True)
+
+    return {"vorige": link(page_number - 1) if page_number > 1 else None,
+            "volgende": link(page_number + 1) if page_number < pages else None}

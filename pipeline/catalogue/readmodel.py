@@ -193,9 +193,31 @@ def groups(conn: sqlite3.Connection) -> list[dict]:
     return out
 
 
-def group_of(conn: sqlite3.Connection) -> dict[str, dict]:
-    """Initiative id -> its group record (see `groups`); ids without a group are absent."""
-    return {member: group for group in groups(conn) for member in group["members"]}
+def group_of(conn: sqlite3.Connection, ids: Iterable[str] | None = None) -> dict[str, dict]:
+    """Initiative id -> its group record (see `groups`); ids without a group are absent.
+    With `ids`, only their groups are read (in SQL: one item page does not read every group)."""
+    if ids is None:
+        return {member: group for group in groups(conn) for member in group["members"]}
+    wanted = list(dict.fromkeys(ids))
+    group_ids: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        group_ids.update(row[0] for row in conn.execute(
+            f"SELECT group_id FROM group_members WHERE initiative_id IN ({marks})", chunk))
+    out: dict[str, dict] = {}
+    for chunk in _chunks(sorted(group_ids)):
+        marks = ",".join("?" * len(chunk))
+        members: dict[str, list[str]] = {}
+        for row in conn.execute(f"SELECT * FROM group_members WHERE group_id IN ({marks}) "
+                                "ORDER BY initiative_id", chunk):
+            members.setdefault(row["group_id"], []).append(row["initiative_id"])
+        for row in conn.execute(f"SELECT * FROM groups WHERE group_id IN ({marks})", chunk):
+            record = dict(row)
+            record["kernwoorden"] = json.loads(record["kernwoorden"])
+            record["gemeenten"] = json.loads(record["gemeenten"])
+            record["members"] = members.get(row["group_id"], [])
+            out.update({member: record for member in record["members"]})
+    return {i: out[i] for i in wanted if i in out}
 
 
 def catalogue(conn: sqlite3.Connection, ids: Iterable[str] | None = None) -> list[dict]:
@@ -214,7 +236,7 @@ def catalogue(conn: sqlite3.Connection, ids: Iterable[str] | None = None) -> lis
     pks = None if ids is None else [r["pk"] for r in records]
     predictions = latest_predictions(conn, pks)
     reviews = latest_reviews(conn, pks)
-    group_by_id = group_of(conn)
+    group_by_id = group_of(conn, None if ids is None else [r["id"] for r in records])
     out = []
     for record in records:
         prediction = predictions.get(record["pk"])

@@ -62,16 +62,24 @@ def _reasons(raw) -> list[dict]:
     return [parts for parts in map(reason_parts, raw or ()) if parts["reden"].strip()]
 
 
-def catalogue_records(conn, reference: Reference | None = None) -> list[dict]:
-    """The published rows of the catalogue as search/report records (see module docstring).
+def catalogue_records(conn, reference: Reference | None = None, ids: Iterable[str] | None = None) -> list[dict]:
+    """The published rows of the catalogue (or of `ids`, looked up in SQL) as search/report
+    records (see module docstring), ordered by id.
 
     Municipalities are those resolved at ingest; rows stored before are resolved with
     `reference` (None: the configured one)."""
 
-    rows = readmodel.catalogue(conn)
-    if reference is None and any(row.get("places") is None for row in rows):
+    rows = readmodel.catalogue(conn, ids)
+    if ids is not None:
+        # The places of a group come from its members, also those not asked for.
+        wanted = {row["id"] for row in rows}
+        members = {m for row in rows for m in (row.get("group") or {}).get("members") or ()} - wanted
+        place_rows = rows + readmodel.current_initiatives(conn, sorted(members))
+    else:
+        place_rows = rows
+    if reference is None and any(row.get("places") is None for row in place_rows):
         reference = default_reference()  # once, not per row
-    where = {row["id"]: place_fields(resolved_places(row, reference)) for row in rows}
+    where = {row["id"]: place_fields(resolved_places(row, reference)) for row in place_rows}
     # Places of a group come from its published members, not from what the grouper stored:
     # a member replaced or withdrawn since the last regroup must not be advertised.
     places_of = {row_id: fields["gemeenten"] for row_id, fields in where.items()}

@@ -42,9 +42,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from pipeline.catalogue import schema
 from pipeline.catalogue.readmodel import KIND_NAMES
-from pipeline.catalogue.records import catalogue_records, places, with_places
+from pipeline.catalogue.records import catalogue_records, with_places
+from pipeline.catalogue.search_index import StoredIndex, fit_index, index_path, stored_index
+from pipeline.catalogue.search_results import (  # noqa: F401 (re-exported: the search API)
+    FACET_FIELDS,
+    REVIEWER_ONLY_FIELDS,
+    FilterMasks,
+    Hit,
+    IdeaResult,
+    collapse_ideas,
+    facet_counts,
+    group_keys,
+    idea_page,
+)
 from pipeline.core.config import load_taxonomy
 from pipeline.core.municipalities import Reference, reference_from_settings
 from pipeline.core.municipalities import key as name_key
@@ -53,8 +67,6 @@ from pipeline.core.text import model_text
 from pipeline.models.embed import E5_PREFIXED, encoder_from_config, make_encoder
 from pipeline.models.ranking import HybridRanker
 
-# Keys of a record that only logged-in reviewers see (model internals and review notes).
-REVIEWER_ONLY_FIELDS = ("label_scores", "model_id", "review_notes", "review_status")
 KINDS = tuple(KIND_NAMES)
 
 # What users may type for a kind: the Dutch word the pages show, or the id.
@@ -189,43 +201,43 @@ def _scale_text(taxonomy) -> str:
     return f"{min(taxonomy.replicability)}-{max(taxonomy.replicability)}"
 
 
-@dataclass
-class Hit:
-    """One search result: the record, its mixed score and the two channel scores behind it."""
-
-    record: dict
-    score: float
-    dense: float = 0.0
-    keyword: float = 0.0
-
-    def to_dict(self, *, reviewer: bool = False, taxonomy=None, reasons_shown: int | None = None) -> dict:
-        """A JSON-ready dict: id, score, the record's public fields; reviewer-only fields only
-        when `reviewer` is true. With a taxonomy, Dutch label names are added."""
-        out = {"id": self.record["id"], "score": round(float(self.score), 4),
-               "dense": round(float(self.dense), 4), "keyword": round(float(self.keyword), 4)}
-        for key, value in self.record.items():
-            if key == "id" or (key in REVIEWER_ONLY_FIELDS and not reviewer):
-                continue
-            out[key] = value
-        if reasons_shown is not None and out.get("reasons"):
-            out["reasons"] = list(out["reasons"])[:reasons_shown]
-        if taxonomy is not None:
-            out["thema_namen"] = [taxonomy.name("themes", t) for t in self.record.get("themes") or ()]
-            out["doelgroep_namen"] = [
-                taxonomy.name("doelgroepen", d) for d in self.record.get("doelgroepen") or ()
-            ]
-        return out
+def passes_floor(channels: dict, ranker, min_dense: float, min_keyword: float) -> bool:
+    """Does any row pass the relevance floor: raw e5 cosine >= `min_dense` or lemma TF-IDF
+    cosine >= `min_keyword`? (Scaled channels cannot say this: min-max scaling makes the best
+    row 1 even for a query that matches nothing.)"""
+    dense_on = ranker.doc_vectors_ is not None and float(ranker.dense_weight) > 0
+    if dense_on and len(channels["dense_raw"]) and channels["dense_raw"].max() >= min_dense:
+        return True
+    return bool(len(channels["keyword_raw"])) and channels["keyword_raw"].max() >= min_keyword
 
 
 @dataclass
 class SearchIndex:
-    """Published records and a fitted ranker over their texts, built once and queried often."""
+    """Published records and a fitted ranker over their texts (row i of the ranker is record i),
+    built once and queried often."""
 
     records: list[dict]
     ranker: HybridRanker
     min_dense_similarity: float
     min_keyword_similarity: float
     signature: object = field(default=None, compare=False)
+    group_keys_: np.ndarray = field(init=False, repr=False, compare=False)
+    browse_order_: np.ndarray = field(init=False, repr=False, compare=False)
+    # Filled on first use, per catalogue state: the filter arrays and the last queries' rankings.
+    masks_: FilterMasks | None = field(default=None, init=False, repr=False, compare=False)
+    rankings_: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        n = getattr(self.ranker, "n_documents_", len(self.records))
+        if n != len(self.records):
+            raise ValueError(f"the ranker holds {n} rows for {len(self.records)} records")
+        self.group_keys_ = group_keys(self.records)
+        # An empty query lists by replicability (highest first), then name.
+        self.browse_order_ = np.asarray(sorted(
+            range(len(self.records)),
+            key=lambda i: (-(self.records[i].get("replicability") or 0),
+                           (self.records[i].get("naam") or self.records[i]["id"]).casefold())),
+            dtype=np.int64)
 
     @classmethod
     def build(cls, records: Iterable[dict], *, query_encoder, doc_encoder=None,
@@ -238,17 +250,12 @@ class SearchIndex:
         return cls(records=records, ranker=ranker, min_dense_similarity=min_dense_similarity,
                    min_keyword_similarity=min_keyword_similarity, signature=signature)
 
-    def relevant(self, channels: dict, rows: Sequence[int]) -> bool:
-        """Does any of `rows` pass the relevance floor: raw e5 cosine >= min_dense_similarity
-        or lemma TF-IDF cosine >= min_keyword_similarity? (Scaled channels cannot say this:
-        min-max scaling makes the best row 1 even for a query that matches nothing.)"""
-        rows = list(rows)
-        if not rows:
-            return False
-        dense_on = self.ranker.doc_vectors_ is not None and float(self.ranker.dense_weight) > 0
-        dense_ok = dense_on and bool(
-            (channels["dense_raw"][rows] >= self.min_dense_similarity).any())
-        return dense_ok or bool((channels["keyword_raw"][rows] >= self.min_keyword_similarity).any())
+    def relevant(self, channels: dict, rows: Sequence[int] | None = None) -> bool:
+        """Does any of `rows` (None: every row) pass the relevance floor (`passes_floor`)?"""
+        if rows is not None:
+            rows = list(rows)
+            channels = {k: channels[k][rows] for k in ("dense_raw", "keyword_raw")}
+        return passes_floor(channels, self.ranker, self.min_dense_similarity, self.min_keyword_similarity)
 
     def answers(self, query: str) -> bool:
         """Is any record in the catalogue close enough to `query` (the relevance floor)?
@@ -256,104 +263,82 @@ class SearchIndex:
         query = (query or "").strip()
         if not query:
             return True
-        return self.relevant(self.ranker.channel_scores(query), range(len(self.records)))
+        return self.relevant(self.ranker.channel_scores(query))
 
-    def search(self, query: str, filters: SearchFilters | None = None,
-               limit: int | None = None) -> list[Hit]:
-        """Records matching `filters`, best first for `query`, at most `limit`.
+    def ranked(self, query: str, filters: SearchFilters | None = None) -> tuple[np.ndarray, dict | None, bool]:
+        """(positions of the records matching `filters`, best first; the channels of `query`
+        or None for an empty query; does the catalogue answer the query at all).
 
-        An empty query lists the matching records by replicability (highest first), then name,
-        with score 0: browsing by filters alone is a normal use of the page. A query that no
-        record is close to (see `relevant`) gets no hits at all ("geen passende
-        initiatieven"), not the least bad rows; when one record passes, all are ranked (the floor
-        is a gate, measured in bench/bench_search_floor.py).
+        A query that no record is close to (see `relevant`) ranks no record. When one record
+        passes, all are ranked (the floor is a gate, measured in bench/bench_search_floor.py);
+        filters then narrow. Ties keep catalogue order (a stable sort).
         """
         filters = filters or SearchFilters()
         query = (query or "").strip()
-        keep = [i for i, r in enumerate(self.records) if filters.matches(r)]
+        channels, answered = None, True
         if query:
-            channels = self.ranker.channel_scores(query)
-            # The floor asks whether the catalogue answers the query at all; filters then narrow.
-            if not self.relevant(channels, range(len(self.records))):
-                return []
-            mixed = self.ranker.mix(channels)
-            # Ties (e.g. keyword-only with no matching word) keep catalogue order: stable sort.
-            keep.sort(key=lambda i: -mixed[i])
-            hits = [Hit(self.records[i], float(mixed[i]), float(channels["dense"][i]),
-                        float(channels["keyword"][i])) for i in keep]
+            channels, order, answered = self._ranking(query)
         else:
-            keep.sort(key=lambda i: (-(self.records[i].get("replicability") or 0),
-                                     (self.records[i].get("naam") or self.records[i]["id"]).casefold()))
-            hits = [Hit(self.records[i], 0.0) for i in keep]
-        return hits if limit is None else hits[:limit]
+            order = self.browse_order_
+        if filters != SearchFilters() and len(order):
+            order = order[self.masks().mask(filters)[order]]
+        return order, channels, answered
 
+    def masks(self) -> FilterMasks:
+        """The filter masks of the records (made on first use)."""
+        if self.masks_ is None:
+            self.masks_ = FilterMasks(self.records)
+        return self.masks_
 
-@dataclass
-class IdeaResult:
-    """One idea on a results page: its best-ranked hit and the other hits of its same-idea group
-    in ranked order, so one idea sent from ten places takes one place on the page."""
+    # Queries whose ranking is kept per catalogue state (popular queries repeat): 3 floats and
+    # one position per row each, 3 MB at 100,000 rows.
+    RANKINGS_KEPT = 16
 
-    hit: Hit
-    others: list[Hit]
+    def _ranking(self, query: str) -> tuple[dict, np.ndarray, bool]:
+        """(channels with "mixed", every row best first, answered) for `query`, kept for the
+        last RANKINGS_KEPT queries."""
+        kept = self.rankings_.get(query)
+        if kept is not None:
+            return kept
+        channels = self.ranker.channel_scores(query)
+        if not self.relevant(channels):
+            kept = (channels, np.zeros(0, dtype=np.int64), False)
+        else:
+            channels["mixed"] = self.ranker.mix(channels)
+            kept = ({k: channels[k] for k in ("mixed", "dense", "keyword")},
+                    np.argsort(-channels["mixed"], kind="stable"), True)
+        if len(self.rankings_) >= self.RANKINGS_KEPT:
+            self.rankings_.pop(next(iter(self.rankings_)), None)
+        self.rankings_[query] = kept
+        return kept
 
-    @property
-    def places(self) -> list[str]:
-        """The other places of this idea among the hits (the group's other members' places),
-        without the best hit's own, in ranked order."""
-        own = {p.casefold() for p in places(self.hit.record)}
-        seen, out = set(own), []
-        for other in self.others:
-            for place in places(other.record):
-                if place.casefold() not in seen:
-                    seen.add(place.casefold())
-                    out.append(place)
-        return out
+    def hit(self, i: int, channels: dict | None) -> Hit:
+        """The Hit of record `i` for a query's `channels` (None: score 0, browsing)."""
+        if channels is None:
+            return Hit(self.records[i], 0.0)
+        return Hit(self.records[i], float(channels["mixed"][i]), float(channels["dense"][i]),
+                   float(channels["keyword"][i]))
 
+    def search(self, query: str, filters: SearchFilters | None = None,
+               limit: int | None = None) -> list[Hit]:
+        """Records matching `filters`, best first for `query`, at most `limit` (see `ranked`).
 
-def collapse_ideas(hits: Sequence[Hit]) -> list[IdeaResult]:
-    """Hits grouped by same-idea group, each group at the rank of its best hit; a hit without a
-    group is an idea of its own. Order of `hits` (best first) is kept."""
-    results: list[IdeaResult] = []
-    by_group: dict[object, IdeaResult] = {}
-    for hit in hits:
-        group = hit.record.get("group_id")
-        if group is not None and group in by_group:
-            by_group[group].others.append(hit)
-            continue
-        result = IdeaResult(hit, [])
-        results.append(result)
-        if group is not None:
-            by_group[group] = result
-    return results
+        An empty query lists the matching records by replicability (highest first), then name,
+        with score 0: browsing by filters alone is a normal use of the page. A query that no
+        record is close to gets no hits at all ("geen passende initiatieven"), not the least bad
+        rows.
+        """
+        order, channels, _ = self.ranked(query, filters)
+        return [self.hit(int(i), channels) for i in (order if limit is None else order[:limit])]
 
-
-FACET_FIELDS = ("themes", "doelgroepen", "gemeenten", "kind")
-
-
-def facet_counts(records: Sequence[dict], filters: SearchFilters) -> dict[str, dict[str, int]]:
-    """Per filter field, how many records each option would give: every other filter applied,
-    the field's own filter left out (so the counts say what choosing another option yields).
-
-    Returns {"themes": {id: n}, "doelgroepen": {id: n}, "gemeenten": {place: n}, "kind": {id: n}}.
-    """
-    cleared = {"themes": (), "doelgroepen": (), "gemeenten": (), "kind": None}
-    out: dict[str, dict[str, int]] = {}
-    for field_name in FACET_FIELDS:
-        others = dataclasses.replace(filters, **{field_name: cleared[field_name]})
-        counts: dict[str, int] = {}
-        for record in records:
-            if not others.matches(record):
-                continue
-            if field_name == "gemeenten":
-                values = places(record)
-            elif field_name == "kind":
-                values = [record["kind"]] if record.get("kind") else []
-            else:
-                values = record.get(field_name) or ()
-            for value in dict.fromkeys(values):
-                counts[value] = counts.get(value, 0) + 1
-        out[field_name] = counts
-    return out
+    def ideas(self, query: str, filters: SearchFilters | None = None, *, start: int = 0,
+              count: int = 20) -> tuple[list[IdeaResult], int, int, bool]:
+        """(ideas `start` .. `start + count` in rank order (see `collapse_ideas`), number of
+        hits, number of ideas, does the catalogue answer the query)."""
+        order, channels, answered = self.ranked(query, filters)
+        ideas, total_ideas = idea_page(order, self.group_keys_, lambda i: self.hit(i, channels),
+                                       start=start, count=count)
+        return ideas, len(order), total_ideas, answered
 
 
 class BoundedQueryEncoder:
@@ -390,8 +375,10 @@ class BoundedQueryEncoder:
         return np.asarray(out)
 
 
-def search_index_from_settings(records: list[dict], settings, *, signature=None) -> SearchIndex:
-    """A SearchIndex over `records` with the encoders and weight from configs."""
+def search_encoders(settings) -> tuple:
+    """(query encoder, document encoder) from configs: documents through the disk cache;
+    queries (anyone's text, from a public page) through a bounded in-memory cache only, so
+    distinct queries never grow a file."""
     embed = settings.embed
     # Documents through the disk cache; queries (anyone's text, from a public page) through a
     # bounded in-memory cache only, so distinct queries never grow a file.
@@ -403,12 +390,50 @@ def search_index_from_settings(records: list[dict], settings, *, signature=None)
                      encoders_dir=str(embed.encoders_dir),
                      cache_path=None, batch_size=embed.batch_size),
         size=settings.search.query_cache_size)
+    return query_encoder, doc_encoder
+
+
+def search_index_from_settings(records: list[dict], settings, *, signature=None, encoders=None) -> SearchIndex:
+    """A SearchIndex over `records` (fitted in memory) with the encoders and weight from configs."""
+    query_encoder, doc_encoder = encoders or search_encoders(settings)
     return SearchIndex.build(records, query_encoder=query_encoder, doc_encoder=doc_encoder,
                              dense_weight=settings.search.dense_weight,
                              lemmatize=settings.text.lemmatize,
                              min_dense_similarity=settings.search.min_dense_similarity,
                              min_keyword_similarity=settings.search.min_keyword_similarity,
                              signature=signature)
+
+
+def catalogue_stored_index(conn, db_path, settings, *, encoders=None, current=None) -> StoredIndex:
+    """The stored search index of the catalogue at `db_path` (`search_index.stored_index`):
+    `current` or the file when it fits, else rebuilt with only new texts embedded, and saved."""
+    query_encoder, doc_encoder = encoders or search_encoders(settings)
+    return stored_index(conn, index_path(db_path), query_encoder=query_encoder,
+                        doc_encoder=doc_encoder, dense_weight=settings.search.dense_weight,
+                        lemmatize=settings.text.lemmatize, current=current)
+
+
+def index_over(records: list[dict], stored: StoredIndex, settings, *, signature=None,
+               encoders=None) -> SearchIndex:
+    """A SearchIndex over `records` with the stored ranker when it holds exactly their ids and
+    texts; else (the catalogue changed between reading the two) fitted again, reusing the
+    stored vectors and lemmas of every unchanged text."""
+    if [r["id"] for r in records] == stored.ids:
+        ranker = stored.ranker
+    else:
+        ranker = stored_refit(records, stored)
+    return SearchIndex(records=records, ranker=ranker,
+                       min_dense_similarity=settings.search.min_dense_similarity,
+                       min_keyword_similarity=settings.search.min_keyword_similarity,
+                       signature=signature)
+
+
+def stored_refit(records: list[dict], stored: StoredIndex) -> HybridRanker:
+    ranker = stored.ranker
+    return fit_index([r["id"] for r in records], [model_text(r) for r in records], key=stored.key,
+                     state=["unsettled"], query_encoder=ranker.query_encoder,
+                     doc_encoder=ranker.doc_encoder, dense_weight=ranker.dense_weight,
+                     lemmatize=ranker.lemmatize, previous=stored).ranker
 
 
 def text_signature(records: Sequence[dict]) -> str:
@@ -422,7 +447,9 @@ def text_signature(records: Sequence[dict]) -> str:
 
 def search_catalogue(settings, query: str, filters: SearchFilters | None = None, *,
                      limit: int | None = None, db_path=None) -> list[Hit]:
-    """Search the published rows of the catalogue at `db_path` (default: [store] path).
+    """Search the published rows of the catalogue at `db_path` (default: [store] path), through
+    its stored index. A query without filters reads only the records of its hits; filters or
+    an empty query read every record.
 
     Returns hits best first. Raises SearchError for bad filters, StoreError for a bad file.
     """
@@ -430,14 +457,32 @@ def search_catalogue(settings, query: str, filters: SearchFilters | None = None,
     taxonomy = load_taxonomy(settings.paths.taxonomy)
     filters = (filters or SearchFilters()).validate(taxonomy)
     db_path = db_path or settings.store.path
+    limit = limit if limit is not None else settings.search.limit
     if not Path(db_path).exists():
         raise SearchError(f"catalogus niet gevonden / catalogue not found: {db_path}; "
                           f"vul hem met `pipeline run --inbox DIR` of geef --db PATH")
     conn = schema.connect_from_config(settings.store, db_path)
     try:
-        records = catalogue_records(conn, reference_from_settings(settings))
+        stored = catalogue_stored_index(conn, db_path, settings)
+        reference = reference_from_settings(settings)
+        query = (query or "").strip()
+        if query and filters == SearchFilters():
+            return _top_hits(conn, stored, settings, query, limit, reference)
+        records = catalogue_records(conn, reference)
     finally:
         conn.close()
-    index = search_index_from_settings(records, settings)
-    return index.search(query, filters, limit=limit if limit is not None else settings.search.limit)
+    return index_over(records, stored, settings).search(query, filters, limit=limit)
 
+
+def _top_hits(conn, stored: StoredIndex, settings, query: str, limit: int, reference) -> list[Hit]:
+    """The best `limit` hits for `query` over every row, reading only their records."""
+    ranker = stored.ranker
+    channels = ranker.channel_scores(query)
+    if not passes_floor(channels, ranker, settings.search.min_dense_similarity,
+                        settings.search.min_keyword_similarity):
+        return []
+    mixed = ranker.mix(channels)
+    top = np.argsort(-mixed, kind="stable")[:limit]
+    records = {r["id"]: r for r in catalogue_records(conn, reference, ids=[stored.ids[i] for i in top])}
+    return [Hit(records[stored.ids[i]], float(mixed[i]), float(channels["dense"][i]),
+                float(channels["keyword"][i])) for i in top if stored.ids[i] in records]

@@ -6,6 +6,7 @@ Each command builds objects from the settings, calls library functions, and turn
 
 from __future__ import annotations
 
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -362,6 +363,13 @@ def serve_command(settings, db_path, host, port, dev):
     host = host or settings.serve.host
     port = port or settings.serve.port
     server = "Flask development server (--dev)" if dev else f"waitress, {settings.serve.threads} threads"
+    if Path(app.config["DATABASE"]).exists():
+        # The first /zoeken should not wait for the index and the encoder.
+        from pipeline.app.search_views import warm_up
+
+        start = time.perf_counter()
+        index = warm_up(app)
+        _echo(f"Search index ready: {len(index.records)} rows in {time.perf_counter() - start:.1f} s")
     _echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/ ({server})")
     serve(app, host=host, port=port, threads=settings.serve.threads, dev=dev)
 
