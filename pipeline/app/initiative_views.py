@@ -12,16 +12,15 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, render_template
+from flask import Blueprint, g, render_template
 from markupsafe import Markup, escape
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
-from pipeline.app.context import get_db
+from pipeline.app.context import get_db, get_taxonomy
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM, reason_parts
 from pipeline.catalogue.records import excerpt, places
-from pipeline.core.config import load_taxonomy
 from pipeline.models.facts import ELEMENTS, NOT_NAMED, fact_sheet
 
 blueprint = Blueprint("initiative", __name__)
@@ -126,13 +125,6 @@ def evidence_span(text: str, reason: dict) -> tuple[int, int] | None:
     return (found, found + len(bewijs)) if found >= 0 else None
 
 
-def _taxonomy():
-    cache = current_app.extensions.setdefault("pipeline.initiative", {})
-    if "taxonomy" not in cache:
-        cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
-    return cache["taxonomy"]
-
-
 def _not_found(initiative_id: str):
     exc = NotFound(f"Er is geen initiatief met nummer “{initiative_id}” in de catalogus. "
                    "Misschien is het nummer verkeerd overgenomen, of is het initiatief ingetrokken.")
@@ -199,7 +191,7 @@ def page(initiative_id: str):
     record = rows[0]
     members = [m for m in (record.get("group") or {}).get("members") or () if m != record["id"]]
     same_idea = readmodel.current_initiatives(conn, members) if members else []
-    context = page_context(record, same_idea, _taxonomy())
+    context = page_context(record, same_idea, get_taxonomy())
     return render_template("initiative_page.html", is_reviewer=bool(g.get("reviewer")), **context)
 
 

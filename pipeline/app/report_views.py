@@ -6,12 +6,11 @@ import time
 
 from flask import Blueprint, Response, current_app, render_template, url_for
 
-from pipeline.app.context import get_db
+from pipeline.app.context import get_db, get_taxonomy
 from pipeline.catalogue import export
 from pipeline.catalogue.readmodel import catalogue_signature
 from pipeline.app.report import Report, build_report, render_charts, render_report_html, report_context
 from pipeline.app.search_views import app_catalogue
-from pipeline.core.config import load_taxonomy
 from pipeline.core.municipalities import reference_from_settings
 
 blueprint = Blueprint("report", __name__)
@@ -28,7 +27,7 @@ def _current_report() -> tuple[Report, object]:
         # a burst of review saves (each changes the signature) does not redraw the charts each time.
         fresh = time.monotonic() - cache.get("built_at", -1e9) < settings.report.rebuild_min_seconds
         if cache.get("signature") != snapshot.signature and not (fresh and "report" in cache):
-            taxonomy = cache.get("taxonomy") or load_taxonomy(settings.paths.taxonomy)
+            taxonomy = get_taxonomy()
             report = build_report(snapshot.records, snapshot.groups, taxonomy, settings.report,
                                   reference=reference_from_settings(settings),
                                   display_timezone=settings.serve.display_timezone)
@@ -69,8 +68,7 @@ def download_xlsx():
     signature = catalogue_signature(conn)
     with cache["lock"]:
         if cache.get("signature") != signature:
-            _, taxonomy = _current_report()
-            records = export.export_records(conn, taxonomy, separator=settings.export.list_separator)
+            records = export.export_records(conn, get_taxonomy(), separator=settings.export.list_separator)
             cache.update(signature=signature, body=export.xlsx_bytes(
                 records, sheet_name=settings.export.sheet_name))
         body = cache["body"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template, request
 
-from pipeline.app.context import get_db
+from pipeline.app.context import get_db, get_taxonomy
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES, LABELS_FROM
 from pipeline.catalogue.records import catalogue_groups, catalogue_records, excerpt, places
@@ -27,7 +27,6 @@ from pipeline.catalogue.search import (
     resolve_provinces,
     search_encoders,
 )
-from pipeline.core.config import load_taxonomy
 from pipeline.core.municipalities import reference_from_settings
 
 blueprint = Blueprint("search", __name__)
@@ -67,10 +66,8 @@ def app_catalogue(conn) -> CatalogueSnapshot:
 
 
 def _app_cache() -> dict:
-    """Per-app state of the search page: the taxonomy, the encoders, the last index."""
+    """Per-app state of the search page: the encoders, the last index."""
     cache = current_app.extensions.setdefault("pipeline.search", {"lock": threading.Lock()})
-    if "taxonomy" not in cache:
-        cache["taxonomy"] = load_taxonomy(current_app.config["SETTINGS"].paths.taxonomy)
     return cache
 
 
@@ -162,7 +159,7 @@ def page():
     """The public search page: published rows; model scores and review notes for reviewers only."""
 
     settings = current_app.config["SETTINGS"]
-    taxonomy = _app_cache()["taxonomy"]
+    taxonomy = get_taxonomy()
     snapshot = app_catalogue(get_db())
     records = snapshot.records
     query = request.args.get(PARAM_QUERY, "").strip()

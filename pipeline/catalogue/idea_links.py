@@ -7,11 +7,11 @@ reads the marks in force as must-link / cannot-link (`pipeline.models.constraint
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pipeline.catalogue.reviews import export_rows
 from pipeline.catalogue.schema import get_state, now, set_state, transaction
 from pipeline.core.errors import ReviewError
 
@@ -117,15 +117,8 @@ def export_links(conn: sqlite3.Connection) -> list[dict]:
 def read_pairs(path: str | Path) -> list[dict]:
     """The pairs in a JSONL file written by `export_links`. Raises ReviewError naming the row of a
     broken line or a line without "a", "b" and a true/false "same"."""
-    path = Path(path)
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReviewError(f"{path}: rij {number} is geen geldige JSON ({exc.msg})") from None
+    for number, row in export_rows(Path(path)):
         if not (isinstance(row, dict) and row.get("a") and row.get("b")
                 and isinstance(row.get("same"), bool)):
             raise ReviewError(f"{path}: rij {number} mist \"a\", \"b\" of \"same\" (true/false)")

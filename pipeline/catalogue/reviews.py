@@ -330,6 +330,23 @@ def export_reviewed(conn, *, leave_out: Collection[str] = ()) -> list[dict]:
     return out
 
 
+def export_rows(path: Path) -> list[tuple[int, object]]:
+    """(line number, parsed JSON) of every non-blank line of an earlier export (labels or
+    same-idea pairs). Raises ReviewError naming the row of a line that is no JSON."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ReviewError(
+                f"{path}: rij {number} is geen geldige JSON ({exc.msg}); herstel of verplaats "
+                "het bestand / broken JSON in the earlier export"
+            ) from None
+    return out
+
+
 def merge_with_existing(records: Sequence[Mapping], path, *,
                         leave_out: Collection[str] = ()) -> tuple[list[dict], int]:
     """`records` plus the rows of an earlier export at `path` whose ids they lack.
@@ -343,16 +360,7 @@ def merge_with_existing(records: Sequence[Mapping], path, *,
     merged = {r["id"]: dict(r) for r in records}
     kept = 0
     if path.exists():
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ReviewError(
-                    f"{path}: rij {number} is geen geldige JSON ({exc.msg}); herstel of verplaats "
-                    "het bestand / broken JSON in the earlier export"
-                ) from None
+        for _, row in export_rows(path):
             if isinstance(row, dict) and row.get("id") and row["id"] not in merged \
                     and row["id"] not in leave_out:
                 merged[row["id"]] = row

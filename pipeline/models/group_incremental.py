@@ -217,7 +217,7 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         order = np.argsort(np.array([r.id for r in rows], dtype=object), kind="stable")
         sorted_rows = [rows[i] for i in order]
         ids = [r.id for r in sorted_rows]
-        self.links_report_ = resolve_links(ids, links)[2]
+        joined, _, self.links_report_ = resolve_links(ids, links)
         texts = [group_text(r, self.text) for r in sorted_rows]
         if vectors is not None:
             vectors = self._embed(texts, np.asarray(vectors, dtype=np.float32)[order])
@@ -240,7 +240,6 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         best = best_scores(n, i, j, mixed, self.hub_neighbours)
         radius = hub_radius(best)
         above = (mixed - (radius[i] + radius[j]) / 2 > self.threshold) & (plain >= self.min_similarity)
-        joined, _, self.links_report_ = resolve_links(ids, links)
         # Rows a reviewer joined share a component: their pairs are edges whatever they score.
         first = np.unique(joined, return_index=True)[1]
         must_i, must_j = np.arange(n), first[joined]
