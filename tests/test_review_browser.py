@@ -6,36 +6,20 @@ Reuses the browser, login and catalogue helpers of tests/test_web_browser.py; th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import threading
 
 import pytest
 
-from pipeline.app.factory import create_app
 from pipeline.core.config import load_taxonomy
 
-from test_review import build_catalogue
-from test_web_browser import _checkbox, _login, _reviews, browser, pytestmark  # noqa: F401
+from test_web_browser import _checkbox, _login, _reviews, browser, pytestmark, serve_app  # noqa: F401
 
 
 @pytest.fixture
 def server(settings, tmp_path, corpus_rows):
     """(base URL, catalogue path, facts): the real app on a free port, every item sampled."""
-    from werkzeug.serving import make_server
-
-    db = tmp_path / "catalogue.sqlite"
-    facts = build_catalogue(db, corpus_rows)
-    serve = dataclasses.replace(settings.serve, secret_key_file=tmp_path / "secret")
-    review = dataclasses.replace(settings.review, second_opinion_share=1.0)
-    app = create_app(dataclasses.replace(settings, serve=serve, review=review), db_path=db)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_port}", db, facts
-    http.shutdown()
-    thread.join()
+    yield from serve_app(settings, tmp_path, corpus_rows, second_opinion_share=1.0)
 
 
 def test_second_reviewer_does_not_see_the_first_reviewers_labels_before_saving(browser, server):  # noqa: F811 (browser: the imported fixture)

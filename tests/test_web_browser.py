@@ -33,21 +33,28 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def server(settings, tmp_path, corpus_rows):
-    """(base URL, catalogue path, facts): the real app on a free port, stopped after the test."""
+def serve_app(settings, tmp_path, corpus_rows, **review_changes):
+    """(base URL, catalogue path, facts): the real app on a free port over a catalogue of the
+    corpus rows ([review] settings changed by `review_changes`), stopped when the generator ends."""
     from werkzeug.serving import make_server
 
     db = tmp_path / "catalogue.sqlite"
     facts = build_catalogue(db, corpus_rows)
     serve = dataclasses.replace(settings.serve, secret_key_file=tmp_path / "secret")
-    app = create_app(dataclasses.replace(settings, serve=serve), db_path=db)
+    review = dataclasses.replace(settings.review, **review_changes)
+    app = create_app(dataclasses.replace(settings, serve=serve, review=review), db_path=db)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{http.server_port}", db, facts
     http.shutdown()
     thread.join()
+
+
+@pytest.fixture
+def server(settings, tmp_path, corpus_rows):
+    """(base URL, catalogue path, facts): the real app on a free port, stopped after the test."""
+    yield from serve_app(settings, tmp_path, corpus_rows)
 
 
 @pytest.fixture(scope="module")
