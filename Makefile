@@ -9,7 +9,7 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check $(if $(WHEELS),--find-links $(WHEELS))
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install train test test-fast lint bench browser lock clean-cache
+.PHONY: install train finetune test test-fast lint bench browser lock clean-cache
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,6 +30,11 @@ install: $(VENV)/.installed
 train: install
 	$(BIN)/pipeline export-labels --if-exists
 	$(BIN)/pipeline train
+
+## Adapt the e5 encoder to the labelled rows (LoRA via peft; slow: ~25 min on 2 cores, the nested
+## comparison with the frozen encoder included). Writes models/encoders/e5-ft-<hash>/; see README
+finetune: install
+	$(BIN)/pipeline finetune
 
 ## Debian's Chromium for the end-to-end browser tests (no browser download from elsewhere)
 browser:

