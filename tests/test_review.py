@@ -662,6 +662,31 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
         conn.close()
 
 
+def test_the_cached_queue_of_each_reviewer_is_the_queue_worked_out_in_full(catalogue):
+    conn = schema.connect(catalogue[0])
+    try:
+        pks = [row["pk"] for row in conn.execute("SELECT pk FROM current_initiatives ORDER BY id")]
+        first = reviews.save_review(conn, initiative_pk=pks[0], reviewer="anna", labels=LABELS_A,
+                                    based_on=None, note=None)
+        reviews.save_review(conn, initiative_pk=pks[0], reviewer="bram", labels=LABELS_B,
+                            based_on=first.review_pk, note=None, blind=True)  # a dispute
+        reviews.save_review(conn, initiative_pk=pks[1], reviewer="bram", labels=LABELS_B,
+                            based_on=None, note=None)
+        for share in (0.0, 1.0):  # no second opinions, or every reviewed item one
+            cache = queue.QueueCache(kind_threshold=0.5, share=share)
+            full = queue.queue_items(conn, kind_threshold=0.5, share=share)
+            for reviewer in ("anna", "bram", "carla"):
+                assert cache.reviewer_items(conn, reviewer) == queue.for_reviewer(full, reviewer)
+            assert cache.options(conn) == queue.municipality_options(full)
+        # a review saved after the cache was built shows at once, without a rebuild
+        reviews.save_review(conn, initiative_pk=pks[2], reviewer="anna", labels=LABELS_A,
+                            based_on=None, note=None)
+        mine = {i["pk"]: i for i in cache.reviewer_items(conn, "anna")}[pks[2]]
+        assert mine["mine"] and mine["replicability"] == 5 and cache.builds == 1
+    finally:
+        conn.close()
+
+
 def test_untitled_rows_are_titled_by_the_configured_length(web_settings, catalogue):
     text = "Wekelijkse inloop voor ouderen in het buurthuis met koffie, een krant en hulp bij formulieren."
     conn = schema.connect(catalogue[0])

@@ -34,9 +34,7 @@ from pipeline.catalogue.queue import (
     QueueCache,
     QueueFilters,
     filter_queue,
-    for_reviewer,
     history_rows,
-    municipality_options,
     week_start,
 )
 from pipeline.catalogue.reviews import (
@@ -155,7 +153,7 @@ def queue_cache() -> QueueCache:
 def _queue_context():
     # Once per request: the queue page and save-and-next each need it once.
     if "queue_items" not in g:
-        g.queue_items = for_reviewer(queue_cache().items(_db()), g.reviewer)
+        g.queue_items = queue_cache().reviewer_items(_db(), g.reviewer)
     return g.queue_items
 
 
@@ -181,7 +179,7 @@ def queue():
         counts=counts,
         filters=filters,
         taxonomy=_taxonomy(),
-        gemeenten=municipality_options(items),
+        gemeenten=queue_cache().options(_db()),
         statuses=(TODO, *STATUSES),
         status_names={TODO: "te doen", **STATUS_NAMES},
         todo=sum(item["todo"] for item in items),

@@ -112,6 +112,7 @@ def model_queue_items(conn, *, kind_threshold: float) -> list[dict]:
                 "certainty": certainty(prediction, kind_threshold),
             }
         )
+        items[-1]["search_text"] = search_text(items[-1])
         # The model's own labels stay under "model" when a review's replace them (blind views).
         items[-1]["model"] = {key: items[-1][key] for key in ("themes", "doelgroepen", "kind",
                                                                "replicability")}
@@ -201,21 +202,50 @@ class QueueCache:
         self._lock = threading.Lock()
         self._signature = None
         self._items: tuple = ()
+        self._unreviewed: tuple = ()  # every item as anyone sees it before its first review
+        self._position: dict = {}
+        self._options: list = []
         self.builds = 0  # how often the model part was read (for tests and benchmarks)
 
-    def model_items(self, conn) -> tuple:
-        """The cached `model_queue_items` (read again first when the catalogue changed)."""
+    def _current(self, conn) -> tuple:
         signature = model_signature(conn)  # before reading: a change meanwhile triggers a rebuild
         with self._lock:
             if signature != self._signature:
-                self._items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
+                items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
+                # Without reviews an item looks the same to every reviewer, so the per-request
+                # work is only the reviewed items (a small share of a large catalogue).
+                self._unreviewed = tuple(for_reviewer(with_reviews(items, {}, share=self.share), ""))
+                self._position = {item["pk"]: i for i, item in enumerate(items)}
+                self._options = municipality_options(items)
+                self._items = items
                 self._signature = signature
                 self.builds += 1
-            return self._items
+            return self._items, self._unreviewed, self._position, self._options
+
+    def model_items(self, conn) -> tuple:
+        """The cached `model_queue_items` (read again first when the catalogue changed)."""
+        return self._current(conn)[0]
 
     def items(self, conn) -> list[dict]:
         """`queue_items` of the catalogue behind `conn`, from the cache."""
         return with_reviews(self.model_items(conn), all_current_reviews(conn), share=self.share)
+
+    def reviewer_items(self, conn, reviewer: str) -> list[dict]:
+        """`for_reviewer(queue_items(...), reviewer)` from the cache: only reviewed items are
+        worked out again. The items are shared between requests: read them, do not change them."""
+        items, unreviewed, position, _ = self._current(conn)
+        out = list(unreviewed)
+        for pk, item_reviews in all_current_reviews(conn).items():
+            i = position.get(pk)
+            if i is None:  # reviewed meanwhile and not yet in the cache: next rebuild
+                continue
+            reviewed = with_reviews([items[i]], {pk: item_reviews}, share=self.share)
+            out[i] = for_reviewer(reviewed, reviewer)[0]
+        return out
+
+    def options(self, conn) -> list[tuple[str, str]]:
+        """The cached `municipality_options` of every queue item."""
+        return self._current(conn)[3]
 
 
 def municipality_options(items: Sequence[Mapping]) -> list[tuple[str, str]]:
@@ -274,7 +304,7 @@ class QueueFilters:
         if self.score and str(item["replicability"]) != self.score:
             return False
         if self.q:
-            text = _folded(" ".join(item.get(k) or "" for k in ("naam", "omschrijving", "gemeente", "id")))
+            text = item.get("search_text") or search_text(item)
             if any(word not in text for word in _folded(self.q).split()):
                 return False
         if with_status and self.status == TODO:
@@ -282,6 +312,13 @@ class QueueFilters:
         if with_status and self.status != "alle" and item["status"] != self.status:
             return False
         return True
+
+
+def search_text(item: Mapping) -> str:
+    """What the queue's free-text filter searches in: name, description, municipality and id,
+    folded (`_folded`). `model_queue_items` keeps it per item, so typing a word does not fold
+    every description again."""
+    return _folded(" ".join(item.get(k) or "" for k in ("naam", "omschrijving", "gemeente", "id")))
 
 
 def _folded(text: str) -> str:
