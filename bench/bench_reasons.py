@@ -3,6 +3,9 @@
     .venv/bin/python bench/bench_reasons.py --label before   # the released model (models/LATEST)
     .venv/bin/python bench/bench_reasons.py --label after    # this checkout's code and cue file
 
+`--held-out` audits 15 other rows (3 per score, none of the 40) into
+bench/out/reason_audit_heldout_<label>.tsv: the fixes made from the first audit are scored there.
+
 `before` scores the corpus with the released bundle as a user gets it. `after` fits the scorer of
 this checkout ([score] in configs/pipeline.toml, cue file included) on the labelled rows and puts
 it in place of the bundle's scorer (the kind stage stays the released one), without saving it:
@@ -69,13 +72,14 @@ def opposite_overlap(text: str, reasons: list[dict]) -> bool:
     return False
 
 
-def select(rows: list[dict]) -> list[str]:
-    rng = random.Random(SEED)
+def select(rows: list[dict], *, seed: int = SEED, per_score: int = PER_SCORE,
+           leave_out: frozenset = frozenset()) -> list[str]:
+    rng = random.Random(seed)
     chosen = []
     for score in range(1, 6):
-        ids = sorted(r["id"] for r in rows if r.get("replicability") == score)
+        ids = sorted(r["id"] for r in rows if r.get("replicability") == score and r["id"] not in leave_out)
         rng.shuffle(ids)
-        chosen += sorted(ids[:PER_SCORE])
+        chosen += sorted(ids[:per_score])
     return chosen
 
 
@@ -90,6 +94,10 @@ def load_marks(path: Path) -> dict[tuple, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", choices=("before", "after"), required=True)
+    parser.add_argument("--held-out", type=int, nargs="?", const=1, default=0, metavar="ROUND",
+                        help="audit 15 other rows (3 per score, seed 13 + ROUND, none of the 40 nor of "
+                             "earlier rounds), so fixes made from earlier audits are scored on rows "
+                             "they were not made on")
     args = parser.parse_args()
 
     settings = load_settings()
@@ -121,11 +129,18 @@ def main() -> None:
     print(f"rows scored 1-2 whose first reason is positive: {len(low_pos)}")
 
     path = OUT / ("reason_audit_before.tsv" if args.label == "before" else "reason_audit.tsv")
+    rows = select(list(labelled.values()))
+    seen: frozenset = frozenset()
+    for round_ in range(1, args.held_out + 1):
+        seen |= frozenset(rows)
+        rows = select(list(labelled.values()), seed=SEED + round_, per_score=3, leave_out=seen)
+        path = OUT / f"reason_audit_heldout{'' if round_ == 1 else round_}_{args.label}.tsv"
     marks = load_marks(OUT / "reason_audit_before.tsv")
-    marks.update(load_marks(path))
+    for earlier in (OUT / "reason_audit_heldout_before.tsv", path):
+        marks.update(load_marks(earlier))
     by_id = {r["id"]: r for r in records}
     out_rows = []
-    for row_id in select(list(labelled.values())):
+    for row_id in rows:
         record, text = by_id[row_id], texts[row_id]
         for reason in record["replicability_reasons"]:
             bewijs = reason.get("bewijs") or ""

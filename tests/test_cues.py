@@ -118,6 +118,42 @@ def test_a_target_group_after_voor_is_no_partner(matcher):
     assert row.partners == set()
 
 
+def test_digital_means_are_devices_not_money(matcher):
+    found, _ = counts(matcher, "De school deelt digitale middelen uit aan leerlingen.")
+    assert found["cue:eigen_budget"] == 0 and found["element:kosten"] == 0
+    found, _ = counts(matcher, "De gemeente heeft extra middelen vrijgemaakt voor de voedselbank.")
+    assert found["cue:eigen_budget"] == 1
+
+
+def test_loan_laptops_are_no_fund_and_ict_help_is_no_it_system(matcher):
+    found, _ = counts(matcher, "Er zijn 450 leenlaptops uitgedeeld en een helpdesk voor ict problemen.")
+    assert found["cue:fonds"] == 0 and found["cue:it_systeem"] == 0
+    found, _ = counts(matcher, "Ondernemers kunnen geld lenen bij het fonds; aanvragen lopen via een portaal.")
+    assert found["cue:fonds"] >= 1 and found["cue:it_systeem"] == 1
+
+
+def test_a_difficulty_or_request_with_om_te_is_no_aim(matcher):
+    found, _ = counts(matcher, "In de opvang is het lastig om afstand van elkaar te houden.")
+    assert found["element:doel"] == 0
+    found, _ = counts(matcher, "Jongerenwerkers zijn gevraagd om in de wijken iets te organiseren.")
+    assert found["element:doel"] == 0
+    found, _ = counts(matcher, "Er komt een inloop om eenzame ouderen een plek te geven.")
+    assert found["element:doel"] == 1
+
+
+def test_their_own_employer_is_no_partner(matcher):
+    _, row = counts(matcher, "Arbeidsmigranten zijn afhankelijk van hun werkgever voor huisvesting.")
+    assert row.partners == set()
+
+
+def test_actions_beyond_the_common_verbs_are_an_approach(matcher):
+    for text in ("Zorgaanbieders worden regelmatig bevraagd over hun dienstverlening.",
+                 "De gemeente heeft laptops ter beschikking gesteld aan leerlingen.",
+                 "Op de website kunnen gezinnen terecht met hulpvragen."):
+        found, _ = counts(matcher, text)
+        assert found["element:aanpak"] >= 1, text
+
+
 def test_plural_partners_mean_several(fitted):
     reasons = reasons_of(fitted, "De partners in de wijk organiseren samen wekelijks activiteiten voor kinderen.")
     texts = [r["reden"] for r in reasons["replicability_reasons"]]
