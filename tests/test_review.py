@@ -662,6 +662,15 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
         conn.close()
 
 
+def test_the_queue_read_at_start_serves_the_first_reviewer(app, catalogue):
+    assert review_views.warm_up_queue(app) == len(catalogue[1]["queue_order"])
+    cache = app.extensions["pipeline_queue"]
+    client = app.test_client()
+    login(client)
+    assert _queue_ids(client.get("/review/").text) == catalogue[1]["queue_order"]
+    assert cache.builds == 1  # the first visit found the queue ready
+
+
 def test_the_cached_queue_of_each_reviewer_is_the_queue_worked_out_in_full(catalogue):
     conn = schema.connect(catalogue[0])
     try:

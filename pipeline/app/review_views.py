@@ -150,6 +150,14 @@ def queue_cache() -> QueueCache:
     return extensions["pipeline_queue"]
 
 
+def warm_up_queue(app) -> int:
+    """Read the model part of the review queue once (`QueueCache`), so the first reviewer after
+    `pipeline serve` starts does not wait for every prediction to be read (100,000 rows: ~25 s).
+    Returns the number of queue items."""
+    with app.test_request_context("/review/"):
+        return len(queue_cache().model_items(_db()))
+
+
 def _queue_context():
     # Once per request: the queue page and save-and-next each need it once.
     if "queue_items" not in g:

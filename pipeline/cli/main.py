@@ -6,6 +6,7 @@ Each command builds objects from the settings, calls library functions, and turn
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -370,6 +371,11 @@ def serve_command(settings, db_path, host, port, dev):
         start = time.perf_counter()
         index = warm_up(app)
         _echo(f"Search index ready: {len(index.records)} rows in {time.perf_counter() - start:.1f} s")
+        # The review queue reads every prediction once; in the background, so search is not kept
+        # waiting (a reviewer who comes before it is done waits for the rest of it).
+        from pipeline.app.review_views import warm_up_queue
+
+        threading.Thread(target=warm_up_queue, args=(app,), name="queue-warm-up", daemon=True).start()
     _echo(f"Serving the catalogue {app.config['DATABASE']} on http://{host}:{port}/ ({server})")
     serve(app, host=host, port=port, threads=settings.serve.threads, dev=dev)
 
