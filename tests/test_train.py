@@ -110,16 +110,19 @@ def test_train_on_a_subset_writes_card_metrics_and_latest(tmp_settings, tmp_path
     assert any("cross-validation fold 2/2" in m for m in messages)
 
 
-def test_kind_overrides_replace_classify_keys_and_unknown_keys_are_named(settings):
+@pytest.mark.parametrize("field", ["themes", "doelgroepen", "kind"])
+def test_field_overrides_replace_classify_keys_and_unknown_keys_are_named(settings, field):
     from pipeline.core.errors import ConfigError
-    from pipeline.training.stages import kind_config
+    from pipeline.training.stages import field_config
 
-    changed = dataclasses.replace(settings.classify, kind={"char_weight": 0.0, "C": 2.0})
-    config = kind_config(changed)
+    changed = dataclasses.replace(settings.classify, **{field: {"char_weight": 0.0, "C": 2.0}})
+    config = field_config(changed, field)
     assert (config.char_weight, config.C) == (0.0, 2.0)
-    assert config.embedding_weight == settings.classify.embedding_weight
-    with pytest.raises(ConfigError, match=r"\[classify.kind\].*'colour'"):
-        kind_config(dataclasses.replace(settings.classify, kind={"colour": 1}))
+    assert config.embedding_weight == settings.classify.embedding_weight   # the rest from [classify]
+    other = next(f for f in ("themes", "doelgroepen") if f != field)
+    assert field_config(changed, other).C == settings.classify.C       # only that field changes
+    with pytest.raises(ConfigError, match=rf"\[classify.{field}\].*'colour'"):
+        field_config(dataclasses.replace(settings.classify, **{field: {"colour": 1}}), field)
 
 
 @pytest.mark.parametrize("score", ["4", 7, 0, True])
@@ -139,12 +142,12 @@ def test_a_file_that_is_not_utf8_is_skipped_with_its_name(tmp_path, taxonomy):
     assert any(p.startswith("b.jsonl: geen UTF-8") for p in data.problems)
 
 
-def test_a_wrong_type_in_kind_overrides_names_the_section(settings):
+def test_a_wrong_type_in_field_overrides_names_the_section(settings):
     from pipeline.core.errors import ConfigError
-    from pipeline.training.stages import kind_config
+    from pipeline.training.stages import field_config
 
-    with pytest.raises(ConfigError, match=r"\[classify.kind\]\.C must be of type float"):
-        kind_config(dataclasses.replace(settings.classify, kind={"C": "veel"}))
+    with pytest.raises(ConfigError, match=r"\[classify.doelgroepen\]\.C must be of type float"):
+        field_config(dataclasses.replace(settings.classify, doelgroepen={"C": "veel"}), "doelgroepen")
 
 
 def test_the_scorer_stage_reads_initiatives_in_training_and_cross_validation(tmp_path, settings, seed_rows):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 import threading
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-
+from pipeline.core.text import fold
 from pipeline.catalogue import readmodel
 from pipeline.catalogue.readmodel import KIND_NAMES as _KIND_NAMES
 from pipeline.catalogue.records import place_fields, resolved_places
@@ -305,7 +304,7 @@ class QueueFilters:
             return False
         if self.q:
             text = item.get("search_text") or search_text(item)
-            if any(word not in text for word in _folded(self.q).split()):
+            if any(word not in text for word in fold(self.q).split()):
                 return False
         if with_status and self.status == TODO:
             return bool(item.get("todo", item["status"] == "nieuw"))
@@ -316,15 +315,9 @@ class QueueFilters:
 
 def search_text(item: Mapping) -> str:
     """What the queue's free-text filter searches in: name, description, municipality and id,
-    folded (`_folded`). `model_queue_items` keeps it per item, so typing a word does not fold
+    folded (`pipeline.core.text.fold`). `model_queue_items` keeps it per item, so typing a word does not fold
     every description again."""
-    return _folded(" ".join(item.get(k) or "" for k in ("naam", "omschrijving", "gemeente", "id")))
-
-
-def _folded(text: str) -> str:
-    """Lower case without accents, so "ëenzaam" finds "eenzaam" and "Den Haag" finds "den haag"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return fold(" ".join(item.get(k) or "" for k in ("naam", "omschrijving", "gemeente", "id")))
 
 
 def filter_queue(items: Sequence[Mapping], filters: QueueFilters, skipped: Sequence[str] = ()):

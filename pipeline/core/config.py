@@ -125,7 +125,11 @@ class ClassifyConfig:
     threshold_step: StrictFloat
     threshold_metric: StrictStr
     similarity_weight: StrictFloat
-    # [classify.kind]: keys of this section that differ for the kind classifier.
+    term_weight: StrictFloat
+    # [classify.themes], [classify.doelgroepen], [classify.kind]: keys of this section that
+    # differ for that field's classifier (pipeline.training.stages.field_config).
+    themes: dict
+    doelgroepen: dict
     kind: dict
     max_labels: StrictInt
 

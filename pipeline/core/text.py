@@ -42,6 +42,12 @@ def terminal_safe(text: str, *, keep_newlines: bool = False) -> str:  # keep_new
     return "".join(out)
 
 
+def fold(text: str) -> str:
+    """Lower case without accents, so "ëenzaam" finds "eenzaam" and "Den Haag" finds "den haag"."""
+    decomposed = unicodedata.normalize("NFKD", str(text).casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def normalise(text: str) -> str:
     """Clean `text` for a model: NFKC (ligatures), joined hyphen breaks, no bullets/URLs/e-mail
     addresses, straight quotes, single spaces.

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, make_pipeline
@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.core.text import lemma_texts
 from pipeline.models.embed import EmbeddingVectorizer, encoder_from_config
+from pipeline.models.label_features import LabelSimilarity, LabelTerms
 
 
 def lemmatise(texts) -> list[str]:
@@ -36,51 +37,24 @@ def lemmatise(texts) -> list[str]:
     return lemma_texts(list(texts))
 
 
-class LabelSimilarity(TransformerMixin, BaseEstimator):
-    """texts -> (n_texts, n_labels): per label the highest cosine between a text and any of that
-    label's description texts, standardised per column on the fitted texts. The maximum over a
-    label's terms is not a linear function of the embedding, so it adds to the embedding channel.
-    """
-
-    def __init__(self, *, embedding=None, label_texts: Sequence = ()):
-        self.embedding = embedding
-        self.label_texts = label_texts
-
-    def _raw(self, X) -> np.ndarray:
-        sims = np.asarray(self.embedding_.transform(list(X))) @ self.label_vectors_.T
-        out = np.column_stack([sims[:, self.groups_ == j].max(axis=1) for j in range(self.n_labels_)])
-        # e5 cosines all sit near 0.8: what matters is which labels a text is closest to.
-        return out - out.mean(axis=1, keepdims=True)
-
-    def fit(self, X, y=None):
-        groups = [[t] if isinstance(t, str) else list(t) for t in self.label_texts]
-        if not groups or not all(groups):
-            raise ValueError("LabelSimilarity needs at least one text per label")
-        self.embedding_ = clone(self.embedding).fit(list(X))
-        self.n_labels_ = len(groups)
-        self.groups_ = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-        self.label_vectors_ = np.asarray(self.embedding_.transform([t for g in groups for t in g]))
-        raw = self._raw(X)
-        self.mean_, self.scale_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
-        return self
-
-    def transform(self, X):
-        check_is_fitted(self, "label_vectors_")
-        return (self._raw(X) - self.mean_) / self.scale_
-
-
 def make_features(*, embed_config=None, embedding_weight: float = 1.0, char_weight: float = 1.0,
                   char_ngram_range: tuple[int, int] = (3, 5), lemma_weight: float = 0.0,
-                  min_df: int = 2, similarity_weight: float = 0.0,
-                  label_texts: Sequence | None = None) -> FeatureUnion:
+                  min_df: int = 2, similarity_weight: float = 0.0, term_weight: float = 0.0,
+                  label_texts: Sequence | None = None,
+                  label_names: Sequence[str] | None = None) -> FeatureUnion:
     """The feature union: e5 embedding + char n-gram TF-IDF (+ lemma word TF-IDF when weighted).
 
     `embed_config` is an `EmbedConfig`; None leaves the embedding channel out (lexical only).
     A channel with weight 0 is left out. Every channel yields L2-normalised rows, so the weights
     say directly how much each channel counts. `similarity_weight` > 0 adds `LabelSimilarity` to
-    `label_texts` (needs the embedding).
+    `label_texts` (needs the embedding); `term_weight` > 0 adds `LabelTerms` (the label's own
+    words named in the text; `label_names` are the labels' names).
     """
     channels, weights = [], {}
+    if term_weight > 0 and label_texts:
+        channels.append(("label_terms", LabelTerms(label_texts=list(label_texts),
+                                                   label_names=list(label_names or ()))))
+        weights["label_terms"] = term_weight
     if embed_config is not None and similarity_weight > 0 and label_texts:
         channels.append(("label_similarity", LabelSimilarity(embedding=EmbeddingVectorizer.from_config(embed_config),
                                                              label_texts=list(label_texts))))
@@ -361,7 +335,8 @@ def embedding_vectorizers(model, _depth: int = 0) -> list[EmbeddingVectorizer]:
 
 
 def classifier_from_config(classify_config, embed_config, *, labels: Sequence[str],
-                           label_texts: Sequence | None = None, min_labels: int = 1,
+                           label_texts: Sequence | None = None,
+                           label_names: Sequence[str] | None = None, min_labels: int = 1,
                            threshold_metric: str = "f1", random_state: int = 0
                            ) -> ThresholdedTextClassifier:
     """The classifier described by `[classify]` (ClassifyConfig) and `[embed]` (EmbedConfig)."""
@@ -369,7 +344,8 @@ def classifier_from_config(classify_config, embed_config, *, labels: Sequence[st
     features = make_features(
         embed_config=embed_config, embedding_weight=c.embedding_weight, char_weight=c.char_weight,
         char_ngram_range=(c.char_ngram_min, c.char_ngram_max), lemma_weight=c.lemma_weight,
-        min_df=c.min_df, similarity_weight=c.similarity_weight, label_texts=label_texts)
+        min_df=c.min_df, similarity_weight=c.similarity_weight, term_weight=c.term_weight,
+        label_texts=label_texts, label_names=label_names)
     estimator = logistic_regression(C=c.C, class_weight=c.class_weight or None)
     grid = tuple(np.round(np.arange(c.threshold_min, c.threshold_max + c.threshold_step / 2,
                                     c.threshold_step), 4))

@@ -108,7 +108,8 @@ def _card(model_id: str, data: LabelledData, taxonomy: Taxonomy, settings: Setti
         "Per-label thresholds come "
         "from inner out-of-fold probabilities (shrunk towards one field-wide threshold for rare "
         "labels); every row gets at least one theme and one doelgroep. kind uses the same estimator "
-        f"with the [classify.kind] overrides {dict(settings.classify.kind)}.", "",
+        f"with the [classify.kind] overrides {dict(settings.classify.kind)}. Overrides per field: "
+        f"themes {dict(settings.classify.themes)}, doelgroepen {dict(settings.classify.doelgroepen)}.", "",
         f"## Cross-validated scores ({t.folds}-fold iteratively stratified, {t.repeats} repeats, "
         f"seed {t.seed}; mean over repeats)", "",
         ("Folds keep the rows of each same-idea group together (`[train] split = \"same_idea\"`): "

@@ -74,11 +74,13 @@ def prior_texts(label, split_terms: bool) -> list[str]:
 
 def _label_stage(field_name: str) -> Stage:
     def make(settings: Settings, taxonomy: Taxonomy, seed: int):
+        config = field_config(settings.classify, field_name)
         return classify.classifier_from_config(
-            settings.classify, settings.embed, labels=taxonomy.ids(field_name),
-            label_texts=[prior_texts(label, settings.classify.prior_terms)
+            config, settings.embed, labels=taxonomy.ids(field_name),
+            label_texts=[prior_texts(label, config.prior_terms)
                          for label in getattr(taxonomy, field_name)],
-            min_labels=1, threshold_metric=settings.classify.threshold_metric, random_state=seed)
+            label_names=[label.naam for label in getattr(taxonomy, field_name)],
+            min_labels=1, threshold_metric=config.threshold_metric, random_state=seed)
 
     def targets(rows, taxonomy):
         return label_matrix(rows, field_name, taxonomy.ids(field_name))
@@ -98,22 +100,25 @@ def _label_stage(field_name: str) -> Stage:
     return Stage(field_name, make, targets, evaluate, card)
 
 
-def kind_config(classify_config):
-    """[classify] with the keys of [classify.kind] replaced. Raises ConfigError for unknown keys."""
+FIELDS = ("themes", "doelgroepen", "kind")
 
-    overrides = dict(classify_config.kind)
-    valid = {f.name for f in dataclasses.fields(classify_config)} - {"kind"}
+
+def field_config(classify_config, field: str):
+    """[classify] with the keys of [classify.<field>] replaced. Raises ConfigError for unknown keys."""
+
+    overrides = dict(getattr(classify_config, field))
+    valid = {f.name for f in dataclasses.fields(classify_config)} - set(FIELDS)
     unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise ConfigError(f"[classify.kind] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
+        raise ConfigError(f"[classify.{field}] has unknown key(s) {unknown}; valid keys are {sorted(valid)}")
 
     merged = {f.name: getattr(classify_config, f.name) for f in dataclasses.fields(classify_config)}
-    # Through the same checks as the file itself, so a wrong type names [classify.kind].
-    return section_from_dict(type(classify_config), {**merged, **overrides}, where="[classify.kind]")
+    # Through the same checks as the file itself, so a wrong type names [classify.<field>].
+    return section_from_dict(type(classify_config), {**merged, **overrides}, where=f"[classify.{field}]")
 
 
 def _kind_make(settings: Settings, taxonomy: Taxonomy, seed: int):
-    config = kind_config(settings.classify)
+    config = field_config(settings.classify, "kind")
     return classify.classifier_from_config(
         config, settings.embed, labels=["signal"],
         label_texts=[taxonomy.kinds["signal"]] if "signal" in taxonomy.kinds else None,
