@@ -42,8 +42,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
 
+## Tests on both cores (pytest-xdist); --dist loadfile keeps each file's tests, and so its
+## module fixtures, in one worker
 test: install browser lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## ruff over the package, the tests and the benchmarks (configured in pyproject.toml)
 lint: install
@@ -51,7 +53,7 @@ lint: install
 
 ## Tests without the browser end-to-end tests
 test-fast: install
-	$(BIN)/pytest -q -m "not browser"
+	$(BIN)/pytest -q -n 2 --dist loadfile -m "not browser"
 
 ## Quality and speed benchmarks (minutes; see bench/README.md)
 bench: install
