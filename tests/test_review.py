@@ -654,10 +654,12 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
         assert "nieuw-1" in _queue_ids(client.get("/review/").text)
         assert cache.builds == 2  # a new row: read again
         # the cached queue says what the uncached one and the catalogue say
-        assert cache.items(conn) == queue.queue_items(
-            conn, kind_threshold=0.5, share=app.config["SETTINGS"].review.second_opinion_share)
+        mine = cache.reviewer_items(conn, "anna")
+        assert mine == queue.for_reviewer(queue.queue_items(
+            conn, kind_threshold=0.5, share=app.config["SETTINGS"].review.second_opinion_share), "anna")
         in_force = {r["id"]: (r["themes"], r["replicability"]) for r in readmodel.catalogue(conn)}
-        assert {i["id"]: (i["themes"], i["replicability"]) for i in cache.items(conn)} == in_force
+        assert {i["id"]: (i["themes"], i["replicability"]) for i in mine if not i["blind"]} == {
+            i["id"]: in_force[i["id"]] for i in mine if not i["blind"]}
     finally:
         conn.close()
 
@@ -669,6 +671,30 @@ def test_the_queue_read_at_start_serves_the_first_reviewer(app, catalogue):
     login(client)
     assert _queue_ids(client.get("/review/").text) == catalogue[1]["queue_order"]
     assert cache.builds == 1  # the first visit found the queue ready
+
+
+def test_while_the_queue_is_read_requests_get_the_previous_queue_or_a_page_that_asks_again(app, catalogue):
+    client = app.test_client()
+    login(client)
+    with app.app_context():
+        cache = review_views.queue_cache()
+    with cache._build_lock:  # another thread is reading the catalogue for the first time
+        response = client.get("/review/")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert "De wachtrij wordt geladen" in response.text and 'http-equiv="refresh"' in response.text
+    assert _queue_ids(client.get("/review/").text) == catalogue[1]["queue_order"]   # read now
+    conn = schema.connect(catalogue[0])
+    try:
+        writes.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
+                               accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
+                                                    omschrijving="Een nieuw initiatief.")],
+                               predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
+    finally:
+        conn.close()
+    with cache._build_lock:  # another thread reads the new row: the previous queue meanwhile
+        assert _queue_ids(client.get("/review/").text) == catalogue[1]["queue_order"]
+    assert "nieuw-1" in _queue_ids(client.get("/review/").text)
+    assert cache.builds == 2
 
 
 def test_the_cached_queue_of_each_reviewer_is_the_queue_worked_out_in_full(catalogue):

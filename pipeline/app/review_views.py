@@ -33,6 +33,7 @@ from pipeline.catalogue.queue import (
     TODO,
     QueueCache,
     QueueFilters,
+    QueueLoading,
     filter_queue,
     history_rows,
     week_start,
@@ -139,6 +140,10 @@ def _db():
     return get_db()
 
 
+# How soon the "wachtrij wordt geladen" page asks again (Retry-After and a meta refresh).
+LOADING_RETRY_SECONDS = 5
+
+
 def queue_cache() -> QueueCache:
     """This app's `QueueCache`."""
     extensions = current_app.extensions
@@ -155,7 +160,19 @@ def warm_up_queue(app) -> int:
     `pipeline serve` starts does not wait for every prediction to be read (100,000 rows: ~25 s).
     Returns the number of queue items."""
     with app.test_request_context("/review/"):
-        return len(queue_cache().model_items(_db()))
+        return len(queue_cache().model_items(_db(), wait=True))
+
+
+@blueprint.errorhandler(QueueLoading)
+def queue_loading(exc):
+    """The first read of the queue after start is still running: a page that asks again itself,
+    instead of a server thread held for the whole read."""
+    seconds = LOADING_RETRY_SECONDS
+    body = render_template("error.html", code=503, title="De wachtrij wordt geladen", refresh=seconds,
+                           text="Net na het starten leest de server alle voorspellingen in. Deze "
+                                f"pagina probeert het over {seconds} seconden zelf opnieuw; wat je "
+                                "al had opgeslagen, is bewaard.")
+    return body, 503, {"Retry-After": str(seconds)}
 
 
 def _queue_context():

@@ -1,5 +1,6 @@
 """The review queue: least certain rows first (they teach the next model most), its filters, a
-cache that is rebuilt when predictions or reviews change, and the history of an item.
+cache of its model part that is read again when initiatives or predictions change (reviews are
+laid over it per request), and the history of an item.
 """
 from __future__ import annotations
 
@@ -186,65 +187,88 @@ def model_signature(conn) -> tuple:
     ).fetchone())
 
 
-class QueueCache:
-    """The model part of the review queue (`model_queue_items`), kept per app process and rebuilt
-    only when `model_signature` changes; the reviews are laid over it per request.
+class QueueLoading(Exception):
+    """The queue is being read for the first time (at 100,000 rows ~25 s); ask again shortly."""
 
-    Reading and scoring every prediction is the slow part (5,000 rows: ~0.4 s); reviews are a
-    small table. So opening the queue, or saving and going to the next item, costs one signature
-    query and one reviews query while nothing new came in. Safe under the threaded server.
+
+@dataclass(frozen=True)
+class _Snapshot:
+    signature: tuple
+    items: tuple
+    unreviewed: tuple  # every item as anyone sees it before its first review
+    position: dict     # pk -> index in items
+    options: list      # municipality_options(items)
+
+
+class QueueCache:
+    """The model part of the review queue (`model_queue_items`), kept per app process and read
+    again only when `model_signature` changes; the reviews are laid over it per request.
+
+    Reading and scoring every prediction is the slow part (5,000 rows: ~0.4 s, 100,000: ~25 s);
+    reviews are a small table. So opening the queue, or saving and going to the next item, costs
+    one signature query and one reviews query while nothing new came in. Safe under the threaded
+    server: one thread at a time reads the catalogue, outside any lock the others need; while it
+    does, the others serve the previous snapshot, or, before the first one exists, wait
+    (`wait=True`) or raise `QueueLoading`, so no request holds a server thread for a whole read.
     """
 
     def __init__(self, *, kind_threshold: float, share: float):
         self.kind_threshold = kind_threshold
         self.share = share
-        self._lock = threading.Lock()
-        self._signature = None
-        self._items: tuple = ()
-        self._unreviewed: tuple = ()  # every item as anyone sees it before its first review
-        self._position: dict = {}
-        self._options: list = []
+        self._build_lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
         self.builds = 0  # how often the model part was read (for tests and benchmarks)
 
-    def _current(self, conn) -> tuple:
-        signature = model_signature(conn)  # before reading: a change meanwhile triggers a rebuild
-        with self._lock:
-            if signature != self._signature:
-                items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
-                # Without reviews an item looks the same to every reviewer, so the per-request
-                # work is only the reviewed items (a small share of a large catalogue).
-                self._unreviewed = tuple(for_reviewer(with_reviews(items, {}, share=self.share), ""))
-                self._position = {item["pk"]: i for i, item in enumerate(items)}
-                self._options = municipality_options(items)
-                self._items = items
-                self._signature = signature
+    def _build(self, conn, signature) -> _Snapshot:
+        items = tuple(model_queue_items(conn, kind_threshold=self.kind_threshold))
+        # Without reviews an item looks the same to every reviewer, so the per-request work is
+        # only the reviewed items (a small share of a large catalogue).
+        return _Snapshot(signature=signature, items=items,
+                         unreviewed=tuple(for_reviewer(with_reviews(items, {}, share=self.share), "")),
+                         position={item["pk"]: i for i, item in enumerate(items)},
+                         options=municipality_options(items))
+
+    def _current(self, conn, *, wait: bool = False) -> _Snapshot:
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.signature == model_signature(conn):
+            return snapshot
+        if not self._build_lock.acquire(blocking=snapshot is None and wait):
+            if snapshot is None:
+                raise QueueLoading()
+            return snapshot  # another thread reads the new state; the previous one meanwhile
+        try:
+            # Read inside the lock and before the data: a change during the read shows as a new
+            # signature at the next request, and two threads never read for the same change.
+            signature = model_signature(conn)
+            snapshot = self._snapshot
+            if snapshot is None or snapshot.signature != signature:
+                snapshot = self._build(conn, signature)
+                self._snapshot = snapshot
                 self.builds += 1
-            return self._items, self._unreviewed, self._position, self._options
+            return snapshot
+        finally:
+            self._build_lock.release()
 
-    def model_items(self, conn) -> tuple:
+    def model_items(self, conn, *, wait: bool = False) -> tuple:
         """The cached `model_queue_items` (read again first when the catalogue changed)."""
-        return self._current(conn)[0]
-
-    def items(self, conn) -> list[dict]:
-        """`queue_items` of the catalogue behind `conn`, from the cache."""
-        return with_reviews(self.model_items(conn), all_current_reviews(conn), share=self.share)
+        return self._current(conn, wait=wait).items
 
     def reviewer_items(self, conn, reviewer: str) -> list[dict]:
         """`for_reviewer(queue_items(...), reviewer)` from the cache: only reviewed items are
         worked out again. The items are shared between requests: read them, do not change them."""
-        items, unreviewed, position, _ = self._current(conn)
-        out = list(unreviewed)
+        snapshot = self._current(conn)
+        out = list(snapshot.unreviewed)
         for pk, item_reviews in all_current_reviews(conn).items():
-            i = position.get(pk)
+            i = snapshot.position.get(pk)
             if i is None:  # reviewed meanwhile and not yet in the cache: next rebuild
                 continue
-            reviewed = with_reviews([items[i]], {pk: item_reviews}, share=self.share)
+            reviewed = with_reviews([snapshot.items[i]], {pk: item_reviews}, share=self.share)
             out[i] = for_reviewer(reviewed, reviewer)[0]
         return out
 
     def options(self, conn) -> list[tuple[str, str]]:
         """The cached `municipality_options` of every queue item."""
-        return self._current(conn)[3]
+        return self._current(conn).options
 
 
 def municipality_options(items: Sequence[Mapping]) -> list[tuple[str, str]]:

@@ -372,7 +372,7 @@ def serve_command(settings, db_path, host, port, dev):
         index = warm_up(app)
         _echo(f"Search index ready: {len(index.records)} rows in {time.perf_counter() - start:.1f} s")
         # The review queue reads every prediction once; in the background, so search is not kept
-        # waiting (a reviewer who comes before it is done waits for the rest of it).
+        # waiting (a reviewer who comes before it is done gets a page that asks again shortly).
         from pipeline.app.review_views import warm_up_queue
 
         threading.Thread(target=warm_up_queue, args=(app,), name="queue-warm-up", daemon=True).start()
