@@ -144,6 +144,18 @@ def test_a_difficulty_or_request_with_om_te_is_no_aim(matcher):
 def test_their_own_employer_is_no_partner(matcher):
     _, row = counts(matcher, "Arbeidsmigranten zijn afhankelijk van hun werkgever voor huisvesting.")
     assert row.partners == set()
+    # "zijn" as a verb says nothing about whose partner comes next
+    found, row = counts(matcher, "Er zijn jongerenwerkers ingezet in de wijk.")
+    assert found["element:partners"] == 1
+
+
+def test_a_problem_that_leads_to_more_is_no_aim_and_rightly_is_no_approach(matcher):
+    found, _ = counts(matcher, "De lockdown leidt tot meer eenzaamheid.")
+    assert found["element:doel"] == 0
+    found, _ = counts(matcher, "Ouderen maken zich terecht zorgen.")
+    assert found["element:aanpak"] == 0
+    found, _ = counts(matcher, "Gezinnen kunnen op de website terecht voor alle informatie.")
+    assert found["element:aanpak"] == 1
 
 
 def test_actions_beyond_the_common_verbs_are_an_approach(matcher):
