@@ -28,13 +28,13 @@ from __future__ import annotations
 import csv
 import functools
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
 from pipeline.core.config import load_settings
+from pipeline.core.text import fold
 
 EXACT, SPELLING, SUCCESSOR, FUZZY, REGION, UNRESOLVED = (
     "exact", "spelling", "successor", "fuzzy", "region", "unresolved")
@@ -63,9 +63,7 @@ _NAMED_IN_TEXT = re.compile(rf"\bgemeenten\s+({_NAME}(?:\s*,\s*{_NAME})*(?:\s+en
 def key(text: str) -> str:
     """The letters of a name for comparing spellings: no accents, case, punctuation or extra spaces
     ("'s-Hertogenbosch" and "s Hertogenbosch" meet; "Súdwest-Fryslân" and "sudwest fryslan")."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    text = re.sub(r"[^\w\s]", " ", text)
+    text = re.sub(r"[^\w\s]", " ", fold(text))
     return " ".join(text.split())
 
 
