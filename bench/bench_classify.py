@@ -42,7 +42,7 @@ import numpy as np
 
 from pipeline.training.cv import cross_validate, outer_folds, read_groups, split_blocks
 from pipeline.training.data import load_labelled
-from pipeline.training.stages import STAGES, baseline_stages
+from pipeline.training.stages import FIELDS, STAGES, baseline_stages
 from pipeline.core.config import load_settings, load_taxonomy
 
 
@@ -67,6 +67,7 @@ CANDIDATES = {
     "no label priors": {"prior_weight": 0.0},
     "embedding weight 1": {"embedding_weight": 1.0},
     "C=1": {"C": 1.0},
+    "no label terms": {"term_weight": 0.0},
     "label terms 0.5": {"term_weight": 0.5},
     "label terms 1": {"term_weight": 1.0},
 }
@@ -80,7 +81,7 @@ def _fields(cv):
 def _with(settings, over):
     """[classify] with `over`, for themes and doelgroepen also over their own [classify.<field>] keys."""
     fields = {f: {k: v for k, v in getattr(settings.classify, f).items() if k not in over}
-              for f in ("themes", "doelgroepen")}
+              for f in FIELDS if f != "kind"}
     return dataclasses.replace(settings, classify=dataclasses.replace(settings.classify, **over, **fields))
 
 

@@ -117,17 +117,30 @@ def test_label_similarity_feature_prefers_the_matching_label(tmp_path):
 def test_label_terms_find_a_label_s_own_words_but_not_inside_other_words():
     from pipeline.models.label_features import LabelTerms
 
-    terms = LabelTerms(label_names=["Ouders", "Jongeren (12-27)", "Arbeidsmigranten"],
-                       label_texts=[["Ouders. ...", "alleenstaande ouders"],
-                                    ["Jongeren. ...", "jongvolwassenen"],
-                                    ["Arbeidsmigranten. ...", "migranten", "EU-werknemers"]]).fit()
+    terms = LabelTerms(label_terms=[["Ouders", "alleenstaande ouders"],
+                                    ["Jongeren (12-27)", "jongvolwassenen"],
+                                    ["Arbeidsmigranten", "migranten", "EU-werknemers"],
+                                    ["Dak-", "thuislozen", "als er geen smallere groep genoemd wordt"]]).fit()
+    assert terms.terms_[3] == (("thuislozen",),)   # no half compound, no guidance
     texts = ["Steun voor statushouders",            # "ouders" is no part of "statushouders"
              "Jongerenwerk in de wijk",              # a compound that starts with the term
              "Taalles voor arbeidsmigranten",        # a long term at the end of a compound
              "Een cursus voor OUDERS en jongvolwassenen",
-             "Hulp bij de eu werknemers registratie"]
+             "Hulp bij de eu werknemers registratie",
+             "Alle hulp voor gezinnen onder één dak, voor thuislozen ook"]
     out = terms.transform(texts)
-    assert (out > 0).astype(int).tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [0, 0, 1]]
+    assert (out > 0).astype(int).tolist() == [[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 0, 0],
+                                              [0, 0, 1, 0], [0, 0, 0, 1]]
     assert np.allclose(np.linalg.norm(out[1:], axis=1), 1.0)   # rows with a term are L2-normalised
-    with pytest.raises(ValueError, match="label_names"):
-        LabelTerms(label_names=["a"], label_texts=[["a"], ["b"]]).fit()
+    assert terms.transform(["Hulp onder één dak voor iedereen"]).sum() == 0
+    with pytest.raises(ValueError, match="label_terms"):
+        LabelTerms(label_terms=[["a"], []]).fit()
+
+
+def test_label_terms_of_a_taxonomy_label_split_its_name_and_description(settings):
+    from pipeline.core.config import load_taxonomy
+    from pipeline.training.stages import label_terms
+
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    kinderen = next(label for label in taxonomy.doelgroepen if label.id == "kinderen")
+    assert {"Kinderen", "leerlingen"} <= set(label_terms(kinderen))

@@ -41,19 +41,18 @@ def make_features(*, embed_config=None, embedding_weight: float = 1.0, char_weig
                   char_ngram_range: tuple[int, int] = (3, 5), lemma_weight: float = 0.0,
                   min_df: int = 2, similarity_weight: float = 0.0, term_weight: float = 0.0,
                   label_texts: Sequence | None = None,
-                  label_names: Sequence[str] | None = None) -> FeatureUnion:
+                  label_terms: Sequence | None = None) -> FeatureUnion:
     """The feature union: e5 embedding + char n-gram TF-IDF (+ lemma word TF-IDF when weighted).
 
     `embed_config` is an `EmbedConfig`; None leaves the embedding channel out (lexical only).
     A channel with weight 0 is left out. Every channel yields L2-normalised rows, so the weights
     say directly how much each channel counts. `similarity_weight` > 0 adds `LabelSimilarity` to
-    `label_texts` (needs the embedding); `term_weight` > 0 adds `LabelTerms` (the label's own
-    words named in the text; `label_names` are the labels' names).
+    `label_texts` (needs the embedding); `term_weight` > 0 adds `LabelTerms` over `label_terms`
+    (per label its name and terms: whether the text names them).
     """
     channels, weights = [], {}
-    if term_weight > 0 and label_texts:
-        channels.append(("label_terms", LabelTerms(label_texts=list(label_texts),
-                                                   label_names=list(label_names or ()))))
+    if term_weight > 0 and label_terms:
+        channels.append(("label_terms", LabelTerms(label_terms=list(label_terms))))
         weights["label_terms"] = term_weight
     if embed_config is not None and similarity_weight > 0 and label_texts:
         channels.append(("label_similarity", LabelSimilarity(embedding=EmbeddingVectorizer.from_config(embed_config),
@@ -336,7 +335,7 @@ def embedding_vectorizers(model, _depth: int = 0) -> list[EmbeddingVectorizer]:
 
 def classifier_from_config(classify_config, embed_config, *, labels: Sequence[str],
                            label_texts: Sequence | None = None,
-                           label_names: Sequence[str] | None = None, min_labels: int = 1,
+                           label_terms: Sequence | None = None, min_labels: int = 1,
                            threshold_metric: str = "f1", random_state: int = 0
                            ) -> ThresholdedTextClassifier:
     """The classifier described by `[classify]` (ClassifyConfig) and `[embed]` (EmbedConfig)."""
@@ -345,7 +344,7 @@ def classifier_from_config(classify_config, embed_config, *, labels: Sequence[st
         embed_config=embed_config, embedding_weight=c.embedding_weight, char_weight=c.char_weight,
         char_ngram_range=(c.char_ngram_min, c.char_ngram_max), lemma_weight=c.lemma_weight,
         min_df=c.min_df, similarity_weight=c.similarity_weight, term_weight=c.term_weight,
-        label_texts=label_texts, label_names=label_names)
+        label_texts=label_texts, label_terms=label_terms)
     estimator = logistic_regression(C=c.C, class_weight=c.class_weight or None)
     grid = tuple(np.round(np.arange(c.threshold_min, c.threshold_max + c.threshold_step / 2,
                                     c.threshold_step), 4))

@@ -20,6 +20,18 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.core.text import fold
 
 
+NEGATIONS = {"geen", "niet"}  # not "zonder": "zelfstandigen zonder personeel" is a term
+
+
+def _as_lists(label_texts) -> list[list[str]]:
+    """Per label a list of texts (a label may be given one str)."""
+    return [[t] if isinstance(t, str) else list(t) for t in label_texts]
+
+
+def _folded_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", fold(text))
+
+
 class LabelSimilarity(TransformerMixin, BaseEstimator):
     """texts -> (n_texts, n_labels): per label the highest cosine between a text and any of that
     label's description texts, standardised per column on the fitted texts. The maximum over a
@@ -37,7 +49,7 @@ class LabelSimilarity(TransformerMixin, BaseEstimator):
         return out - out.mean(axis=1, keepdims=True)
 
     def fit(self, X, y=None):
-        groups = [[t] if isinstance(t, str) else list(t) for t in self.label_texts]
+        groups = _as_lists(self.label_texts)
         if not groups or not all(groups):
             raise ValueError("LabelSimilarity needs at least one text per label")
         self.embedding_ = clone(self.embedding).fit(list(X))
@@ -53,41 +65,45 @@ class LabelSimilarity(TransformerMixin, BaseEstimator):
         return (self._raw(X) - self.mean_) / self.scale_
 
 
-def _folded_words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", fold(text))
-
-
 class LabelTerms(TransformerMixin, BaseEstimator):
     """texts -> (n_texts, n_labels): 1 where the text names one of the label's terms, L2-normalised
     per row.
 
-    A label's terms are its name and the comma-separated terms of its description (the entries of
-    `label_texts` after the first, as `prior_texts` makes them). A term is named when every one of
-    its content words (Dutch stop words left out) occurs in the text: as a word, at the start of a
-    compound ("jongeren" in "jongerenwerk") or, seven letters or more, at its end ("migranten" in
+    `label_terms` holds per label its phrases: its name and the terms of its description
+    (`pipeline.training.stages.label_terms`). A phrase is named when every one of its content
+    words (Dutch stop words left out) occurs in the text: as a word, at the start of a compound
+    ("jongeren" in "jongerenwerk") or, seven letters or more, at its end ("migranten" in
     "arbeidsmigranten"; "ouders" is not found in "statushouders"); words under four letters
-    must match a whole word. Unlike the description examples, this is evidence the
-    classifier sees on every row, so a label with four examples can still learn that its own words
-    matter. Learned: terms_ (per label, a tuple of content-word tuples).
+    must match a whole word. Left out: a phrase that is the first half of an elliptical compound
+    ("Dak-" of "Dak- en thuislozen": "onder één dak" is no shelter), a phrase with a negation
+    (guidance such as "als er geen smallere groep genoemd wordt", not a term) and one word under
+    four letters. Unlike the description examples, this is evidence the classifier sees on every
+    row, so a label with four examples can still learn that its own words matter.
+    Learned: terms_ (per label, a tuple of content-word tuples).
     """
 
-    def __init__(self, *, label_texts: Sequence = (), label_names: Sequence[str] = ()):
-        self.label_texts = label_texts
-        self.label_names = label_names
+    def __init__(self, *, label_terms: Sequence = ()):
+        self.label_terms = label_terms
 
     def fit(self, X=None, y=None):
         from spacy.lang.nl.stop_words import STOP_WORDS
 
-        entries = [[t] if isinstance(t, str) else list(t) for t in self.label_texts]
-        names = list(self.label_names) or [""] * len(entries)
-        if not entries or len(names) != len(entries):
-            raise ValueError("LabelTerms needs label_texts (and as many label_names) per label")
+        entries = _as_lists(self.label_terms)
+        if not entries or not all(entries):
+            raise ValueError("LabelTerms needs at least one phrase per label in label_terms")
         stop = {w for word in STOP_WORDS for w in _folded_words(word)}
         terms = []
-        for name, texts in zip(names, entries):
-            phrases = [re.sub(r"\(.*?\)", " ", name)] + list(texts[1:])
-            words = {tuple(w for w in _folded_words(phrase) if w not in stop) for phrase in phrases}
-            terms.append(tuple(sorted(t for t in words if t)))
+        for phrases in entries:
+            kept = set()
+            for phrase in phrases:
+                phrase = re.sub(r"\(.*?\)", " ", phrase).strip(" .'")
+                words = _folded_words(phrase)
+                if phrase.endswith("-") or NEGATIONS & set(words):
+                    continue
+                content = tuple(w for w in words if w not in stop)
+                if content and not (len(content) == 1 and len(content[0]) < 4):
+                    kept.add(content)
+            terms.append(tuple(sorted(kept)))
         self.terms_ = terms
         return self
 

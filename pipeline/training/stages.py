@@ -59,17 +59,29 @@ def multilabel_metrics(Y: np.ndarray, P: np.ndarray, labels: list[str]) -> dict:
     return out
 
 
+_TERM_SPLIT = re.compile(r"[,;:]|\bof\b|\ben\b")
+
+
+def _terms(text: str) -> list[str]:
+    terms = [" ".join(t.strip(" .'").split()) for t in _TERM_SPLIT.split(re.sub(r"\(.*?\)", " ", text))]
+    return [t for t in terms if len(t) > 2]
+
+
 def prior_texts(label, split_terms: bool) -> list[str]:
     """Pseudo-examples for one taxonomy label: "naam. omschrijving", and with `split_terms` also
     each comma-separated term of the description ("Voedselbanken", "maaltijden", ...), so every
     term the annotators' guide names is a positive example of the label on its own."""
     texts = [f"{label.naam}. {label.omschrijving}"]
     if split_terms:
-        body = re.sub(r"\(.*?\)", " ", label.omschrijving)
-        terms = [t.strip(" .'") for t in re.split(r"[,;:]|\bof\b|\ben\b", body)]
-        terms = [" ".join(t.split()) for t in terms]
-        texts += [t for t in terms if len(t) > 2 and t.lower() != label.naam.lower()]
+        texts += [t for t in _terms(label.omschrijving) if t.lower() != label.naam.lower()]
     return texts
+
+
+def label_terms(label) -> list[str]:
+    """The terms of a label's name and of its description, split as `prior_texts` splits them
+    ("Kinderen en leerlingen" -> "Kinderen", "leerlingen"), for `LabelTerms`; whatever
+    `[classify] prior_terms` says about the description examples."""
+    return list(dict.fromkeys(_terms(label.naam) + _terms(label.omschrijving)))
 
 
 def _label_stage(field_name: str) -> Stage:
@@ -79,7 +91,7 @@ def _label_stage(field_name: str) -> Stage:
             config, settings.embed, labels=taxonomy.ids(field_name),
             label_texts=[prior_texts(label, config.prior_terms)
                          for label in getattr(taxonomy, field_name)],
-            label_names=[label.naam for label in getattr(taxonomy, field_name)],
+            label_terms=[label_terms(label) for label in getattr(taxonomy, field_name)],
             min_labels=1, threshold_metric=config.threshold_metric, random_state=seed)
 
     def targets(rows, taxonomy):
