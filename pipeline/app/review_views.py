@@ -169,9 +169,9 @@ def queue_loading(exc):
     instead of a server thread held for the whole read."""
     seconds = LOADING_RETRY_SECONDS
     body = render_template("error.html", code=503, title="De wachtrij wordt geladen", refresh=seconds,
-                           text="Net na het starten leest de server alle voorspellingen in. Deze "
-                                f"pagina probeert het over {seconds} seconden zelf opnieuw; wat je "
-                                "al had opgeslagen, is bewaard.")
+                           text="Kort na het starten leest de server alle voorspellingen in. Deze "
+                                f"pagina laadt over {seconds} seconden vanzelf opnieuw; wat u al hebt "
+                                "opgeslagen, is bewaard.")
     return body, 503, {"Retry-After": str(seconds)}
 
 
@@ -349,7 +349,10 @@ def _next_item_id(current_id: str, filters: QueueFilters) -> str | None:
 
 
 def _go_next(current_id: str, filters: QueueFilters):
-    next_id = _next_item_id(current_id, filters)
+    try:
+        next_id = _next_item_id(current_id, filters)
+    except QueueLoading:  # after a POST: the loading page must come from a GET it can reload
+        return redirect(url_for("review.queue", **filters.args()))
     if next_id is None:
         flash("De wachtrij is leeg voor deze selectie.", "success")
         return redirect(url_for("review.queue", **filters.args()))
