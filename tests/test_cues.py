@@ -156,6 +156,12 @@ def test_a_problem_that_leads_to_more_is_no_aim_and_rightly_is_no_approach(match
     assert found["element:aanpak"] == 0
     found, _ = counts(matcher, "Gezinnen kunnen op de website terecht voor alle informatie.")
     assert found["element:aanpak"] == 1
+    found, _ = counts(matcher, "Inwoners kunnen daarvoor bij het wijkteam terecht.")
+    assert found["element:aanpak"] == 1
+    for text in ("Steeds meer jongeren komen terecht in de schulden.",
+                 "Zonder hulp komen gezinnen terecht bij de voedselbank."):
+        found, _ = counts(matcher, text)
+        assert found["element:aanpak"] == 0, text
 
 
 def test_actions_beyond_the_common_verbs_are_an_approach(matcher):
