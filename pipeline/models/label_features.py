@@ -20,7 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 from pipeline.core.text import fold
 
 
-NEGATIONS = {"geen", "niet"}  # not "zonder": "zelfstandigen zonder personeel" is a term
+# A phrase that starts with one of these is a condition of the guide, not a term ("als er geen
+# smallere groep genoemd wordt"); "de taal niet goed spreken" is a term.
+CONDITIONS = {"als", "wanneer", "indien"}
 
 
 def _as_lists(label_texts) -> list[list[str]]:
@@ -75,9 +77,8 @@ class LabelTerms(TransformerMixin, BaseEstimator):
     ("jongeren" in "jongerenwerk") or, seven letters or more, at its end ("migranten" in
     "arbeidsmigranten"; "ouders" is not found in "statushouders"); words under four letters
     must match a whole word. Left out: a phrase that is the first half of an elliptical compound
-    ("Dak-" of "Dak- en thuislozen": "onder één dak" is no shelter), a phrase with a negation
-    (guidance such as "als er geen smallere groep genoemd wordt", not a term) and one word under
-    four letters. Unlike the description examples, this is evidence the classifier sees on every
+    ("Dak-" of "Dak- en thuislozen": "onder één dak" is no shelter), a condition ("als er geen
+    smallere groep genoemd wordt": guidance, not a term) and one word under four letters. Unlike the description examples, this is evidence the classifier sees on every
     row, so a label with four examples can still learn that its own words matter.
     Learned: terms_ (per label, a tuple of content-word tuples).
     """
@@ -98,7 +99,7 @@ class LabelTerms(TransformerMixin, BaseEstimator):
             for phrase in phrases:
                 phrase = re.sub(r"\(.*?\)", " ", phrase).strip(" .'")
                 words = _folded_words(phrase)
-                if phrase.endswith("-") or NEGATIONS & set(words):
+                if phrase.endswith("-") or (words and words[0] in CONDITIONS):
                     continue
                 content = tuple(w for w in words if w not in stop)
                 if content and not (len(content) == 1 and len(content[0]) < 4):
