@@ -632,6 +632,14 @@ def test_queue_and_item_offer_the_scores_of_the_taxonomy(web_settings, catalogue
     assert "een cijfer 1-4" in item and 'value="5"' not in item.split('name="replicability"', 1)[1]
 
 
+
+def _store_new_row(conn):
+    """One new initiative with its prediction, as `pipeline run` stores it."""
+    writes.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
+                           accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
+                                                omschrijving="Een nieuw initiatief.")],
+                           predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
+
 def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalogue):
     order = catalogue[1]["queue_order"]
     client = app.test_client()
@@ -647,10 +655,7 @@ def test_queue_reads_the_models_part_once_while_only_reviews_change(app, catalog
     assert cache.builds == 1  # ... without reading every prediction again
     conn = schema.connect(catalogue[0])
     try:
-        writes.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
-                               accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
-                                                    omschrijving="Een nieuw initiatief.")],
-                               predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
+        _store_new_row(conn)
         assert "nieuw-1" in _queue_ids(client.get("/review/").text)
         assert cache.builds == 2  # a new row: read again
         # the cached queue says what the uncached one and the catalogue say
@@ -692,10 +697,7 @@ def test_while_the_queue_is_read_requests_get_the_previous_queue_or_a_page_that_
     assert _queue_ids(client.get("/review/").text) == skipped_last   # read now
     conn = schema.connect(catalogue[0])
     try:
-        writes.store_submission(conn, file_name="nieuw.jsonl", sha256="nieuw", rejected=[],
-                               accepted=[Initiative(id="nieuw-1", gemeente="Testdorp",
-                                                    omschrijving="Een nieuw initiatief.")],
-                               predictions=[_prediction(["schulden"], ["ouderen"], scores={})])
+        _store_new_row(conn)
     finally:
         conn.close()
     with cache._build_lock:  # another thread reads the new row: the previous queue meanwhile
