@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.core.text import lemma_texts
 from pipeline.models.embed import EmbeddingVectorizer, encoder_from_config
-from pipeline.models.label_features import LabelSimilarity, LabelTerms
+from pipeline.models.label_features import LabelSimilarity, LabelTerms, as_lists
 
 
 def lemmatise(texts) -> list[str]:
@@ -174,8 +174,8 @@ class ThresholdedTextClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"label_texts has {len(self.label_texts)} entries but there are {n_labels} labels")
         texts, rows = [], []
-        for j, entry in enumerate(self.label_texts):
-            for text in [entry] if isinstance(entry, str) else list(entry):
+        for j, entry in enumerate(as_lists(self.label_texts)):
+            for text in entry:
                 texts.append(str(text))
                 rows.append(j)
         Y = np.zeros((len(texts), n_labels), dtype=int)

@@ -4,8 +4,10 @@
   texts.
 - `LabelTerms`: per label, whether the text names one of the label's own terms.
 
-Both take `label_texts` as `pipeline.training.stages.prior_texts` makes them: per label its
-"naam. omschrijving" text first, then the comma-separated terms of the description.
+`LabelSimilarity` takes `label_texts` as `pipeline.training.stages.prior_texts` makes them (per
+label its "naam. omschrijving" text, then the terms of the description); `LabelTerms` takes
+`label_terms` as `pipeline.training.stages.label_terms` makes them (per label the terms of its
+name and description).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pipeline.core.text import fold
 CONDITIONS = {"als", "wanneer", "indien"}
 
 
-def _as_lists(label_texts) -> list[list[str]]:
+def as_lists(label_texts) -> list[list[str]]:
     """Per label a list of texts (a label may be given one str)."""
     return [[t] if isinstance(t, str) else list(t) for t in label_texts]
 
@@ -51,7 +53,7 @@ class LabelSimilarity(TransformerMixin, BaseEstimator):
         return out - out.mean(axis=1, keepdims=True)
 
     def fit(self, X, y=None):
-        groups = _as_lists(self.label_texts)
+        groups = as_lists(self.label_texts)
         if not groups or not all(groups):
             raise ValueError("LabelSimilarity needs at least one text per label")
         self.embedding_ = clone(self.embedding).fit(list(X))
@@ -78,8 +80,9 @@ class LabelTerms(TransformerMixin, BaseEstimator):
     "arbeidsmigranten"; "ouders" is not found in "statushouders"); words under four letters
     must match a whole word. Left out: a phrase that is the first half of an elliptical compound
     ("Dak-" of "Dak- en thuislozen": "onder één dak" is no shelter), a condition ("als er geen
-    smallere groep genoemd wordt": guidance, not a term) and one word under four letters. Unlike the description examples, this is evidence the classifier sees on every
-    row, so a label with four examples can still learn that its own words matter.
+    smallere groep genoemd wordt": guidance, not a term) and one word under four letters.
+    Unlike the description examples, this is evidence the classifier sees on every row, so a
+    label with four examples can still learn that its own words matter.
     Learned: terms_ (per label, a tuple of content-word tuples).
     """
 
@@ -89,7 +92,7 @@ class LabelTerms(TransformerMixin, BaseEstimator):
     def fit(self, X=None, y=None):
         from spacy.lang.nl.stop_words import STOP_WORDS
 
-        entries = _as_lists(self.label_terms)
+        entries = as_lists(self.label_terms)
         if not entries or not all(entries):
             raise ValueError("LabelTerms needs at least one phrase per label in label_terms")
         stop = {w for word in STOP_WORDS for w in _folded_words(word)}
