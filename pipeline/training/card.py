@@ -48,8 +48,9 @@ def config_fingerprint(settings: Settings) -> dict:
 # so a retrain after a code change never overwrites the folder of a model already in use.
 # The code whose changes change what a model learns: its hash is part of the model id. Paths are
 # relative to the package; a pattern covers every module it matches (sorted).
-LEARNING_MODULES = ("core/text.py", "models/embed.py", "models/classify.py", "models/score.py",
-                    "models/cues.py", "models/ordinal.py", "models/facts.py", "training/*.py")
+LEARNING_MODULES = ("core/text.py", "models/embed.py", "models/classify.py", "models/label_features.py",
+                    "models/score.py", "models/cues.py", "models/ordinal.py", "models/facts.py",
+                    "training/*.py")
 
 
 def learning_code_sha256() -> str:
