@@ -1,6 +1,6 @@
 """Same-idea grouping by an honest protocol: settings chosen on some gold groups, scored on others.
 
-    .venv/bin/python bench/bench_group_honest.py [--splits 20]
+    .venv/bin/python bench/bench_group_honest.py [--splits 20] [--channels]
 
 Why: bench_group.py picks the threshold on the groups it scores (pairwise F1 0.55 there), while
 unseen inventory rows gave 0.31. Here every choice is made on one part of the gold and scored on
@@ -20,6 +20,12 @@ Compared in the same run, each chosen the same way: the cosine-mix baseline (ave
 the plain 50/50 cosine mix, no hub correction), char TF-IDF only, e5 only, and the configured
 mix; plus the configured settings without any choice (what the released model does), and the
 sparse graph path (`[group] method = "graph"`) with its threshold chosen and as configured.
+
+`--channels` adds candidate new evidence as a third channel of the configured mix, its share (0,
+0.1-0.4) chosen with the threshold on the choosing half: out-of-fold predicted labels (themes +
+target groups probabilities from the configured classifiers, 5 folds that keep same-idea groups
+whole), the annotators' own labels (an upper bound: a new row has none), word TF-IDF over lookup
+lemmas, and the name field alone (char TF-IDF; e5).
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from pipeline.core.config import load_settings
 from pipeline.ingest.reader import read_initiatives
 from pipeline.models.embed import encoder_from_config
-from pipeline.models.group import CANNOT_LINK, SimilarityIndex, cut, group_text, index_params
+from pipeline.models.group import (CANNOT_LINK, SimilarityIndex, _standardise, cut, group_text,
+                                   hub_corrected, index_params)
 from pipeline.models.group_incremental import GraphGrouper
 from pipeline.training.cv import read_groups, split_blocks
 
@@ -115,12 +122,90 @@ def candidates(settings, rows, vectors):
     return out
 
 
+def _cosine(matrix: np.ndarray) -> np.ndarray:
+    unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return unit @ unit.T
+
+
+def _out_of_fold_labels(settings, ids: list[str], blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(out-of-fold label probabilities, gold labels) per row of `ids`, themes then target groups."""
+    from pipeline.core.config import load_taxonomy
+    from pipeline.training.cv import outer_folds
+    from pipeline.training.data import load_labelled
+    from pipeline.training.stages import STAGES
+
+    taxonomy = load_taxonomy(settings.paths.taxonomy)
+    data = load_labelled(settings.paths.labelled, taxonomy)
+    at = {row.id: k for k, row in enumerate(data.initiatives)}
+    take = [at[i] for i in ids]
+    texts = [data.texts[k] for k in take]
+    rows = [data.rows[k] for k in take]
+    stages = [s for s in STAGES if s.name in ("themes", "doelgroepen")]
+    gold = [s.targets(rows, taxonomy) for s in stages]
+    proba = [np.zeros(y.shape) for y in gold]
+    for _, train, test in outer_folds(gold, settings.train.folds, 1, settings.train.seed, blocks):
+        for stage, y, p in zip(stages, gold, proba):
+            model = stage.make(settings, taxonomy, settings.train.seed)
+            model.fit([texts[k] for k in train], y[train])
+            p[test] = model.predict_proba([texts[k] for k in test])
+    return np.hstack(proba), np.hstack(gold).astype(float)
+
+
+def channel_candidates(settings, rows, vectors, encoder, blocks) -> dict:
+    """{variant: [(setting, pairs)]}: the configured mix plus one extra channel, share chosen."""
+    import spacy
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.core.text import normalise
+
+    params = index_params(settings.group)
+    index = SimilarityIndex(**params).fit(rows, vectors=vectors)
+    if index.ids_ != [r.id for r in rows]:
+        raise ValueError("rows must be sorted by id")
+    w = settings.group.dense_weight
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    mixed = w * _standardise(unit @ unit.T) + (1 - w) * _standardise(index._lexical(index.texts_))
+    allowed = index.similarity_ >= settings.group.min_similarity
+    nlp = spacy.blank("nl")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    lemmas = [" ".join(t.lemma_.lower() for t in nlp(text) if t.is_alpha and not t.is_stop)
+              for text in index.texts_]
+    words = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(lemmas)
+    names = [normalise(r.naam or "") for r in rows]
+    name_char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(names)
+    predicted, gold = _out_of_fold_labels(settings, index.ids_, blocks)
+    channels = {
+        "predicted labels (out of fold)": _cosine(predicted),
+        "annotators' labels (upper bound)": _cosine(gold),
+        "word TF-IDF of lookup lemmas": (words @ words.T).toarray(),
+        "name only, char TF-IDF": (name_char @ name_char.T).toarray(),
+        "name only, e5": _cosine(np.asarray(encoder.embed(names))),
+    }
+
+    def cuts(score, share):
+        score = np.where(allowed, hub_corrected(score, params["hub_neighbours"]), CANNOT_LINK)
+        return [((share, float(t)), pair_sets(cut(score, float(t)))) for t in STANDARD_GRID]
+
+    base = cuts(mixed, 0.0)
+    out = {"configured mix, threshold chosen": base}
+    for name, similarity in channels.items():
+        options = list(base)
+        for share in (0.1, 0.2, 0.3, 0.4):
+            options += cuts((1 - share) * mixed + share * _standardise(similarity), share)
+        out[f"+ {name}"] = options
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=20)
+    parser.add_argument("--channels", action="store_true",
+                        help="score candidate extra channels instead of the clustering variants")
     args = parser.parse_args(argv)
     settings = load_settings()
     rows = read_initiatives(settings.paths.corpus, limits=settings.ingest).accepted
+    rows = sorted(rows, key=lambda r: r.id)
     ids = [r.id for r in rows]
     where = {i: k for k, i in enumerate(ids)}
     groups = [[m for m in g if m in where] for g in read_groups(settings.paths.same_idea_groups)]
@@ -129,7 +214,10 @@ def main(argv=None) -> None:
     grouped_blocks = sorted({int(blocks[where[g[0]]]) for g in groups})
     encoder = encoder_from_config(settings.embed)
     vectors = encoder.embed([group_text(r, settings.group.text) for r in rows])
-    variants = candidates(settings, rows, vectors)
+    if args.channels:
+        variants = channel_candidates(settings, rows, vectors, encoder, blocks)
+    else:
+        variants = candidates(settings, rows, vectors)
     print(f"{len(rows)} rows, {len(groups)} gold groups in {len(grouped_blocks)} blocks; "
           f"{args.splits} random halvings of the blocks\n")
 
@@ -169,8 +257,8 @@ def main(argv=None) -> None:
         top = max(counts, key=counts.get)
         print(f"{name:52s} {scores[:, 0].mean():.3f}  {scores[:, 1].mean():.3f}  "
               f"{scores[:, 2].mean():.3f} ({scores[:, 2].std():.3f})  {top} x{counts[top]}")
-    print("\nsetting = (threshold) or (dense weight, threshold); thresholds in SD of the hub-corrected "
-          "score, or plain cosine for the baseline")
+    print("\nsetting = (threshold), (dense weight, threshold) or (share of the extra channel, "
+          "threshold); thresholds in SD of the hub-corrected score, or plain cosine for the baseline")
 
 
 if __name__ == "__main__":
