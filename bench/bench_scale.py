@@ -194,7 +194,8 @@ def main(argv=None) -> None:
     config = ROOT / "configs" / "pipeline.toml"
     base = corpus_catalogue(args.work / "corpus.sqlite", config)
     per_client = max(1, args.requests // CLIENTS)
-    results = {"clients": CLIENTS, "requests_per_page_kind": per_client * CLIENTS, "sizes": {}}
+    results = {"clients": CLIENTS, "requests_per_page_kind": per_client * CLIENTS,
+               "baseline": args.baseline, "sizes": {}}
     old = baseline_code(args.work, args.baseline) if args.baseline_rows else None
     for n in args.rows:
         db = args.work / f"{n}.sqlite"
@@ -242,9 +243,11 @@ def report(results: dict) -> str:
                 f"| {c['index_loaded']['seconds']} / {c['index_loaded']['peak_mb']} | {s['listening_s']} "
                 f"| {s['first_zoeken_s']} | {cell('zoeken')} | {cell('review')} | {cell('item')} "
                 f"| {s['server_peak_mb']} | {s.get('zoeken_new_query_ms', '')} |")
-    lines += ["", "The baseline has no stored index: its two search calls do the same work. "
+    lines += ["", f"baseline = the code of commit {results.get('baseline', '?')}, in the same run. "
               "/zoeken cycles through 11 URLs (8 queries, 2 with filters, one page 3); \"new query\" "
-              "is the median of 8 queries not asked before, sent one at a time after the load."]
+              "is the median of 8 queries not asked before, sent one at a time after the load. "
+              "/review/ errors are the Dutch 503 \"De wachtrij wordt geladen\" answered while the "
+              "queue is still read at start."]
     return "\n".join(lines) + "\n"
 
 
