@@ -172,6 +172,37 @@ def test_actions_beyond_the_common_verbs_are_an_approach(matcher):
         assert found["element:aanpak"] >= 1, text
 
 
+def test_a_sentence_that_explores_is_no_approach_yet(matcher):
+    for text in ("We zijn in gesprek met de opvangorganisatie hoe we de opvang anders vorm kunnen geven.",
+                 "Wij onderzoeken of we volgend jaar huisbezoeken kunnen aanbieden."):
+        found, _ = counts(matcher, text)
+        assert found["element:aanpak"] == 0, text
+    found, _ = counts(matcher, "Vrijwilligers bellen wekelijks met ouderen. We kijken of dat zo blijft.")
+    assert found["element:aanpak"] >= 1  # the exploring sentence does not block the other one
+
+
+def test_tailored_help_that_is_delivered_is_no_policy_language(matcher):
+    for text in ("Corporaties leveren maatwerk voor huurders met een achterstand.",
+                 "Daardoor kan individueel maatwerk worden toegepast."):
+        found, _ = counts(matcher, text)
+        assert found["cue:vage_beleidstaal"] == 0, text
+    found, _ = counts(matcher, "Uitgangspunt is maatwerk.")
+    assert found["cue:vage_beleidstaal"] >= 1
+
+
+def test_whose_money_whose_bank_and_for_whom(matcher):
+    found, _ = counts(matcher, "De app geeft een overzicht van het vrij te besteden geld.")
+    assert found["element:kosten"] == 0
+    found, _ = counts(matcher, "Coaches van de Groningse Kredietbank begeleiden jongeren.")
+    assert found["cue:fonds"] == 0
+    found, _ = counts(matcher, "Ze verwijzen naar de afdeling Inkomen van onze gemeente.")
+    assert found["element:partners"] == 0  # the municipality is not its own partner
+    found, _ = counts(matcher, "Een eenmalige bijdrage bedoeld voor inwoners in acute nood.")
+    assert found["element:doel"] == 0  # "bedoeld voor" says for whom, not what for
+    found, _ = counts(matcher, "Het fonds is bedoeld om huisuitzettingen te voorkomen.")
+    assert found["element:doel"] >= 1
+
+
 def test_plural_partners_mean_several(fitted):
     reasons = reasons_of(fitted, "De partners in de wijk organiseren samen wekelijks activiteiten voor kinderen.")
     texts = [r["reden"] for r in reasons["replicability_reasons"]]

@@ -375,7 +375,9 @@ class CueMatcher:
                     if s < end and start < e:
                         return True
                 elif rule.soort == "zin":
-                    if (e <= start or s >= end) and sentence[s] == sentence[start]:
+                    # Anywhere in the sentence, also across the match ("in gesprek" blocks
+                    # "gesprek"), but not words the match itself holds.
+                    if not (start <= s and e <= end) and sentence[s] == sentence[start]:
                         return True
                 else:
                     before = e <= start and s >= start - rule.venster and not any(_stops(t) for t in doc[e - 1:start]) \
