@@ -177,6 +177,12 @@ def test_a_sentence_that_explores_is_no_approach_yet(matcher):
                  "Wij onderzoeken of we volgend jaar huisbezoeken kunnen aanbieden."):
         found, _ = counts(matcher, text)
         assert found["element:aanpak"] == 0, text
+    for text in ("Dat vraagt ook inzet van het UWV.",
+                 "Scholen en gemeente denken na over een zomerschool via de bibliotheek."):
+        found, _ = counts(matcher, text)
+        assert found["element:aanpak"] == 0, text
+    found, _ = counts(matcher, "Ouders die om hulp hebben gevraagd krijgen een huisbezoek.")
+    assert found["element:aanpak"] == 1
     found, _ = counts(matcher, "Vrijwilligers bellen wekelijks met ouderen. We kijken of dat zo blijft.")
     assert found["element:aanpak"] >= 1  # the exploring sentence does not block the other one
 
