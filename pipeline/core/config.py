@@ -267,6 +267,9 @@ class ScoreConfig:
     bewijs_context_tokens: StrictInt
     signal_cue: StrictStr
     goed_beschreven: StrictBool
+    reason_audits: Path
+    min_reason_precision: StrictFloat
+    reason_prior_weight: StrictFloat
     cv_splits: StrictInt
     random_state: StrictInt
 

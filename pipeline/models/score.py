@@ -33,6 +33,7 @@ from pipeline.core.text import model_text
 from pipeline.models.cues import CueMatcher, RowCues, load_cues
 from pipeline.models.embed import EmbeddingVectorizer
 from pipeline.models.facts import fact_sheet
+from pipeline.models.reason_reliability import ReasonReliability, read_audits
 from pipeline.models.ordinal import ORDINAL_MODELS, SCORES, _median, expected_value
 
 SIGNAL_KIND = "signal"
@@ -58,12 +59,19 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
 
     `embedding` is a fitted-or-unfitted transformer of texts (e.g. `EmbeddingVectorizer`) or None
     for a cue-only model; `embedding_weight` scales its standardised block against the cues.
+
+    `reason_marks` are reasons marked right or wrong by hand (`reason_reliability.read_audits`):
+    a reason whose kind was right less often than `min_reason_precision` (smoothed with
+    `reason_prior_weight` pseudo-marks) is not shown; the signal and "too vague" reasons that set
+    a score, and the fallback that says no clear cue was found, always are.
     """
 
     def __init__(self, *, cues_path: str | Path | None = None, embedding=None,
                  embedding_weight: float = 0.3, model: str = "frank_hall", C: float = 0.1,
-                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3, signal_cue: str = "signaal_rijk",
-                 goed_beschreven: bool = True):
+                 class_weight: str | None = "balanced", max_reasons: int = 8, context_tokens: int = 3,
+                 signal_cue: str = "signaal_rijk", goed_beschreven: bool = True,
+                 reason_marks: tuple = (), min_reason_precision: float = 0.85,
+                 reason_prior_weight: float = 2.0):
         self.cues_path = cues_path
         self.embedding = embedding
         self.embedding_weight = embedding_weight
@@ -74,6 +82,9 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         self.context_tokens = context_tokens
         self.signal_cue = signal_cue
         self.goed_beschreven = goed_beschreven
+        self.reason_marks = reason_marks
+        self.min_reason_precision = min_reason_precision
+        self.reason_prior_weight = reason_prior_weight
 
     # -- features ---------------------------------------------------------------------------
 
@@ -166,6 +177,8 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         self.ordinal_ = ORDINAL_MODELS[self.model](C=self.C, class_weight=self.class_weight).fit(
             design, y.astype(int))
         self.classes_ = np.array(SCORES)
+        self.reason_reliability_ = ReasonReliability(prior_weight=self.reason_prior_weight).fit(
+            self.reason_marks)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -205,19 +218,21 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         vaag = getattr(self.cuebook_, "vaag", None)
         for x, kind, row, score, mean in zip(X, kinds, found, scores, expected):
             reasons = self._reasons(x, row, effects)
+            setting = None  # the reason that sets the score (signal, too vague): always shown
             if kind == SIGNAL_KIND:
                 score, mean = 1, 1.0
-                signal = self._signal_reason(reasons)
+                setting = signal = self._signal_reason(reasons)
                 reasons = [signal] + [r for r in reasons if not r["reden"].startswith(signal["reden"])]
             elif vaag is not None and getattr(row, "vaag", None) is not None:
                 # Too vague to act on: the guide's 1-2, with that reason first; a "+" reason on the
                 # same words gives way.
                 score, mean = min(int(score), vaag.max_score), min(float(mean), float(vaag.max_score))
                 start, end = row.vaag
-                reasons = [{"reden": vaag.reden, "richting": "-", "bewijs": self._bewijs(x, row.vaag)}] + [
+                setting = {"reden": vaag.reden, "richting": "-", "bewijs": self._bewijs(x, row.vaag)}
+                reasons = [setting] + [
                     r for r in reasons if not (r["richting"] == "+" and r["bewijs"] and any(
                         a < end and start < b for a, b in _occurrences(x.omschrijving, r["bewijs"])))]
-            reasons = self._agree(reasons, int(score))
+            reasons = self._agree(self._reliable(reasons, setting), int(score), every=reasons)
             out.append({
                 "replicability": int(score),
                 "replicability_score": round(float(mean), 2),
@@ -318,13 +333,27 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
         kept.sort(key=lambda c: (c[0], c[1]), reverse=True)
         return [reason for _, _, reason in kept]
 
-    def _agree(self, reasons: list[dict], score: int) -> list[dict]:
+    def _reliable(self, reasons: list[dict], setting: dict | None) -> list[dict]:
+        """The reasons whose kind is right often enough (see the class docstring)."""
+        reliability = getattr(self, "reason_reliability_", None)  # models trained before it: all
+        if reliability is None:
+            return reasons
+        fallback = self.cuebook_.algemeen.reden_geen_aanwijzing
+        return [r for r in reasons if r is setting or r["reden"] == fallback
+                or reliability.precision(r["reden"], r["richting"]) >= self.min_reason_precision]
+
+    def _agree(self, reasons: list[dict], score: int, every: list[dict] = ()) -> list[dict]:
         """Reasons in an order that agrees with the score: a 4-5 leads with what makes it easy,
-        a 1-2 with what makes it hard (each group keeps its strength order); a 3 keeps the order."""
+        a 1-2 with what makes it hard (each group keeps its strength order); a 3 keeps the order.
+        With no shown reason in the score's direction, the strongest of `every` (the reasons before
+        the reliability filter) in that direction leads: it is what moved the score. Only with
+        none at all does the text say no clear cue was found."""
         if score == 3:
             return reasons
         lead = "+" if score >= 4 else "-"
         first = [r for r in reasons if r["richting"] == lead]
+        if not first:
+            first = [r for r in every if r["richting"] == lead][:1]
         if not first:
             first = [{"reden": self.cuebook_.algemeen.reden_geen_aanwijzing, "richting": lead, "bewijs": None}]
         return first + [r for r in reasons if r["richting"] != lead]
@@ -403,6 +432,9 @@ def build_scorer(settings) -> ReplicabilityScorer:
         context_tokens=config.bewijs_context_tokens,
         signal_cue=config.signal_cue,
         goed_beschreven=config.goed_beschreven,
+        reason_marks=tuple(read_audits(config.reason_audits)),
+        min_reason_precision=config.min_reason_precision,
+        reason_prior_weight=config.reason_prior_weight,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 
 from pipeline.core.config import Settings, Taxonomy
+from pipeline.models.reason_reliability import AUDIT_GLOB
 from pipeline.training.stages import BASELINES, Stage
 from pipeline.training.data import LabelledData
 
@@ -38,18 +39,30 @@ def config_fingerprint(settings: Settings) -> dict:
         # The Dutch cues are learned features: a changed cue file is a different model.
         "score": {**_portable(settings.score, settings.root),
                   "cues_sha256": hashlib.sha256(Path(settings.score.cues).read_bytes()).hexdigest()
-                  if Path(settings.score.cues).is_file() else None},
+                  if Path(settings.score.cues).is_file() else None,
+                  # The hand marks decide which reasons are shown: new marks, a new model.
+                  "reason_audits_sha256": _files_sha256(Path(settings.score.reason_audits), AUDIT_GLOB)},
         "embed": {"encoder": settings.embed.encoder, "prefix": settings.embed.prefix,
                   "model_path": settings.embed.model_path},
     }
 
 
-# The modules whose code decides what a model learns: a change in any of them is a new model id,
-# so a retrain after a code change never overwrites the folder of a model already in use.
-# The code whose changes change what a model learns: its hash is part of the model id. Paths are
+def _files_sha256(folder: Path, pattern: str) -> str | None:
+    files = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+# The code whose changes change what a model learns: its hash is part of the model id, so a
+# retrain after a code change never overwrites the folder of a model already in use. Paths are
 # relative to the package; a pattern covers every module it matches (sorted).
 LEARNING_MODULES = ("core/text.py", "models/embed.py", "models/classify.py", "models/label_features.py",
                     "models/score.py", "models/cues.py", "models/ordinal.py", "models/facts.py",
+                    "models/reason_reliability.py",
                     "training/*.py")
 
 

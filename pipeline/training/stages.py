@@ -184,7 +184,29 @@ def _replicability_card(metrics, settings):
             f"(weight {settings.score.embedding_weight}). These are the model's own scores. In "
             "prediction a row classified as signal also gets 1: that lowers the error when the kind "
             "is right and raises it for every false alarm, so it helps only with a precise kind "
-            "classifier; bench/bench_score.py measures it end to end, with the baselines.", ""]
+            "classifier; bench/bench_score.py measures it end to end, with the baselines.", "",
+            *_reason_kinds_card(settings)]
+
+
+def _reason_kinds_card(settings) -> list[str]:
+    """Which kinds of reason users see: the hand marks in [score] reason_audits per kind."""
+    from pipeline.models.reason_reliability import ReasonReliability, read_audits
+
+    config = settings.score
+    marks = read_audits(config.reason_audits)
+    if not marks:
+        return ["No hand-marked reasons: every reason is shown.", ""]
+    reliability = ReasonReliability(prior_weight=config.reason_prior_weight).fit(marks)
+    lines = [f"Reasons shown: kinds right at least {config.min_reason_precision:.2f} of the time in "
+             f"{len(marks)} hand marks (`{Path(config.reason_audits).name}/`, smoothed with "
+             f"{config.reason_prior_weight:g} marks at the overall {reliability.overall_:.3f}).", "",
+             "| direction | reason | marked | right | smoothed | shown |", "|---|---|---|---|---|---|"]
+    for (richting, reden), (right, marked) in sorted(
+            reliability.counts_.items(), key=lambda item: -reliability.precision(item[0][1], item[0][0])):
+        share = reliability.precision(reden, richting)
+        lines.append(f"| {richting} | {reden} | {marked} | {right} | {share:.2f} | "
+                     f"{'yes' if share >= config.min_reason_precision else 'no'} |")
+    return lines + [""]
 
 
 
