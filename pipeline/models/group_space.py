@@ -38,7 +38,7 @@ MOMENT_ROWS = 2000
 # Fixed, so a sketch written by one run compares with one made by the next.
 SKETCH_SEED = 20261203
 # Pairs scored per chunk in `pair_scores` (bounds the temporary sparse rows).
-PAIR_CHUNK = 20000
+PAIR_CHUNK = 5000
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -199,10 +199,12 @@ class MixedSpace(BaseEstimator):
         """(mixed, plain) for the pairs `(a[i[k]], b[j[k]])`: the standardised mix that
         `SimilarityIndex.score_` holds before the hub correction, and `similarity_`."""
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-        dense = np.einsum("ij,ij->i", a.dense[i], b.dense[j]).astype(np.float64)
+        dense = np.zeros(len(i), dtype=np.float64)
         lexical = np.zeros(len(i), dtype=np.float64)
+        # In chunks: the rows of a million pairs, gathered at once, would take gigabytes.
         for start in range(0, len(i), PAIR_CHUNK):
             part = slice(start, start + PAIR_CHUNK)
+            dense[part] = np.einsum("ij,ij->i", a.dense[i[part]], b.dense[j[part]])
             lexical[part] = np.asarray(
                 a.lexical[i[part]].multiply(b.lexical[j[part]]).sum(axis=1)).ravel()
         w = self.dense_weight
