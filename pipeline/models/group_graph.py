@@ -41,14 +41,15 @@ def top_candidates(space: MixedSpace, queries: Encoded, base: Encoded, k: int,
     if k <= 0 or not len(queries):
         return np.zeros((len(queries), 0), dtype=np.int64)
     a, b, _ = space.search_weights()
-    scale = np.float32(np.sqrt(a)), np.float32(np.sqrt(b))
-    base_t = torch.from_numpy(np.hstack([base.dense * scale[0], base.sketch * scale[1]]))
+    # The base rows are used where they lie (no scaled copy of n rows): the weights go on the
+    # query block, and the sketch product is added into the dense one in place.
+    base_dense = torch.from_numpy(np.ascontiguousarray(base.dense, dtype=np.float32))
+    base_sketch = torch.from_numpy(np.ascontiguousarray(base.sketch, dtype=np.float32))
     out = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), SEARCH_BLOCK):
         stop = min(start + SEARCH_BLOCK, len(queries))
-        block = torch.from_numpy(np.hstack([queries.dense[start:stop] * scale[0],
-                                            queries.sketch[start:stop] * scale[1]]))
-        scores = block @ base_t.T
+        scores = torch.from_numpy(queries.dense[start:stop] * np.float32(a)) @ base_dense.T
+        scores.addmm_(torch.from_numpy(queries.sketch[start:stop] * np.float32(b)), base_sketch.T)
         if query_positions is not None:
             rows = torch.arange(stop - start)
             scores[rows, torch.from_numpy(np.asarray(query_positions[start:stop]))] = -torch.inf
