@@ -45,14 +45,16 @@ ADDED = 1000
 OUT = ROOT / "bench" / "out" / "scale_group.json"
 
 
-def catalogue(n: int, start: int = 0, seed: int = 0):
-    """Rows start..start+n-1 of the synthetic catalogue and their (noisy) e5 vectors."""
+def catalogue(n: int, start: int = 0, seed: int = 0, with_vectors: bool = True):
+    """Rows start..start+n-1 of the synthetic catalogue and their (noisy) e5 vectors (None
+    without `with_vectors`: a run adding rows has the stored rows' vectors in its state)."""
     settings = load_settings()
     base = read_initiatives(settings.paths.corpus, limits=settings.ingest).accepted
     vectors = encoder_from_config(settings.embed).embed(
         [group_text(r, settings.group.text) for r in base])
     rng = np.random.default_rng(seed + start)
-    rows, out = [], np.empty((n, vectors.shape[1]), dtype=np.float32)
+    rows = []
+    out = np.empty((n, vectors.shape[1]), dtype=np.float32) if with_vectors else None
     for k in range(n):
         original = base[(start + k) % len(base)]
         words = original.omschrijving.split()
@@ -60,13 +62,14 @@ def catalogue(n: int, start: int = 0, seed: int = 0):
         rows.append(Initiative(id=f"s{start + k:07d}", gemeente=original.gemeente,
                                naam=original.naam, omschrijving=" ".join(keep)))
         noisy = vectors[(start + k) % len(base)] + rng.normal(0, 0.012, vectors.shape[1])
-        out[k] = noisy / np.linalg.norm(noisy)
+        if out is not None:  # the noise is drawn either way: the texts must not change
+            out[k] = noisy / np.linalg.norm(noisy)
     return rows, out
 
 
 def measure(task: str, n: int, state_file: str) -> dict:
     settings = load_settings()
-    rows, vectors = catalogue(n)
+    rows, vectors = catalogue(n, with_vectors=task != "add")
     if task == "add":
         new_rows, new_vectors = catalogue(ADDED, start=n)
         started = time.perf_counter()
