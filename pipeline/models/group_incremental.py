@@ -438,10 +438,12 @@ class GraphGrouper(ClusterMixin, BaseEstimator):
         self.groups_ = groups
         self.changed_ = sorted(changed)
         live = {g.group_id for g in groups}
+        rows = lexical.matrix
+        if rows.shape[0] != len(ids):  # a row slice copies the whole matrix: only when needed
+            rows = rows[:len(ids)]
         self.state_ = GroupingState(state.fingerprint, space, ids,
                                     [text_hash(rows_by_id[i]) for i in ids], dense, sketch,
-                                    best.astype(np.float32), groups, state.n_fitted,
-                                    lexical.matrix[:len(ids)],
+                                    best.astype(np.float32), groups, state.n_fitted, rows,
                                     {k: v for k, v in named.items() if k in live})
         return self
 
