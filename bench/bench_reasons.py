@@ -119,7 +119,7 @@ def reliability_report(marks: dict[int, list], prior_weight: float) -> None:
     def scored(train_rounds, test_round, cut):
         fitted = ReasonReliability(prior_weight=prior_weight).fit(
             [m for k in train_rounds for m in marks[k]])
-        kept = [m for m in marks[test_round] if fitted.precision(m.reden, m.richting) >= cut]
+        kept = [m for m in marks[test_round] if fitted.shows(m.reden, m.richting, cut)]
         return np.array([sum(m.right for m in kept), len(kept), len(marks[test_round])])
 
     rounds = sorted(marks)

@@ -90,3 +90,16 @@ class ReasonReliability:
     def precision(self, reden: str, richting: str) -> float:
         right, marked = self.counts_.get(reason_kind(reden, richting), (0, 0))
         return (right + self.prior_weight * self.overall_) / (marked + self.prior_weight)
+
+    def shows(self, reden: str, richting: str, min_precision: float) -> bool:
+        """Whether a reason of this kind is shown at the cut `min_precision`."""
+        return self.precision(reden, richting) >= min_precision
+
+    def kinds(self, min_precision: float) -> list[dict]:
+        """Every marked kind, most often right first: direction, reason, marks, right, smoothed
+        share and whether it is shown at `min_precision` (the model card's table)."""
+        rows = [{"richting": richting, "reden": reden, "marked": marked, "right": right,
+                 "share": self.precision(reden, richting),
+                 "shown": self.shows(reden, richting, min_precision)}
+                for (richting, reden), (right, marked) in self.counts_.items()]
+        return sorted(rows, key=lambda row: -row["share"])

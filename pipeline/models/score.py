@@ -340,7 +340,7 @@ class ReplicabilityScorer(ClassifierMixin, BaseEstimator):
             return reasons
         fallback = self.cuebook_.algemeen.reden_geen_aanwijzing
         return [r for r in reasons if r is setting or r["reden"] == fallback
-                or reliability.precision(r["reden"], r["richting"]) >= self.min_reason_precision]
+                or reliability.shows(r["reden"], r["richting"], self.min_reason_precision)]
 
     def _agree(self, reasons: list[dict], score: int, every: list[dict] = ()) -> list[dict]:
         """Reasons in an order that agrees with the score: a 4-5 leads with what makes it easy,

@@ -201,11 +201,9 @@ def _reason_kinds_card(settings) -> list[str]:
              f"{len(marks)} hand marks (`{Path(config.reason_audits).name}/`, smoothed with "
              f"{config.reason_prior_weight:g} marks at the overall {reliability.overall_:.3f}).", "",
              "| direction | reason | marked | right | smoothed | shown |", "|---|---|---|---|---|---|"]
-    for (richting, reden), (right, marked) in sorted(
-            reliability.counts_.items(), key=lambda item: -reliability.precision(item[0][1], item[0][0])):
-        share = reliability.precision(reden, richting)
-        lines.append(f"| {richting} | {reden} | {marked} | {right} | {share:.2f} | "
-                     f"{'yes' if share >= config.min_reason_precision else 'no'} |")
+    for kind in reliability.kinds(config.min_reason_precision):
+        lines.append(f"| {kind['richting']} | {kind['reden']} | {kind['marked']} | {kind['right']} | "
+                     f"{kind['share']:.2f} | {'yes' if kind['shown'] else 'no'} |")
     return lines + [""]
 
 
