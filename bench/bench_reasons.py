@@ -187,10 +187,11 @@ def main() -> None:
     print(f"rows scored 1-2 whose first reason is positive: {len(low_pos)}")
 
     shown = {r["id"]: r for r in records}
-    # The same rows again with every reason, hidden ones and those beyond max_reasons included.
+    # The same rows again with every reason, hidden ones and those beyond max_reasons included:
+    # only the scorer again, with the kinds the predictor gave.
     limit = scorer.max_reasons
     scorer.set_params(min_reason_precision=0.0, max_reasons=10_000)
-    every = {r["id"]: r for r in predictor.predict(X)}
+    every = dict(zip([x.id for x in X], scorer.score_rows(X, [r["kind"] for r in records])))
     scorer.set_params(min_reason_precision=cut, max_reasons=limit)
     rows = round_rows(list(labelled.values()), args.round)
     if args.label == "after":
